@@ -1,0 +1,50 @@
+# The two commands of the README: `make run` runs the engine, `make test` passes the tests.
+# Optional for `make run`: PORT (8000), DATA_DIR (~/.tork_ray), SLOTS (queue:default slots, default = CPUs).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+RUN_ENV := $(if $(PORT),TORK_COORDINATOR_ADDRESS=127.0.0.1:$(PORT)) \
+           $(if $(DATA_DIR),TORK_DATA_DIR=$(DATA_DIR)) \
+           $(if $(SLOTS),TORK_WORKER_QUEUES_DEFAULT=$(SLOTS))
+
+.PHONY: run test venv docker image lint unit bench clean
+
+run: venv docker image
+	$(RUN_ENV) $(BIN)/tork-ray run standalone
+
+test: venv docker image
+	$(BIN)/pytest -q -p no:cacheprovider
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+lint: venv
+	$(BIN)/ruff check tork_ray tests benchmarks
+	$(BIN)/ruff format --check tork_ray tests benchmarks
+	$(BIN)/mypy tork_ray
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "error: Python 3.11 or newer is needed as $(PYTHON)"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >/dev/null && \
+	  $(PYTHON) -m venv $(VENV); } || { echo "error: cannot create a venv: install python3-venv"; exit 1; }
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+docker:
+	@scripts/ensure-docker.sh
+
+image: docker
+	@scripts/build-test-image.sh
+
+bench: venv docker image
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,24 @@
+"""What the API talks to: the store for reads, the coordinator actor for every write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from tork_ray.domain.redact import Redactor
+from tork_ray.settings import Settings
+from tork_ray.store.store import Store
+
+
+@dataclass
+class Backend:
+    settings: Settings
+    store: Store
+    coordinator: Any  # a Ray ActorHandle of tork_ray.coordinator.actor.Coordinator
+    redactor: Redactor
+
+
+def backend(request: Request) -> Backend:
+    return request.app.state.backend  # type: ignore[no-any-return]

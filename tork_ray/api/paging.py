@@ -1,0 +1,30 @@
+"""Tork's page shape and its paging parameters (defaults and clamps as Tork's)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tork_ray.errors import BadRequest
+
+
+def page_params(page: str | None, size: str | None, default_size: int, max_size: int) -> tuple[int, int]:
+    try:
+        number = int(page) if page not in (None, "") else 1
+    except ValueError:
+        raise BadRequest(f"invalid page number: {page}") from None
+    try:
+        count = int(size) if size not in (None, "") else default_size
+    except ValueError:
+        raise BadRequest(f"invalid size: {size}") from None
+    return max(number, 1), min(max(count, 1), max_size)
+
+
+def page_body(items: list[Any], number: int, size: int, total: int) -> dict[str, Any]:
+    return {
+        "items": items,
+        "number": number,
+        "size": len(items),
+        "totalPages": math.ceil(total / size) if size else 0,
+        "totalItems": total,
+    }

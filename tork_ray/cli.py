@@ -1,0 +1,61 @@
+"""The tork-ray command: run the engine, check its health, submit a job file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tork_ray.client import Client
+from tork_ray.errors import TorkError
+from tork_ray.settings import load_settings
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tork_ray.standalone import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(load_settings())
+    return 0
+
+
+def _health(args: argparse.Namespace) -> int:
+    answer = Client(args.endpoint).health()
+    print(json.dumps(answer))
+    return 0 if answer.get("status") == "UP" else 1
+
+
+def _submit(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    job = Client(args.endpoint).submit(path.read_bytes(), content_type=_content_type(path))
+    print(json.dumps(job, indent=2))
+    return 0
+
+
+def _content_type(path: Path) -> str:
+    return "application/json" if path.suffix == ".json" else "text/yaml"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tork-ray", description="Tork's workflow engine, on Ray.")
+    parser.add_argument("--endpoint", default="http://localhost:8000", help="API address for client commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the engine in the foreground")
+    run.add_argument("mode", nargs="?", default="standalone", choices=["standalone"])
+    run.set_defaults(handler=_run)
+    commands.add_parser("health", help="check a running engine").set_defaults(handler=_health)
+    submit = commands.add_parser("submit", help="submit a job file (YAML or JSON)")
+    submit.add_argument("file")
+    submit.set_defaults(handler=_submit)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except TorkError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

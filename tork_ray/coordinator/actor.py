@@ -1,0 +1,154 @@
+"""The coordinator: one named, detached Ray actor — the only writer of job and task state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+
+from tork_ray.coordinator.dispatch import QueueInfo
+from tork_ray.coordinator.engine import Engine
+from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
+from tork_ray.coordinator.writer import StateWriter
+from tork_ray.domain.models import User
+from tork_ray.domain.states import JOB_TERMINAL
+from tork_ray.errors import NotFound
+from tork_ray.runtime.base import RunRequest
+from tork_ray.settings import Settings
+from tork_ray.spec.models import JobInput
+from tork_ray.store.store import Store
+from tork_ray.worker.task import run_task
+
+log = logging.getLogger(__name__)
+
+PUMP_SECONDS = 1.0
+
+
+class Coordinator:
+    """Async actor: every method runs on one event loop, so handlers never race each other."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.store_url)
+        self.engine = Engine(StateWriter(self.store), self._launch, scope=settings.ray.namespace)
+        self._ready: asyncio.Task[None] | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def _launch(self, request: RunRequest, resource: str) -> Any:
+        return run_task.options(resources={resource: 1}).remote(
+            request,
+            self.settings.ray.coordinator_name,
+            self.settings.ray.namespace,
+            self.settings.runtime.type,
+            self.settings.runtime.docker_privileged,
+        )
+
+    async def ready(self) -> bool:
+        """Recovers from the store once (first call after any start or restart of the actor)."""
+        if self._ready is None:
+            self._ready = asyncio.get_running_loop().create_task(self._recover())
+        await asyncio.shield(self._ready)
+        return True
+
+    async def _recover(self) -> None:
+        removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime.type)
+        resumed = resume_jobs(self.engine)
+        log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
+        self._pump = asyncio.get_running_loop().create_task(self._pump_loop())
+
+    async def _pump_loop(self) -> None:
+        # Capacity appears when a node joins: a backlog must not wait for the next task event to move.
+        while True:
+            await asyncio.sleep(PUMP_SECONDS)
+            try:
+                self.engine.dispatcher.pump_all()
+            except Exception:
+                log.exception("dispatch pump failed")
+
+    # --- API-facing -----------------------------------------------------------------------------------
+
+    async def submit(self, spec: JobInput, created_by: User | None = None) -> dict[str, Any]:
+        await self.ready()
+        job = self.engine.create_job(spec, created_by)
+        summary = job.summary()  # as accepted: PENDING, before the first task is scheduled
+        self.engine.start_job(job)
+        return summary
+
+    async def submit_and_wait(self, spec: JobInput, timeout: float, created_by: User | None = None) -> dict[str, Any]:
+        """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise."""
+        await self.ready()
+        job = self.engine.submit(spec, created_by)
+        done = await self.engine.wait_job(job.id, timeout)
+        if done is None or done.state not in JOB_TERMINAL:
+            return {"id": job.id}
+        return {"job": done.public(self.store.job_tasks(job.id))}
+
+    async def cancel_job(self, job_id: str) -> None:
+        await self.ready()
+        self.engine.cancel_job(job_id)
+
+    async def restart_job(self, job_id: str) -> None:
+        await self.ready()
+        self.engine.restart_job(job_id)
+
+    async def queues(self) -> list[QueueInfo]:
+        await self.ready()
+        return self.engine.dispatcher.queues()
+
+    async def ping(self) -> bool:
+        self.store.ping()
+        return True
+
+    # --- worker-facing --------------------------------------------------------------------------------
+
+    async def task_started(self, task_id: str, node_id: str) -> None:
+        await self.ready()
+        self.engine.task_started(task_id, node_id)
+
+    async def task_progress(self, task_id: str, value: float) -> None:
+        await self.ready()
+        self.engine.task_progress(task_id, value)
+
+    async def append_log(self, task_id: str, contents: str) -> None:
+        self.store.append_log(task_id, contents)
+
+    async def shutdown(self, grace_seconds: float = 10.0) -> int:
+        """Interrupts every running task (their runtimes remove their containers) and waits for them."""
+        dispatcher = self.engine.dispatcher
+        running = list(dispatcher.running_ids())
+        for task_id in running:
+            dispatcher.cancel(task_id)
+        deadline = asyncio.get_running_loop().time() + grace_seconds
+        while dispatcher.running_ids() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        self.store.close()
+        return len(running)
+
+
+CoordinatorActor = ray.remote(Coordinator)
+
+
+def start_coordinator(settings: Settings) -> ActorHandle:
+    """Gets or creates the named, detached coordinator actor and waits until it has recovered."""
+    handle = CoordinatorActor.options(  # type: ignore[attr-defined]
+        name=settings.ray.coordinator_name,
+        namespace=settings.ray.namespace,
+        lifetime="detached",
+        get_if_exists=True,
+        max_restarts=-1,
+        max_task_retries=-1,
+        num_cpus=0,
+        max_concurrency=1000,
+    ).remote(settings)
+    ray.get(handle.ready.remote())
+    return handle
+
+
+def get_coordinator(settings: Settings) -> ActorHandle:
+    try:
+        return ray.get_actor(settings.ray.coordinator_name, namespace=settings.ray.namespace)
+    except ValueError:
+        raise NotFound("coordinator is not running") from None

@@ -1,0 +1,159 @@
+"""Composite tasks: parallel, each and sub-jobs — expanding them and counting their children home."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tork_ray.domain.evaluate import each_item_context
+from tork_ray.domain.models import ITEM_KEY, Job, Task
+from tork_ray.domain.states import JobState, TaskState
+from tork_ray.errors import ExpressionError
+from tork_ray.expr import evaluate, evaluate_expression
+from tork_ray.spec.models import JobInput
+
+if TYPE_CHECKING:
+    from tork_ray.coordinator.engine import Engine
+
+
+class Composites:
+    """The parts of the engine that deal with tasks made of other tasks or jobs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.writer = engine.writer
+
+    def start(self, job: Job, task: Task, context: dict[str, Any]) -> None:
+        """PENDING composite → RUNNING, its children created (and launched, within each.concurrency)."""
+        if "parallel" in task.spec:
+            self._start_parallel(job, task, context)
+        elif "each" in task.spec:
+            self._start_each(job, task, context)
+        else:
+            self._start_subjob(job, task)
+
+    # --- parallel -------------------------------------------------------------------------------------
+
+    def _start_parallel(self, job: Job, task: Task, context: dict[str, Any]) -> None:
+        parallel = {**task.spec["parallel"], "completions": 0}
+        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel})
+        children = [
+            self.engine.new_task(job, definition, task.position, parent_id=task.id, context=context)
+            for definition in parallel["tasks"]
+        ]
+        self._launch_children(job, task, children)
+
+    # --- each -----------------------------------------------------------------------------------------
+
+    def _start_each(self, job: Job, task: Task, context: dict[str, Any]) -> None:
+        each = dict(task.spec["each"])
+        try:
+            items = _each_list(str(each["list"]), context)
+        except ExpressionError as exc:
+            self._fail(task, exc.message)
+            return
+        concurrency = int(each.get("concurrency") or 0)
+        each.update(size=len(items), completions=0, index=concurrency or len(items))
+        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "each": each})
+        if not items:  # Decisions Q1: an empty list completes at once instead of hanging the job
+            self._complete(job, task)
+            return
+        children = []
+        for index, value in enumerate(items):
+            item_context = each_item_context(context, each.get("var"), index, value)
+            state = TaskState.PENDING if not concurrency or index < concurrency else TaskState.CREATED
+            child = self.engine.new_task(job, each["task"], task.position, task.id, item_context, state)
+            # Kept so that `if` (evaluated when the child leaves PENDING) sees the same item.
+            child.spec[ITEM_KEY] = {"var": each.get("var"), "index": index, "value": value}
+            children.append(child)
+        self._launch_children(job, task, children)
+
+    def _launch_children(self, job: Job, parent: Task, children: list[Task]) -> None:
+        failed = next((child for child in children if child.state is TaskState.FAILED), None)
+        if failed is not None:  # one child could not be evaluated: the composite fails, nothing is launched
+            self._fail(parent, failed.error or "error evaluating a child task")
+            return
+        self.writer.create_tasks(children)
+        for child in children:
+            if child.state is TaskState.PENDING and job.state in (JobState.SCHEDULED, JobState.RUNNING):
+                self.engine.handle_pending(job, child)
+
+    # --- sub-jobs -------------------------------------------------------------------------------------
+
+    def _start_subjob(self, job: Job, task: Task) -> None:
+        subjob = dict(task.spec["subjob"])
+        detached = bool(subjob.get("detached"))
+        spec = JobInput.model_validate(
+            {key: subjob[key] for key in ("name", "description", "tasks", "inputs", "secrets", "output",
+                                          "webhooks", "autoDelete") if subjob.get(key) is not None}
+        )
+        if detached:
+            # Detached: an independent job that sees inputs only (SPEC §2.4, Q9); the task is done at once.
+            spec = spec.model_copy(update={"secrets": None})
+            child = self.engine.submit(spec, job.created_by, with_job_namespace=False)
+            self.writer.move_task(task, TaskState.COMPLETED, spec={**task.spec, "subjob": {**subjob, "id": child.id}})
+            self.engine.on_task_completed(task)
+            return
+        # Mark the parent RUNNING with the child's id before the child starts: a child that finishes at once
+        # must find its parent waiting for it.
+        child_job = self.engine.prepare_subjob(spec, job, task)
+        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "subjob": {**subjob, "id": child_job.id}})
+        self.engine.start_job(child_job)
+
+    def job_finished(self, job: Job) -> None:
+        """An attached sub-job reached a terminal state: its parent task follows (SPEC §2.4)."""
+        if not job.parent_id:
+            return
+        parent = self.writer.task(job.parent_id)
+        if parent is None or parent.state is not TaskState.RUNNING:
+            return
+        if job.state is JobState.COMPLETED:
+            if self.writer.move_task(parent, TaskState.COMPLETED, result=job.result):
+                self.engine.on_task_completed(parent)
+        elif job.state is JobState.FAILED:
+            self._fail(parent, job.error or "sub-job failed")
+        elif job.state is JobState.CANCELLED:
+            self.engine.cancel_parent_of(job)
+
+    # --- children coming home -------------------------------------------------------------------------
+
+    def child_completed(self, job: Job, child: Task) -> None:
+        parent = self.writer.task(child.parent_id or "")
+        if parent is None or parent.state is not TaskState.RUNNING:
+            return
+        kind = "parallel" if "parallel" in parent.spec else "each"
+        block = dict(parent.spec[kind])
+        block["completions"] = int(block.get("completions") or 0) + 1
+        total = len(block["tasks"]) if kind == "parallel" else int(block["size"])
+        self.writer.update_task(parent, spec={**parent.spec, kind: block})
+        if block["completions"] >= total:
+            self._complete(job, parent)
+            return
+        if kind == "each" and block.get("concurrency"):
+            self._release_next(job, parent)
+
+    def _release_next(self, job: Job, parent: Task) -> None:
+        waiting = sorted(
+            (task for task in self.writer.children(parent.id) if task.state is TaskState.CREATED),
+            key=lambda task: task.created_at,
+        )
+        if waiting:
+            child = waiting[0]
+            self.writer.move_task(child, TaskState.PENDING)
+            self.engine.handle_pending(job, child)
+
+    def _complete(self, job: Job, task: Task) -> None:
+        if self.writer.move_task(task, TaskState.COMPLETED):
+            self.engine.on_task_completed(task)
+
+    def _fail(self, task: Task, error: str) -> None:
+        if self.writer.move_task(task, TaskState.FAILED, error=error):
+            self.engine.on_task_failed(task)
+
+
+def _each_list(expression: str, context: dict[str, Any]) -> list[Any]:
+    """each.list: braces optional; must yield a list (SPEC §2.3)."""
+    stripped = expression.strip()
+    value = evaluate(stripped, context) if stripped.startswith("{{") else evaluate_expression(stripped, context)
+    if not isinstance(value, list | tuple):
+        raise ExpressionError("each.list does not evaluate to a list")
+    return list(value)

@@ -1,0 +1,142 @@
+"""Per-queue backlogs, released to Ray highest priority first as the queue's slots free up."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from ray.exceptions import RayError, TaskCancelledError
+
+from tork_ray.runtime.base import RunRequest
+
+log = logging.getLogger(__name__)
+
+QUEUE_RESOURCE_PREFIX = "queue:"
+CAPACITY_TTL_SECONDS = 2.0
+
+# What the dispatcher reports back: (task id, {"result": ...} | {"error": ...} | None when cancelled).
+ResultHandler = Callable[[str, dict[str, str] | None], Awaitable[None]]
+
+
+def queue_resource(queue: str) -> str:
+    return f"{QUEUE_RESOURCE_PREFIX}{queue}"
+
+
+@dataclass(order=True)
+class _Entry:
+    sort_key: tuple[int, int]
+    task_id: str = field(compare=False)
+    request: RunRequest = field(compare=False)
+
+
+@dataclass
+class QueueInfo:
+    name: str
+    size: int
+    subscribers: int
+    unacked: int
+
+
+class Dispatcher:
+    """Ray has no priorities, so the coordinator holds each queue's backlog and feeds Ray only what fits."""
+
+    def __init__(self, launch: Callable[[RunRequest, str], Any], on_result: ResultHandler) -> None:
+        self._launch = launch
+        self._on_result = on_result
+        self._backlogs: dict[str, list[_Entry]] = {}
+        self._running: dict[str, tuple[str, Any]] = {}  # task id -> (queue, object ref)
+        self._seq = itertools.count()
+        self._capacity: dict[str, int] = {}
+        self._capacity_read_at = 0.0
+        self._waiters: set[asyncio.Task[None]] = set()
+
+    def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
+        entry = _Entry((-priority, next(self._seq)), task_id, request)
+        heapq.heappush(self._backlogs.setdefault(queue, []), entry)
+        self.pump(queue)
+
+    def cancel(self, task_id: str) -> bool:
+        """Drops a queued task or interrupts a running one; True if it was ours."""
+        if task_id in self._running:
+            _queue, ref = self._running[task_id]
+            # Not force=True: that kills the worker before the runtime's `finally` removes the container.
+            ray.cancel(ref, force=False)
+            return True
+        for queue, backlog in self._backlogs.items():
+            kept = [entry for entry in backlog if entry.task_id != task_id]
+            if len(kept) != len(backlog):
+                heapq.heapify(kept)
+                self._backlogs[queue] = kept
+                return True
+        return False
+
+    def running_ids(self) -> list[str]:
+        return list(self._running)
+
+    def pump(self, queue: str) -> None:
+        backlog = self._backlogs.get(queue)
+        while backlog and self._free_slots(queue) > 0:
+            entry = heapq.heappop(backlog)
+            ref = self._launch(entry.request, queue_resource(queue))
+            self._running[entry.task_id] = (queue, ref)
+            waiter = asyncio.get_running_loop().create_task(self._await(entry.task_id, queue, ref))
+            self._waiters.add(waiter)
+            waiter.add_done_callback(self._waiters.discard)
+
+    def pump_all(self) -> None:
+        for queue in list(self._backlogs):
+            self.pump(queue)
+
+    def queues(self) -> list[QueueInfo]:
+        self._refresh_capacity(force=True)
+        names = set(self._capacity) | set(self._backlogs) | {queue for queue, _ in self._running.values()}
+        return [self.queue_info(name) for name in sorted(names)]
+
+    def queue_info(self, name: str) -> QueueInfo:
+        self._refresh_capacity()
+        running = sum(1 for queue, _ in self._running.values() if queue == name)
+        return QueueInfo(name, len(self._backlogs.get(name, [])), self._capacity.get(name, 0), running)
+
+    def purge(self, queue: str) -> list[str]:
+        """Empties a queue's backlog; returns the task ids that were waiting."""
+        return [entry.task_id for entry in self._backlogs.pop(queue, [])]
+
+    def _free_slots(self, queue: str) -> int:
+        self._refresh_capacity()
+        running = sum(1 for name, _ in self._running.values() if name == queue)
+        return self._capacity.get(queue, 0) - running
+
+    def _refresh_capacity(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._capacity_read_at < CAPACITY_TTL_SECONDS:
+            return
+        self._capacity_read_at = now
+        self._capacity = {
+            name.removeprefix(QUEUE_RESOURCE_PREFIX): int(amount)
+            for name, amount in ray.cluster_resources().items()
+            if name.startswith(QUEUE_RESOURCE_PREFIX)
+        }
+
+    async def _await(self, task_id: str, queue: str, ref: Any) -> None:
+        outcome: dict[str, str] | None
+        try:
+            outcome = await ref
+        except TaskCancelledError:
+            outcome = None
+        except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
+            outcome = {
+                "error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            }
+        finally:
+            self._running.pop(task_id, None)
+        try:
+            await self._on_result(task_id, outcome)
+        finally:
+            self.pump(queue)

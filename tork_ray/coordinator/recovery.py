@@ -1,0 +1,74 @@
+"""Rebuilding the coordinator from the store alone, after a restart of the actor or of the engine."""
+
+from __future__ import annotations
+
+import logging
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from tork_ray.coordinator.dispatch import QUEUE_RESOURCE_PREFIX
+from tork_ray.coordinator.engine import Engine
+from tork_ray.domain.states import JobState, TaskState
+
+log = logging.getLogger(__name__)
+
+LOST_TASK_ERROR = "task lost: the coordinator restarted while the task was in flight"
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def remove_orphan_containers(scope: str, runtime_kind: str) -> int:
+    """Runs on one node: removes every container of this engine's scope (none is live during recovery)."""
+    if runtime_kind != "docker":
+        return 0
+    from tork_ray.runtime.docker import DockerRuntime
+
+    return DockerRuntime().remove_orphans(scope)
+
+
+def queue_nodes() -> list[str]:
+    """Ids of the live Ray nodes that serve at least one queue."""
+    return [
+        node["NodeID"]
+        for node in ray.nodes()
+        if node.get("Alive") and any(name.startswith(QUEUE_RESOURCE_PREFIX) for name in node.get("Resources", {}))
+    ]
+
+
+async def clean_nodes(scope: str, runtime_kind: str) -> int:
+    refs = [
+        remove_orphan_containers.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)
+        ).remote(scope, runtime_kind)
+        for node_id in queue_nodes()
+    ]
+    removed = 0
+    for ref in refs:
+        try:
+            removed += await ref
+        except ray.exceptions.RayError as exc:
+            log.warning("orphan clean-up failed on a node: %s", exc)
+    return removed
+
+
+def resume_jobs(engine: Engine) -> int:
+    """Carries on every unfinished job. Tasks that were in flight are failed as lost, then retried by the
+    job's own retry rules (or fail the job): their Ray tasks died with the old coordinator."""
+    writer = engine.writer
+    jobs = writer.store.jobs_in_states([JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING])
+    for stored in jobs:
+        job = writer.job(stored.id)
+        if job is None or job.state not in (JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING):
+            continue  # finished meanwhile, as a side effect of an earlier job's recovery (a sub-job)
+        if job.state is JobState.PENDING:
+            engine.start_job(job)
+            continue
+        for task in [writer.task(t.id) for t in writer.active_tasks(job.id)]:
+            if task is None or job.state not in (JobState.SCHEDULED, JobState.RUNNING):
+                continue
+            if task.state is TaskState.PENDING:
+                engine.handle_pending(job, task)
+            elif task.state in (TaskState.SCHEDULED, TaskState.RUNNING) and not task.is_composite:
+                if writer.move_task(task, TaskState.FAILED, error=LOST_TASK_ERROR):
+                    engine.on_task_failed(task)
+    return len(jobs)

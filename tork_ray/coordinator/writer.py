@@ -1,0 +1,157 @@
+"""The one guarded write path for job and task state: the transition table decides, the store persists."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tork_ray.domain.models import Job, Task, utcnow
+from tork_ray.domain.states import (
+    JOB_TERMINAL,
+    TASK_ACTIVE,
+    JobState,
+    Outcome,
+    TaskState,
+    job_transition,
+    task_transition,
+)
+from tork_ray.errors import TorkError
+from tork_ray.store.store import Store
+
+log = logging.getLogger(__name__)
+
+_JOB_STAMPS = {
+    JobState.SCHEDULED: "started_at",
+    JobState.COMPLETED: "completed_at",
+    JobState.FAILED: "failed_at",
+}
+_TASK_STAMPS = {
+    TaskState.SCHEDULED: "scheduled_at",
+    TaskState.RUNNING: "started_at",
+    TaskState.COMPLETED: "completed_at",
+    TaskState.SKIPPED: "completed_at",
+    TaskState.FAILED: "failed_at",
+}
+
+
+class IllegalTransition(TorkError):
+    """A transition the table rejects: a bug in a handler, never a user's doing."""
+
+
+class StateWriter:
+    """Holds the live jobs and tasks in memory and writes every change through the transition table."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._jobs: dict[str, Job] = {}
+        self._tasks: dict[str, Task] = {}
+
+    # --- reads through the cache ----------------------------------------------------------------------
+
+    def job(self, job_id: str) -> Job | None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            job = self.store.get_job(job_id)
+            if job is not None and job.state not in JOB_TERMINAL:
+                self._jobs[job_id] = job
+        return job
+
+    def task(self, task_id: str) -> Task | None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            task = self.store.get_task(task_id)
+            if task is not None and task.state in TASK_ACTIVE:
+                self._tasks[task_id] = task
+        return task
+
+    def job_tasks(self, job_id: str) -> list[Task]:
+        """All task instances of a job, preferring the live copies."""
+        return [self._tasks.get(task.id, task) for task in self.store.job_tasks(job_id)]
+
+    def active_tasks(self, job_id: str) -> list[Task]:
+        return [task for task in self.job_tasks(job_id) if task.state in TASK_ACTIVE]
+
+    def children(self, parent_id: str) -> list[Task]:
+        return [task for task in self._tasks.values() if task.parent_id == parent_id]
+
+    # --- writes ---------------------------------------------------------------------------------------
+
+    def create_job(self, job: Job) -> None:
+        self._check_job(None, job.state, job.id)
+        self._jobs[job.id] = job
+        self.store.save(jobs=[job])
+
+    def create_tasks(self, tasks: list[Task]) -> None:
+        for task in tasks:
+            self._check_task(None, task.state, task.id)
+            self._tasks[task.id] = task
+        self.store.save(tasks=tasks)
+
+    def move_job(self, job: Job, target: JobState, **changes: Any) -> bool:
+        """Moves `job` to `target` with `changes` if the table allows; False when the event is stale."""
+        if not self._check_job(job.state, target, job.id):
+            return False
+        stamp = _JOB_STAMPS.get(target)
+        if stamp and stamp not in changes and getattr(job, stamp) is None:
+            changes[stamp] = utcnow()
+        self._apply(job, {"state": target, **changes})
+        if target in JOB_TERMINAL:
+            self._jobs.pop(job.id, None)
+        else:
+            self._jobs[job.id] = job
+        self.store.save(jobs=[job])
+        return True
+
+    def move_task(self, task: Task, target: TaskState, **changes: Any) -> bool:
+        if not self._check_task(task.state, target, task.id):
+            return False
+        stamp = _TASK_STAMPS.get(target)
+        if stamp and stamp not in changes:
+            changes[stamp] = utcnow()
+        if target is TaskState.SKIPPED:
+            changes.setdefault("scheduled_at", utcnow())
+            changes.setdefault("started_at", utcnow())
+        self._apply(task, {"state": target, **changes})
+        if target in TASK_ACTIVE:
+            self._tasks[task.id] = task
+        else:
+            self._tasks.pop(task.id, None)
+        self.store.save(tasks=[task])
+        return True
+
+    def update_job(self, job: Job, **changes: Any) -> None:
+        """Changes fields other than the state (context, position, progress)."""
+        self._apply(job, changes)
+        self.store.save(jobs=[job])
+
+    def update_task(self, task: Task, **changes: Any) -> None:
+        self._apply(task, changes)
+        self.store.save(tasks=[task])
+
+    def forget_job(self, job_id: str) -> None:
+        self._jobs.pop(job_id, None)
+        for task_id in [t.id for t in self._tasks.values() if t.job_id == job_id]:
+            self._tasks.pop(task_id, None)
+
+    @staticmethod
+    def _apply(model: Job | Task, changes: dict[str, Any]) -> None:
+        for name, value in changes.items():
+            setattr(model, name, value)
+
+    @staticmethod
+    def _check_job(current: JobState | None, target: JobState, job_id: str) -> bool:
+        outcome = job_transition(current, target)
+        if outcome is Outcome.REJECT:
+            raise IllegalTransition(f"job {job_id}: illegal transition {current} -> {target}")
+        if outcome is Outcome.IGNORE:
+            log.debug("job %s: ignoring stale transition %s -> %s", job_id, current, target)
+        return outcome is Outcome.APPLY
+
+    @staticmethod
+    def _check_task(current: TaskState | None, target: TaskState, task_id: str) -> bool:
+        outcome = task_transition(current, target)
+        if outcome is Outcome.REJECT:
+            raise IllegalTransition(f"task {task_id}: illegal transition {current} -> {target}")
+        if outcome is Outcome.IGNORE:
+            log.debug("task %s: ignoring stale transition %s -> %s", task_id, current, target)
+        return outcome is Outcome.APPLY

@@ -1,0 +1,152 @@
+"""The stored Job and Task as the coordinator and the API see them (SPEC §1.2, §2.1), free of SQL and Ray."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from tork_ray.domain.states import JobState, TaskState
+
+
+def new_id() -> str:
+    """A 32-hex id, as Tork's."""
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# Keys of Task.spec that start with "_" are the coordinator's own bookkeeping, never shown.
+ITEM_KEY = "_item"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, validate_assignment=False)
+
+
+class User(_Model):
+    id: str
+    name: str
+    username: str
+    created_at: datetime | None = None
+    disabled: bool = False
+
+
+GUEST = User(id="guest", name="Guest", username="guest", disabled=True)
+
+
+class Task(_Model):
+    """One task instance: a top-level task, a composite's child, or a retry copy.
+
+    `spec` holds the evaluated task definition in Tork's camelCase form (image, run, env, retry, each, ...);
+    the fields beside it are the instance's own bookkeeping. Serialising merges the two, as Tork shows them.
+    """
+
+    id: str = Field(default_factory=new_id)
+    job_id: str
+    parent_id: str | None = None
+    position: int
+    name: str = ""
+    state: TaskState = TaskState.PENDING
+    queue: str = "default"
+    priority: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    failed_at: datetime | None = None
+    error: str | None = None
+    result: str | None = None
+    node_id: str | None = None
+    progress: float = 0.0
+    spec: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def is_composite(self) -> bool:
+        return any(key in self.spec for key in ("parallel", "each", "subjob"))
+
+    def public(self) -> dict[str, Any]:
+        """The task as Tork's API shows it (camelCase, empty fields omitted)."""
+        body = {key: value for key, value in self.spec.items() if not key.startswith("_")}
+        body.update(self.model_dump(by_alias=True, exclude_none=True, exclude={"spec"}, mode="json"))
+        if not self.progress:
+            body.pop("progress", None)
+        return body
+
+
+class Job(_Model):
+    id: str = Field(default_factory=new_id)
+    name: str
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    state: JobState = JobState.PENDING
+    parent_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: User = GUEST
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    failed_at: datetime | None = None
+    position: int = 0
+    task_count: int = 0
+    inputs: dict[str, str] = Field(default_factory=dict)
+    secrets: dict[str, str] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[dict[str, Any]] = Field(default_factory=list)
+    output: str | None = None
+    result: str | None = None
+    error: str | None = None
+    defaults: dict[str, Any] | None = None
+    webhooks: list[dict[str, Any]] | None = None
+    permissions: list[dict[str, Any]] | None = None
+    auto_delete: dict[str, Any] | None = None
+    delete_at: datetime | None = None
+    progress: float = 0.0
+    schedule: dict[str, Any] | None = None
+
+    SUMMARY_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "id",
+            "created_by",
+            "parent_id",
+            "inputs",
+            "name",
+            "description",
+            "tags",
+            "state",
+            "created_at",
+            "started_at",
+            "completed_at",
+            "failed_at",
+            "position",
+            "task_count",
+            "result",
+            "error",
+            "progress",
+            "schedule",
+        }
+    )
+
+    def summary(self) -> dict[str, Any]:
+        """JobSummary (SPEC §1.2): what POST /jobs, GET /jobs and webhooks show."""
+        body = self.model_dump(
+            by_alias=True, exclude_none=True, include=set(self.SUMMARY_FIELDS), mode="json"
+        )
+        return _drop_empty(body, keep=("position", "createdAt"))
+
+    def public(self, execution: list[Task]) -> dict[str, Any]:
+        """The full job (SPEC §1.2) with its task instances as `execution`."""
+        body = _drop_empty(
+            self.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            keep=("position", "createdAt", "tasks", "context"),
+        )
+        body["execution"] = [task.public() for task in execution]
+        return body
+
+
+def _drop_empty(body: dict[str, Any], keep: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k in keep or v not in ("", [], {}, 0, 0.0)}

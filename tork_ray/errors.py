@@ -1,0 +1,59 @@
+"""The one error root of tork_ray and its families; api/errors.py maps them to HTTP in one place."""
+
+from __future__ import annotations
+
+
+class TorkError(Exception):
+    """Base of every error tork_ray raises on purpose. `message` is safe to show to a client."""
+
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(TorkError):
+    """The request itself is wrong (bad content type, malformed body, bad parameter)."""
+
+    status_code = 400
+
+
+class ValidationFailed(BadRequest):
+    """A submitted document broke one or more rules; `message` names each field path and rule."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class NotFound(TorkError):
+    status_code = 404
+
+
+class Conflict(TorkError):
+    """The thing exists but is in a state that forbids the operation (e.g. cancel a finished job)."""
+
+    status_code = 400
+
+
+class PayloadTooLarge(TorkError):
+    status_code = 413
+
+
+class WaitTimedOut(TorkError):
+    status_code = 408
+
+
+class ExpressionError(TorkError):
+    """A template failed to compile or evaluate (unknown name, type error, sandbox violation)."""
+
+    status_code = 400
+
+
+class RuntimeFailure(TorkError):
+    """A task's container or process could not be run as asked (bad image, unsupported field, ...)."""
+
+
+class Unavailable(TorkError):
+    status_code = 503

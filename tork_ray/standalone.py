@@ -1,0 +1,84 @@
+"""Standalone mode: a local Ray with the queue resources, the coordinator actor and the API under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import ray
+import uvicorn
+
+from tork_ray.api.app import create_app
+from tork_ray.coordinator.actor import start_coordinator
+from tork_ray.coordinator.dispatch import queue_resource
+from tork_ray.settings import Settings
+
+log = logging.getLogger("tork_ray")
+
+
+def ray_init_args(settings: Settings) -> dict[str, Any]:
+    """ray.init() arguments for a local node serving the configured queues."""
+    args: dict[str, Any] = {
+        "namespace": settings.ray.namespace,
+        "include_dashboard": False,
+        "configure_logging": False,
+        "log_to_driver": False,
+    }
+    if settings.ray.address:
+        args["address"] = settings.ray.address
+    else:
+        args["resources"] = {queue_resource(name): float(slots) for name, slots in settings.queues.items()}
+        if settings.ray.num_cpus is not None:
+            args["num_cpus"] = settings.ray.num_cpus
+    return args
+
+
+@contextmanager
+def engine(settings: Settings) -> Iterator[Any]:
+    """Ray + coordinator for the duration of the block; on the way out running tasks are interrupted (their
+    containers removed), the actor is stopped and Ray shut down."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Without this Ray churns worker processes once more tasks run at once than it has CPUs.
+    slots = sum(settings.queues.values())
+    os.environ.setdefault("RAY_num_workers_soft_limit", str(max(slots + 2, os.cpu_count() or 1)))
+    ray.init(**ray_init_args(settings))
+    coordinator = None
+    try:
+        coordinator = start_coordinator(settings)
+        yield coordinator
+    finally:
+        if coordinator is not None:
+            try:
+                stopped = ray.get(coordinator.shutdown.remote(), timeout=30)
+                log.info("interrupted %d running task(s)", stopped)
+                ray.kill(coordinator)
+            except Exception as exc:  # shutting down regardless
+                log.warning("coordinator did not stop cleanly: %s", exc)
+        ray.shutdown()
+        _remove_leftovers(settings)
+
+
+def _remove_leftovers(settings: Settings) -> None:
+    # Belt and braces: a task interrupted too late to clean up after itself leaves nothing behind either.
+    if settings.runtime.type != "docker" or settings.ray.address:
+        return
+    try:
+        from tork_ray.runtime.docker import DockerRuntime
+
+        removed = DockerRuntime().remove_orphans(settings.ray.namespace)
+        if removed:
+            log.info("removed %d leftover container(s)", removed)
+    except Exception as exc:
+        log.warning("could not check for leftover containers: %s", exc)
+
+
+def serve(settings: Settings) -> None:
+    """Runs the engine in the foreground until Ctrl-C."""
+    with engine(settings) as coordinator:
+        app = create_app(settings, coordinator)
+        config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="info")
+        log.info("tork_ray API on http://%s:%d (data in %s)", settings.api.host, settings.api.port, settings.data_dir)
+        uvicorn.Server(config).run()

@@ -1,0 +1,71 @@
+"""SQLModel tables: the only place the schema is written down (SQLite and PostgreSQL alike)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlmodel import Field, SQLModel
+
+
+def _ts(index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), index=index))
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "jobs"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=256)
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    state: str = Field(max_length=16, index=True)
+    parent_id: str | None = Field(default=None, max_length=32, index=True)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+    started_at: datetime | None = _ts()
+    completed_at: datetime | None = _ts()
+    failed_at: datetime | None = _ts()
+    delete_at: datetime | None = _ts(index=True)
+    position: int = 0
+    task_count: int = 0
+    progress: float = 0.0
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    # Everything else of the job document (tasks, inputs, secrets, context, defaults, ...) as one JSON value:
+    # it is read and written whole, never queried by part.
+    doc: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class TaskRow(SQLModel, table=True):
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_job_position", "job_id", "position"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    job_id: str = Field(max_length=32)
+    parent_id: str | None = Field(default=None, max_length=32, index=True)
+    position: int
+    name: str = Field(default="", max_length=256)
+    state: str = Field(max_length=16, index=True)
+    queue: str = Field(default="default", max_length=256)
+    priority: int = 0
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    scheduled_at: datetime | None = _ts()
+    started_at: datetime | None = _ts()
+    completed_at: datetime | None = _ts()
+    failed_at: datetime | None = _ts()
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    node_id: str | None = Field(default=None, max_length=64)
+    progress: float = 0.0
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class TaskLogPartRow(SQLModel, table=True):
+    __tablename__ = "tasks_log_parts"
+    __table_args__ = (Index("ix_log_parts_task_number", "task_id", "number"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    task_id: str = Field(max_length=32)
+    number: int
+    contents: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
