@@ -33,7 +33,7 @@ class Client:
         return response.json() if response.content else None
 
     def health(self) -> dict[str, Any]:
-        return self._call("GET", "/health")  # type: ignore[no-any-return]
+        return self._call("GET", "/health")
 
     def submit(self, job: bytes | str | dict[str, Any], content_type: str = "text/yaml") -> dict[str, Any]:
         """Submits a job document (YAML/JSON text, or a dict sent as JSON); returns the job summary."""
@@ -41,10 +41,10 @@ class Client:
             body, content_type = json.dumps(job).encode(), "application/json"
         else:
             body = job.encode() if isinstance(job, str) else job
-        return self._call("POST", "/jobs", content=body, headers={"Content-Type": content_type})  # type: ignore[no-any-return]
+        return self._call("POST", "/jobs", content=body, headers={"Content-Type": content_type})
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/jobs/{job_id}")  # type: ignore[no-any-return]
+        return self._call("GET", f"/jobs/{job_id}")
 
     def cancel_job(self, job_id: str) -> None:
         self._call("PUT", f"/jobs/{job_id}/cancel")

@@ -69,9 +69,7 @@ class Settings:
 def load_settings(environ: Mapping[str, str] | None = None, config_file: str | None = None) -> Settings:
     """Builds the settings from (in order) defaults, the TOML file, then TORK_* variables."""
     env = os.environ if environ is None else environ
-    tree = _read_toml(
-        config_file or env.get("TORK_CONFIG"), explicit=bool(config_file or env.get("TORK_CONFIG"))
-    )
+    tree = _read_toml(config_file or env.get("TORK_CONFIG"), explicit=bool(config_file or env.get("TORK_CONFIG")))
     for key, value in env.items():
         if key.startswith("TORK_") and key != "TORK_CONFIG":
             _put(tree, key[len("TORK_") :].lower().split("_"), value)

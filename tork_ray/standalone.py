@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Iterator
@@ -45,14 +46,14 @@ def engine(settings: Settings) -> Iterator[Any]:
     slots = sum(settings.queues.values())
     os.environ.setdefault("RAY_num_workers_soft_limit", str(max(slots + 2, os.cpu_count() or 1)))
     ray.init(**ray_init_args(settings))
-    coordinator = None
+    coordinator: Any = None
     try:
         coordinator = start_coordinator(settings)
         yield coordinator
     finally:
         if coordinator is not None:
             try:
-                stopped = ray.get(coordinator.shutdown.remote(), timeout=30)
+                stopped = int(ray.get(coordinator.shutdown.remote(), timeout=30))
                 log.info("interrupted %d running task(s)", stopped)
                 ray.kill(coordinator)
             except Exception as exc:  # shutting down regardless
@@ -81,4 +82,7 @@ def serve(settings: Settings) -> None:
         app = create_app(settings, coordinator)
         config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="info")
         log.info("tork_ray API on http://%s:%d (data in %s)", settings.api.host, settings.api.port, settings.data_dir)
-        uvicorn.Server(config).run()
+        # uvicorn re-raises the Ctrl-C it handled; the engine's own shutdown follows.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run()
+    log.info("tork_ray stopped")

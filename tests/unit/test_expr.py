@@ -21,8 +21,15 @@ from tork_ray.expr._dialect import translate
 from tork_ray.expr._sandbox import compile_expression
 
 CTX: dict[str, Any] = {
-    "inputs": {"name": "world", "n": "5", "flag": "false", "yes": "true", "items": "an input named items",
-               "csv": "a,b,c", "message": "a && b || !c"},
+    "inputs": {
+        "name": "world",
+        "n": "5",
+        "flag": "false",
+        "yes": "true",
+        "items": "an input named items",
+        "csv": "a,b,c",
+        "message": "a && b || !c",
+    },
     "secrets": {"token": "s3cr3t"},
     "tasks": {"list": '[{"a": 1}, {"a": 2}]', "count": "3\n"},
     "job": {"id": "j-1", "name": "my job"},
@@ -59,7 +66,8 @@ def _err(fn: Any, *args: Any) -> str:
         ("{{ true }} {{ 1 == 2 }} {{ False }}", "true false false"),
         ("{{ 42 }} {{ -7 }} {{ 2 ** 10 }}", "42 -7 1024"),
         ("{{ 10 / 4 }} {{ 10 / 5 }} {{ 0.1 + 0.2 }}", "2.5 2 0.30000000000000004"),
-        ("{{ 123456.0 }} {{ 1000000.0 }} {{ 0.0001 }} {{ 0.00001 }} {{ -2.5e-7 }}", "123456 1e+06 0.0001 1e-05 -2.5e-07"),
+        ("{{ 123456.0 }} {{ 1000000.0 }} {{ 0.0001 }}", "123456 1e+06 0.0001"),
+        ("{{ 0.00001 }} {{ -2.5e-7 }} {{ 1.5e300 * 1e10 }}", "1e-05 -2.5e-07 +Inf"),
         ("[{{ nil }}][{{ none }}]", "[][]"),
         ("{{ [1, 2, 3] }}", "[1,2,3]"),
         ("{{ {'a': 1, 'b': [true, nil]} }}", '{"a":1,"b":[true,null]}'),
@@ -109,9 +117,16 @@ def test_custom_each_var_name() -> None:
 def test_error_messages_name_the_expression_and_the_cause() -> None:
     assert _err(render, "{{ 1 + }}", CTX).startswith("error compiling expression: 1 +: ")
     message = _err(render, "{{ inputs.n + 1 }}", CTX)
-    assert message == ("error evaluating expression: inputs.n + 1: invalid operation: string + int "
-                       "(use int(...) or float(...) to convert the string)")
+    assert message == (
+        "error evaluating expression: inputs.n + 1: invalid operation: string + int "
+        "(use int(...) or float(...) to convert the string)"
+    )
     assert _err(render, "{{ 1 / 0 }}", CTX) == "error evaluating expression: 1 / 0: division by zero"
+    # no conversion hint when the string is not a number
+    assert _err(render, "{{ inputs.name + 1 }}", CTX).endswith("invalid operation: string + int")
+    assert _err(render, "{{ inputs.name.upper() }}", CTX).endswith(
+        "string has no field upper (methods are not available: write upper(...))"
+    )
 
 
 # --- native values ------------------------------------------------------------------------------------------
@@ -492,12 +507,25 @@ _CAPS = [
     ("'x' | indent(10**9)", "No filter named 'indent'"),
     ("[1] | batch(10**9, 0)", "No filter named 'batch'"),
     ("toBase64(repeat('a', 1000000))", "more than the limit"),
+    ("split(repeat('a', 100000), '') | map('repeat', 1000000) | list", "builds more than 10000000 characters"),
+    ("split(repeat('a', 20), '') | map('repeat', 1000000)", "builds more than 10000000 characters"),
+    (
+        "[repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999),"
+        " repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999),"
+        " repeat('a', 999999)]",
+        "builds more than 10000000 characters",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("expr", "fragment"), _CAPS)
 def test_resource_caps(expr: str, fragment: str) -> None:
     assert fragment in _err(evaluate_expression, expr, CTX)
+
+
+def test_the_total_budget_is_per_evaluation() -> None:
+    for _ in range(15):  # 15 x 1 MB over separate evaluations is fine; in one it is not
+        evaluate_expression("repeat('a', 1000000)", {})
 
 
 def test_caps_leave_room_for_real_work() -> None:

@@ -21,4 +21,4 @@ class Backend:
 
 
 def backend(request: Request) -> Backend:
-    return request.app.state.backend  # type: ignore[no-any-return]
+    return request.app.state.backend

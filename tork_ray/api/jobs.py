@@ -74,7 +74,7 @@ async def list_jobs(b: Deps, page: str | None = None, size: str | None = None, q
 @router.get("/jobs/{job_id}", summary="Get a job with its execution")
 async def get_job(job_id: str, b: Deps) -> dict[str, Any]:
     job = load_job(b, job_id)
-    return redact_job(b, job, job.public(b.store.job_tasks(job_id)))  # type: ignore[no-any-return]
+    return redact_job(b, job, job.public(b.store.job_tasks(job_id)))
 
 
 @router.get("/jobs/{job_id}/log", summary="Log parts of every task of a job")

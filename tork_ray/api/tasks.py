@@ -26,7 +26,7 @@ def load_task(b: Backend, task_id: str) -> Task:
 @router.get("/tasks/{task_id}", summary="Get one task instance")
 async def get_task(task_id: str, b: Deps) -> dict[str, Any]:
     task = load_task(b, task_id)
-    return redact_job(b, load_job(b, task.job_id), task.public())  # type: ignore[no-any-return]
+    return redact_job(b, load_job(b, task.job_id), task.public())
 
 
 @router.get("/tasks/{task_id}/log", summary="A task's log parts, newest first")

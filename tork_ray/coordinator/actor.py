@@ -133,7 +133,7 @@ CoordinatorActor = ray.remote(Coordinator)
 
 def start_coordinator(settings: Settings) -> ActorHandle:
     """Gets or creates the named, detached coordinator actor and waits until it has recovered."""
-    handle = CoordinatorActor.options(  # type: ignore[attr-defined]
+    handle: Any = CoordinatorActor.options(
         name=settings.ray.coordinator_name,
         namespace=settings.ray.namespace,
         lifetime="detached",

@@ -83,8 +83,11 @@ class Composites:
         subjob = dict(task.spec["subjob"])
         detached = bool(subjob.get("detached"))
         spec = JobInput.model_validate(
-            {key: subjob[key] for key in ("name", "description", "tasks", "inputs", "secrets", "output",
-                                          "webhooks", "autoDelete") if subjob.get(key) is not None}
+            {
+                key: subjob[key]
+                for key in ("name", "description", "tasks", "inputs", "secrets", "output", "webhooks", "autoDelete")
+                if subjob.get(key) is not None
+            }
         )
         if detached:
             # Detached: an independent job that sees inputs only (SPEC §2.4, Q9); the task is done at once.

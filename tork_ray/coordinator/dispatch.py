@@ -131,9 +131,7 @@ class Dispatcher:
         except TaskCancelledError:
             outcome = None
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
-            outcome = {
-                "error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            }
+            outcome = {"error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
         finally:
             self._running.pop(task_id, None)
         try:

@@ -63,18 +63,40 @@ class Engine:
         self.writer.create_tasks([task])
         self.handle_pending(job, task)
 
-    def new_task(self, job: Job, definition: dict[str, Any], position: int, parent_id: str | None = None,
-                 context: dict[str, Any] | None = None, state: TaskState = TaskState.PENDING) -> Task:
+    def new_task(
+        self,
+        job: Job,
+        definition: dict[str, Any],
+        position: int,
+        parent_id: str | None = None,
+        context: dict[str, Any] | None = None,
+        state: TaskState = TaskState.PENDING,
+    ) -> Task:
         """A task instance of `definition`, evaluated now; FAILED with the error if evaluation fails."""
         try:
             spec = evaluate_task(definition, context if context is not None else job.context)
         except ExpressionError as exc:
-            return Task(job_id=job.id, parent_id=parent_id, position=position, name=str(definition.get("name", "")),
-                        state=TaskState.FAILED, error=exc.message, failed_at=utcnow(), spec=dict(definition))
+            return Task(
+                job_id=job.id,
+                parent_id=parent_id,
+                position=position,
+                name=str(definition.get("name", "")),
+                state=TaskState.FAILED,
+                error=exc.message,
+                failed_at=utcnow(),
+                spec=dict(definition),
+            )
         spec = apply_defaults(spec, job.defaults)
-        return Task(job_id=job.id, parent_id=parent_id, position=position, name=str(spec.get("name", "")),
-                    state=state, queue=str(spec.get("queue") or "default"), priority=int(spec.get("priority") or 0),
-                    spec=spec)
+        return Task(
+            job_id=job.id,
+            parent_id=parent_id,
+            position=position,
+            name=str(spec.get("name", "")),
+            state=state,
+            queue=str(spec.get("queue") or "default"),
+            priority=int(spec.get("priority") or 0),
+            spec=spec,
+        )
 
     @staticmethod
     def task_context(job: Job, task: Task) -> dict[str, Any]:
@@ -206,8 +228,15 @@ class Engine:
 
     def _retry(self, job: Job, failed: Task, retry: dict[str, Any]) -> None:
         spec = {**failed.spec, "retry": retry}
-        task = Task(job_id=job.id, parent_id=failed.parent_id, position=failed.position, name=failed.name,
-                    queue=failed.queue, priority=failed.priority, spec=spec)
+        task = Task(
+            job_id=job.id,
+            parent_id=failed.parent_id,
+            position=failed.position,
+            name=failed.name,
+            queue=failed.queue,
+            priority=failed.priority,
+            spec=spec,
+        )
         self.writer.create_tasks([task])
         delay = retry_delay(retry, retry["attempts"])
         if delay <= 0:

@@ -68,7 +68,10 @@ def resume_jobs(engine: Engine) -> int:
                 continue
             if task.state is TaskState.PENDING:
                 engine.handle_pending(job, task)
-            elif task.state in (TaskState.SCHEDULED, TaskState.RUNNING) and not task.is_composite:
-                if writer.move_task(task, TaskState.FAILED, error=LOST_TASK_ERROR):
-                    engine.on_task_failed(task)
+            elif (
+                task.state in (TaskState.SCHEDULED, TaskState.RUNNING)
+                and not task.is_composite
+                and writer.move_task(task, TaskState.FAILED, error=LOST_TASK_ERROR)
+            ):
+                engine.on_task_failed(task)
     return len(jobs)

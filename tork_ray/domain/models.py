@@ -133,9 +133,7 @@ class Job(_Model):
 
     def summary(self) -> dict[str, Any]:
         """JobSummary (SPEC §1.2): what POST /jobs, GET /jobs and webhooks show."""
-        body = self.model_dump(
-            by_alias=True, exclude_none=True, include=set(self.SUMMARY_FIELDS), mode="json"
-        )
+        body = self.model_dump(by_alias=True, exclude_none=True, include=set(self.SUMMARY_FIELDS), mode="json")
         return _drop_empty(body, keep=("position", "createdAt"))
 
     def public(self, execution: list[Task]) -> dict[str, Any]:

@@ -15,7 +15,10 @@ Dialect, in one place (documented here because users meet it in error messages):
   float, string, keys, values, abs, min, max, sum, first, last, toBase64, fromBase64, repeat, indexOf, ceil,
   floor, round; plus Jinja's harmless filters (default, length, map, select, sort, ...).
 * Methods are not reachable (`'a'.upper()` fails: write `upper('a')`); `_` attributes never.
-* Values built by one expression are capped (100,000 items, 1,000,000 characters, 4096-bit integers).
+* Rendering: true/false, ints, floats as Go's %v (2.5, 10/5 → 2, 1e+06), nil and missing → "", lists and
+  maps → compact JSON. A task `if` skips only on false / "false" (see evaluate_condition).
+* Values built by one expression are capped: 100,000 items and 1,000,000 characters per value, 10,000,000
+  characters in all per evaluation, integers of 4096 bits.
 """
 
 from tork_ray.expr._engine import check_expression, evaluate, evaluate_condition, evaluate_expression, render

@@ -11,7 +11,7 @@ from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError
 
 from tork_ray.errors import ExpressionError
 from tork_ray.expr._sandbox import Compiled, compile_expression, environment
-from tork_ray.expr._values import ExprProblem, materialize, to_text
+from tork_ray.expr._values import ExprProblem, budget, materialize, to_text
 
 # Tork's segment rule (SPEC §3.1): `{{`, optional spaces, a lazily matched non-empty expression, spaces, `}}`.
 # DOTALL so that an expression folded over several YAML lines still counts as one segment.
@@ -46,8 +46,9 @@ def _eval(source: str, context: Mapping[str, Any]) -> Any:
     if unknown:  # expr-lang reports unknown names when compiling against the environment: so do we
         raise ExpressionError(f"error compiling expression: {_short(source)}: unknown name {unknown[0]}")
     try:
-        value = compiled.run(context)
-        return "" if isinstance(value, Undefined) else materialize(value)
+        with budget():
+            value = compiled.run(context)
+            return "" if isinstance(value, Undefined) else materialize(value)
     except ExprProblem as exc:
         reason = str(exc)
     except SecurityError:

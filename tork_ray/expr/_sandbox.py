@@ -32,9 +32,27 @@ from tork_ray.expr._values import (
 # center/indent/wordwrap/format/batch/slice (a small input can ask for a huge output), random (not
 # deterministic), attr/xmlattr/pprint/urlize/filesizeformat (no use here). Our functions override same names.
 _KEPT_FILTERS = (
-    "capitalize", "count", "default", "d", "dictsort", "items", "length", "list", "map", "reject",
-    "rejectattr", "reverse", "select", "selectattr", "sort", "title", "truncate", "unique", "urlencode",
-    "wordcount", "striptags",
+    "capitalize",
+    "count",
+    "default",
+    "d",
+    "dictsort",
+    "items",
+    "length",
+    "list",
+    "map",
+    "reject",
+    "rejectattr",
+    "reverse",
+    "select",
+    "selectattr",
+    "sort",
+    "title",
+    "truncate",
+    "unique",
+    "urlencode",
+    "wordcount",
+    "striptags",
 )
 
 _ABSENT = object()
@@ -91,7 +109,8 @@ class TorkSandbox(ImmutableSandboxedEnvironment):
             raise ExprProblem(f"access to {attribute} is not allowed")
         value = getattr(obj, attribute, _ABSENT)
         if value is _ABSENT or callable(value) or not self.is_safe_attribute(obj, attribute, value):
-            raise ExprProblem(f"{type_name(obj)} has no field {attribute}")
+            hint = f" (methods are not available: write {attribute}(...))" if attribute in FUNCTIONS else ""
+            raise ExprProblem(f"{type_name(obj)} has no field {attribute}{hint}")
         return value
 
     def getitem(self, obj: Any, argument: Any) -> Any:
@@ -101,6 +120,8 @@ class TorkSandbox(ImmutableSandboxedEnvironment):
             try:
                 return obj[argument]
             except (KeyError, TypeError):
+                if isinstance(argument, str) and argument.startswith("__"):
+                    raise ExprProblem(f"access to {argument} is not allowed") from None
                 return self.undefined(obj=obj, name=str(argument))
         if isinstance(argument, str):
             return self.getattr(obj, argument)
@@ -137,9 +158,18 @@ class TorkSandbox(ImmutableSandboxedEnvironment):
             guard_repeat(right, left, operator)
             return left * right
         hint = ""
-        if {type_name(left), type_name(right)} & {"string"} and (is_number(left) or is_number(right)):
+        text = left if isinstance(left, str) else right if isinstance(right, str) else None
+        if text is not None and (is_number(left) or is_number(right)) and _numeric(text):
             hint = " (use int(...) or float(...) to convert the string)"
         raise ExprProblem(f"invalid operation: {type_name(left)} {operator} {type_name(right)}{hint}")
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_int(value: Any) -> bool:

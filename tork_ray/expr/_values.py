@@ -6,6 +6,8 @@ import itertools
 import json
 import math
 from collections.abc import Iterator, Mapping, Set
+from contextlib import contextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +18,31 @@ from jinja2 import Undefined
 MAX_ITEMS = 100_000
 MAX_TEXT = 1_000_000
 MAX_POW_BITS = 4096
+# What one evaluation may build in total (an item counts as 8 characters). Per-value caps alone would let
+# `map` multiply them: `split(repeat('a', 100000), '') | map('repeat', 1000000)` asks for 100 GB.
+MAX_TOTAL = 10 * MAX_TEXT
+_ITEM_COST = 8
+
+_budget: ContextVar[list[int] | None] = ContextVar("tork_ray_expr_budget", default=None)
+
+
+@contextmanager
+def budget() -> Iterator[None]:
+    """Scope one evaluation: what check_items/check_text approve is counted against MAX_TOTAL."""
+    token = _budget.set([0])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def _spend(amount: int, what: str) -> None:
+    spent = _budget.get()
+    if spent is None:
+        return
+    spent[0] += amount
+    if spent[0] > MAX_TOTAL:
+        raise ExprProblem(f"{what}: the expression builds more than {MAX_TOTAL} characters in all")
 
 
 class ExprProblem(Exception):
@@ -52,11 +79,13 @@ def is_number(value: Any) -> bool:
 def check_items(count: int, what: str) -> None:
     if count > MAX_ITEMS:
         raise ExprProblem(f"{what}: result would have {count} items, more than the limit of {MAX_ITEMS}")
+    _spend(count * _ITEM_COST, what)
 
 
 def check_text(length: int, what: str) -> None:
     if length > MAX_TEXT:
         raise ExprProblem(f"{what}: result would be {length} characters, more than the limit of {MAX_TEXT}")
+    _spend(length, what)
 
 
 def materialize(value: Any) -> Any:

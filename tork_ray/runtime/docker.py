@@ -136,17 +136,13 @@ class DockerRuntime:
             raise RuntimeFailure("image is required on the docker runtime")
         if self._has_image(image):
             return
-        lock_path = (
-            Path(tempfile.gettempdir()) / f"tork_ray-pull-{hashlib.sha1(image.encode()).hexdigest()}.lock"
-        )
+        lock_path = Path(tempfile.gettempdir()) / f"tork_ray-pull-{hashlib.sha1(image.encode()).hexdigest()}.lock"
         with lock_path.open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 if self._has_image(image):  # another worker pulled it while we waited
                     return
-                auth = (
-                    {"username": registry["username"], "password": registry["password"]} if registry else None
-                )
+                auth = {"username": registry["username"], "password": registry["password"]} if registry else None
                 try:
                     self.client.images.pull(image, auth_config=auth)
                 except APIError as exc:

@@ -40,12 +40,23 @@ def _scalar_value(value: Any) -> Any:
     return value.value if isinstance(value, YamlScalar) else value
 
 
+_YAML11_BOOLS = {"y": True, "yes": True, "on": True, "n": False, "no": False, "off": False}
+
+
+def _bool_value(value: Any, info: ValidationInfo) -> Any:
+    # Go's yaml.v3 still reads YAML 1.1 words (yes/no/on/off/y/n) into a bool field, and only there.
+    if isinstance(value, str) and info.context and info.context.get("yaml"):
+        word = value if value in (value.lower(), value.upper(), value.capitalize()) else ""
+        return _YAML11_BOOLS.get(word.lower(), value)
+    return _scalar_value(value)
+
+
 Str = Annotated[str, BeforeValidator(_scalar_text)]
 MapStr = Annotated[str, BeforeValidator(_map_value)]
 ReqStr = Annotated[str, BeforeValidator(_required_text)]  # required by the rules; "" when absent
 Int = Annotated[int, BeforeValidator(_scalar_value)]
 Float = Annotated[float, BeforeValidator(_scalar_value)]
-Bool = Annotated[bool, BeforeValidator(_scalar_value)]
+Bool = Annotated[bool, BeforeValidator(_bool_value)]
 StrMap = dict[Str, MapStr]
 StrList = list[Str]
 

@@ -113,14 +113,10 @@ class Store:
 
     def append_log(self, task_id: str, contents: str) -> int:
         with self._session() as session:
-            last = session.exec(
-                select(func.max(TaskLogPartRow.number)).where(TaskLogPartRow.task_id == task_id)
-            ).one()
+            last = session.exec(select(func.max(TaskLogPartRow.number)).where(TaskLogPartRow.task_id == task_id)).one()
             number = (last or 0) + 1
             session.add(
-                TaskLogPartRow(
-                    id=new_id(), task_id=task_id, number=number, contents=contents, created_at=utcnow()
-                )
+                TaskLogPartRow(id=new_id(), task_id=task_id, number=number, contents=contents, created_at=utcnow())
             )
             session.commit()
             return number
@@ -130,9 +126,9 @@ class Store:
             return
         with self._session() as session:
             task_ids = select(TaskRow.id).where(col(TaskRow.job_id).in_(job_ids))
-            session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.task_id).in_(task_ids)))  # type: ignore[call-overload]
-            session.exec(delete(TaskRow).where(col(TaskRow.job_id).in_(job_ids)))  # type: ignore[call-overload]
-            session.exec(delete(JobRow).where(col(JobRow.id).in_(job_ids)))  # type: ignore[call-overload]
+            session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.task_id).in_(task_ids)))
+            session.exec(delete(TaskRow).where(col(TaskRow.job_id).in_(job_ids)))
+            session.exec(delete(JobRow).where(col(JobRow.id).in_(job_ids)))
             session.commit()
 
     # --- reads ----------------------------------------------------------------------------------------
@@ -151,18 +147,14 @@ class Store:
         """Every task instance of a job, ordered as Tork's `execution`: position, then start."""
         with self._session() as session:
             rows = session.exec(
-                select(TaskRow)
-                .where(TaskRow.job_id == job_id)
-                .order_by(col(TaskRow.position), col(TaskRow.created_at))
+                select(TaskRow).where(TaskRow.job_id == job_id).order_by(col(TaskRow.position), col(TaskRow.created_at))
             ).all()
             return [_task(row) for row in rows]
 
     def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
         with self._session() as session:
             rows = session.exec(
-                select(JobRow)
-                .where(col(JobRow.state).in_([s.value for s in states]))
-                .order_by(col(JobRow.created_at))
+                select(JobRow).where(col(JobRow.state).in_([s.value for s in states])).order_by(col(JobRow.created_at))
             ).all()
             return [_job(row) for row in rows]
 
@@ -216,7 +208,7 @@ def _log_part(row: TaskLogPartRow) -> dict[str, Any]:
         "number": row.number,
         "taskId": row.task_id,
         "contents": row.contents,
-        "createdAt": _aware(row.created_at).isoformat().replace("+00:00", "Z"),  # type: ignore[union-attr]
+        "createdAt": row.created_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
     }
 
 

@@ -53,6 +53,7 @@ def only_problem(body: bytes) -> str:
             "tasks[0].subjob.webhooks[0].if",
         ),
     ],
+    ids=lambda v: v if isinstance(v, str) else "",
 )
 def test_broken_expressions_are_rejected(body: bytes, path: str) -> None:
     problem = only_problem(body)
@@ -74,6 +75,7 @@ def test_broken_expressions_are_rejected(body: bytes, path: str) -> None:
         with_task(each={"list": "fromJSON(inputs.items)", "task": {"name": "c"}}),
         with_task(each={"list": "[1, 2, 3]", "task": {"name": "c", "if": "{{ item.value > 1 }}"}}),
     ],
+    ids=lambda v: v.decode()[:60],
 )
 def test_good_expressions_are_accepted(body: bytes) -> None:
     parse_job(body, "application/json")

@@ -259,3 +259,18 @@ def test_to_dict_round_trips_a_minimal_task() -> None:
     task = TaskInput(name="t", image="alpine")
     assert to_dict(task) == {"name": "t", "image": "alpine"}
     assert TaskInput.model_validate(to_dict(task)) == task
+
+
+@pytest.mark.parametrize(
+    ("word", "value"), [("true", True), ("false", False), ("yes", True), ("Off", False), ("Y", True), ("NO", False)]
+)
+def test_yaml_bool_field_reads_yaml_1_1_words_like_go(word: str, value: bool) -> None:
+    body = f"name: j\ntasks:\n  - name: t\n    subjob: {{name: s, tasks: [{{name: c}}], detached: {word}}}\n"
+    job = parse_job(body.encode(), "text/yaml")
+    assert job.tasks[0].subjob is not None and job.tasks[0].subjob.detached is value
+
+
+@pytest.mark.parametrize("word", ['"true"', "maybe", "1"])
+def test_yaml_bool_field_rejects_other_values(word: str) -> None:
+    body = f"name: j\ntasks:\n  - name: t\n    subjob: {{name: s, tasks: [{{name: c}}], detached: {word}}}\n"
+    assert "tasks[0].subjob.detached: expected boolean" in bad_request(body).message

@@ -1,0 +1,66 @@
+"""`make run`'s engine, end to end: the seed example as written, Ctrl-C, and a restart on the same data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.conftest import EngineProcess, wait_for_job
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def containers_of(docker_client: Any, engine: EngineProcess) -> list[Any]:
+    label = f"tork_ray.scope={engine.namespace}"
+    return docker_client.containers.list(all=True, filters={"label": label})  # type: ignore[no-any-return]
+
+
+def test_seed_example_as_written(engine_process: EngineProcess, docker_client: Any) -> None:
+    seconds = engine_process.start()
+    print(f"cold start to a healthy API: {seconds:.1f}s")
+    body = (ROOT / "examples" / "hello.yaml").read_bytes()
+    with engine_process.http() as http:
+        summary = http.post("/jobs", content=body, headers={"Content-type": "text/yaml"}).json()
+        assert summary["state"] == "PENDING"
+        job = wait_for_job(http, summary["id"])
+    assert job["state"] == "COMPLETED", job
+    assert [task["state"] for task in job["execution"]] == ["COMPLETED", "COMPLETED"]
+    assert job["context"]["tasks"]["task1"] == "hello world"
+    assert engine_process.stop() == 0
+    assert containers_of(docker_client, engine_process) == []
+
+
+def test_jobs_survive_a_restart_and_running_ones_resume(engine_process: EngineProcess, docker_client: Any) -> None:
+    engine_process.start()
+    with engine_process.http() as http:
+        done = http.post(
+            "/jobs", content=(ROOT / "examples" / "hello.yaml").read_bytes(), headers={"Content-Type": "text/yaml"}
+        ).json()["id"]
+        wait_for_job(http, done)
+        retried = http.post("/jobs", json=_sleeper("survivor", retry=1), headers={}).json()["id"]
+        lost = http.post("/jobs", json=_sleeper("casualty", retry=0)).json()["id"]
+        wait_for_job(http, retried, "RUNNING")
+        wait_for_job(http, lost, "RUNNING")
+    # Ctrl-C while both run: their containers go with the engine.
+    assert engine_process.stop() == 0
+    assert containers_of(docker_client, engine_process) == []
+
+    engine_process.start()
+    with engine_process.http() as http:
+        assert http.get(f"/jobs/{done}").json()["state"] == "COMPLETED"
+        resumed = wait_for_job(http, retried)
+        failed = wait_for_job(http, lost)
+    assert resumed["state"] == "COMPLETED", resumed
+    assert [t["state"] for t in resumed["execution"]] == ["FAILED", "COMPLETED"]
+    assert "coordinator restarted" in resumed["execution"][0]["error"]
+    assert failed["state"] == "FAILED"
+    assert "coordinator restarted" in failed["error"]
+    engine_process.stop()
+    assert containers_of(docker_client, engine_process) == []
+
+
+def _sleeper(name: str, retry: int) -> dict[str, Any]:
+    task: dict[str, Any] = {"name": "nap", "image": "ubuntu:mantic", "run": "sleep 4"}
+    if retry:
+        task["retry"] = {"limit": retry}
+    return {"name": name, "tasks": [task]}
