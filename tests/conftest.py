@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import uvicorn
+
+from tests.engine import QUEUES, LiveEngine, free_port
+from tork_ray.api.app import create_app
+from tork_ray.settings import RaySettings, Settings
+from tork_ray.standalone import engine as run_engine
+from tork_ray.store.store import Store
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_IMAGE = os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest")
@@ -37,3 +51,28 @@ def docker_client():  # type: ignore[no-untyped-def]
     require(ok, f"a Docker engine with the test image {TEST_IMAGE}")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[LiveEngine]:
+    """The one engine of the test session, shared by integration and end-to-end tests."""
+    data_dir: Path = tmp_path_factory.mktemp("engine")
+    settings = Settings(
+        data_dir=data_dir,
+        queues=QUEUES,
+        ray=RaySettings(namespace=f"tork_test_{uuid.uuid4().hex[:8]}", num_cpus=2),
+    )
+    with run_engine(settings) as coordinator:
+        store = Store(settings.store_url)
+        app = create_app(settings, coordinator, store)
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            yield LiveEngine(settings, coordinator, store, http)
+        server.should_exit = True
+        thread.join(timeout=10)

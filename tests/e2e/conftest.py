@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import free_port
+from tests.engine import free_port
 
 TORK_RAY = Path(sys.executable).parent / "tork-ray"
 

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from tests.conftest import TEST_IMAGE
-from tests.integration.conftest import LiveEngine
+from tests.engine import LiveEngine
 
 SEED = f"""
 name: hello job
