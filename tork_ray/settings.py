@@ -21,6 +21,8 @@ class DatastoreSettings:
     postgres_dsn: str = "postgresql+psycopg://tork:tork@localhost:5432/tork"
     retention_logs: str = "168h"
     retention_jobs: str = "8760h"
+    # How often the coordinator deletes expired jobs (autoDelete, retention) and old log parts.
+    cleanup_interval: str = "1m"
 
     def url(self, data_dir: Path) -> str:
         if self.type == "postgres":
@@ -139,6 +141,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
             postgres_dsn=str(_get(tree, "datastore.postgres.dsn", DatastoreSettings.postgres_dsn)),
             retention_logs=str(_get(tree, "datastore.retention.logs.duration", "168h")),
             retention_jobs=str(_get(tree, "datastore.retention.jobs.duration", "8760h")),
+            cleanup_interval=str(_get(tree, "datastore.cleanup.interval", "1m")),
         ),
         ray=RaySettings(
             address=str(_get(tree, "ray.address", "")),

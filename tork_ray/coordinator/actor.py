@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 import ray
@@ -13,12 +14,14 @@ from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
 from tork_ray.coordinator.writer import StateWriter
-from tork_ray.domain.models import User
+from tork_ray.domain.models import User, utcnow
 from tork_ray.domain.states import JOB_TERMINAL
 from tork_ray.errors import NotFound
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
 from tork_ray.spec.models import JobInput
+from tork_ray.spec.units import parse_duration
+from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
 from tork_ray.store.store import Store
 from tork_ray.worker.task import run_task
 
@@ -35,7 +38,7 @@ class Coordinator:
         self.store = Store(settings.store_url)
         self.engine = Engine(StateWriter(self.store), self._launch, scope=settings.ray.namespace)
         self._ready: asyncio.Task[None] | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self._loops: list[asyncio.Task[None]] = []
 
     def _launch(self, request: RunRequest, resource: str) -> Any:
         return run_task.options(resources={resource: 1}).remote(
@@ -57,7 +60,8 @@ class Coordinator:
         removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime.type)
         resumed = resume_jobs(self.engine)
         log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
-        self._pump = asyncio.get_running_loop().create_task(self._pump_loop())
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._pump_loop()), loop.create_task(self._sweep_loop())]
 
     async def _pump_loop(self) -> None:
         # Capacity appears when a node joins: a backlog must not wait for the next task event to move.
@@ -67,6 +71,30 @@ class Coordinator:
                 self.engine.dispatcher.pump_all()
             except Exception:
                 log.exception("dispatch pump failed")
+
+    async def _sweep_loop(self) -> None:
+        interval = parse_duration(self.settings.datastore.cleanup_interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("clean-up of expired jobs failed")
+
+    async def sweep(self) -> dict[str, int]:
+        """Deletes jobs past deleteAt or retention (with their tasks and logs) and log parts past retention."""
+        datastore = self.settings.datastore
+        now = utcnow()
+        jobs_before = now - timedelta(seconds=parse_duration(datastore.retention_jobs))
+        deleted = 0
+        while ids := expired_job_ids(self.store, now, jobs_before):
+            self.store.delete_jobs(ids)
+            for job_id in ids:
+                self.engine.writer.forget_job(job_id)
+            deleted += len(ids)
+        logs_before = now - timedelta(seconds=parse_duration(datastore.retention_logs))
+        parts = delete_log_parts_before(self.store, logs_before)
+        return {"jobs": deleted, "logParts": parts}
 
     # --- API-facing -----------------------------------------------------------------------------------
 

@@ -1,0 +1,229 @@
+"""Control of running jobs through the API: wait, cancel, restart, priorities, auto-delete, failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import ray
+
+from tests.conftest import TEST_IMAGE
+from tests.engine import LiveEngine
+
+
+def job_doc(name: str, *tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"name": name, "tasks": list(tasks), **fields}
+
+
+def sh(name: str, run: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": TEST_IMAGE, "run": run, **fields}
+
+
+def post(engine: LiveEngine, doc: dict[str, Any]) -> Any:
+    return engine.http.post("/jobs", json=doc)
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+def stamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def containers(engine: LiveEngine, docker_client: Any, job_id: str) -> list[Any]:
+    return docker_client.containers.list(all=True, filters={"label": f"tork_ray.job-id={job_id}"})  # type: ignore[no-any-return]
+
+
+# --- wait ---------------------------------------------------------------------------------------------
+
+
+def test_wait_returns_the_finished_job(live_engine: LiveEngine) -> None:
+    response = post(live_engine, job_doc("waited", sh("quick", "echo -n fast > $TORK_OUTPUT"), wait={"timeout": "30s"}))
+    assert response.status_code == 200, response.text
+    job = response.json()
+    assert job["state"] == "COMPLETED"
+    assert job["execution"][0]["result"] == "fast"
+
+
+def test_wait_times_out_with_408(live_engine: LiveEngine) -> None:
+    response = post(live_engine, job_doc("too slow to wait for", sh("nap", "sleep 5"), wait={"timeout": "1s"}))
+    assert response.status_code == 408
+    assert response.json() == {"message": "timeout waiting for job to complete"}
+
+
+def test_wait_returns_at_once_when_the_job_is_cancelled(live_engine: LiveEngine) -> None:
+    answer: dict[str, Any] = {}
+
+    def submit() -> None:
+        answer["response"] = post(
+            live_engine, job_doc("wait then cancel", sh("nap", "sleep 60"), wait={"timeout": "60s"})
+        )
+
+    waiter = threading.Thread(target=submit)
+    waiter.start()
+    eventually(lambda: _running_named(live_engine, "wait then cancel") is not None, "the job runs")
+    job_id = _running_named(live_engine, "wait then cancel")
+    assert live_engine.http.put(f"/jobs/{job_id}/cancel").status_code == 200
+    waiter.join(timeout=20)
+    assert not waiter.is_alive()
+    assert answer["response"].status_code == 200
+    assert answer["response"].json()["state"] == "CANCELLED"
+
+
+def _running_named(engine: LiveEngine, name: str) -> str | None:
+    for item in engine.http.get("/jobs", params={"size": 20}).json()["items"]:
+        if item["name"] == name and item["state"] == "RUNNING":
+            return str(item["id"])
+    return None
+
+
+# --- cancel and restart -------------------------------------------------------------------------------
+
+
+def test_cancel_and_restart_carry_on_from_the_current_task(live_engine: LiveEngine, docker_client: Any) -> None:
+    doc = job_doc("restartable", sh("first", "echo -n one > $TORK_OUTPUT", var="first"), sh("second", "sleep 3"))
+    job_id = post(live_engine, doc).json()["id"]
+    eventually(lambda: _state_of_task(live_engine, job_id, "second") == "RUNNING", "the second task runs")
+    assert live_engine.http.put(f"/jobs/{job_id}/cancel").json() == {"status": "OK"}
+    cancelled = live_engine.wait_for(job_id, "CANCELLED")
+    assert [t["state"] for t in cancelled["execution"]] == ["COMPLETED", "CANCELLED"]
+    eventually(lambda: containers(live_engine, docker_client, job_id) == [], "the container is removed", 5)
+
+    assert live_engine.http.put(f"/jobs/{job_id}/restart").json() == {"status": "OK"}
+    job = live_engine.wait_for(job_id, "COMPLETED")
+    assert [t["state"] for t in job["execution"]] == ["COMPLETED", "CANCELLED", "COMPLETED"]
+    assert job["context"]["tasks"]["first"] == "one"
+    assert "failedAt" not in job
+
+    again = live_engine.http.put(f"/jobs/{job_id}/restart")
+    assert again.status_code == 400
+    assert again.json()["message"] == "job is COMPLETED and can not be restarted"
+    cancel = live_engine.http.put(f"/jobs/{job_id}/cancel")
+    assert cancel.status_code == 400 and cancel.json()["message"] == "job is not running"
+
+
+def test_cancel_and_restart_of_unknown_jobs_are_404(live_engine: LiveEngine) -> None:
+    for action in ("cancel", "restart"):
+        response = live_engine.http.put(f"/jobs/{'f' * 32}/{action}")
+        assert response.status_code == 404
+        assert response.json() == {"message": "job not found"}
+
+
+def _state_of_task(engine: LiveEngine, job_id: str, name: str) -> str | None:
+    tasks = [t for t in engine.http.get(f"/jobs/{job_id}").json()["execution"] if t["name"] == name]
+    return str(tasks[-1]["state"]) if tasks else None
+
+
+def test_cancelling_a_parent_cancels_its_attached_subjob(live_engine: LiveEngine) -> None:
+    doc = job_doc("parent", {"name": "child", "subjob": {"name": "sleepy child", "tasks": [sh("nap", "sleep 60")]}})
+    job_id = post(live_engine, doc).json()["id"]
+    eventually(lambda: _subjob_id(live_engine, job_id) is not None, "the sub-job exists")
+    child_id = _subjob_id(live_engine, job_id)
+    live_engine.wait_for(str(child_id), "RUNNING")
+    live_engine.http.put(f"/jobs/{job_id}/cancel")
+    assert live_engine.wait_for(str(child_id), "CANCELLED")["state"] == "CANCELLED"
+    assert live_engine.wait_for(job_id)["state"] == "CANCELLED"
+
+
+def test_cancelling_an_attached_subjob_cancels_its_parent(live_engine: LiveEngine) -> None:
+    doc = job_doc("parent 2", {"name": "child", "subjob": {"name": "child 2", "tasks": [sh("nap", "sleep 60")]}})
+    job_id = post(live_engine, doc).json()["id"]
+    eventually(lambda: _subjob_id(live_engine, job_id) is not None, "the sub-job exists")
+    child_id = str(_subjob_id(live_engine, job_id))
+    live_engine.wait_for(child_id, "RUNNING")
+    live_engine.http.put(f"/jobs/{child_id}/cancel")
+    assert live_engine.wait_for(job_id)["state"] == "CANCELLED"
+
+
+def _subjob_id(engine: LiveEngine, job_id: str) -> str | None:
+    execution = engine.http.get(f"/jobs/{job_id}").json()["execution"]
+    return execution[0].get("subjob", {}).get("id") if execution else None
+
+
+# --- failures -----------------------------------------------------------------------------------------
+
+
+def test_a_failed_child_fails_the_job_and_cancels_its_siblings(live_engine: LiveEngine, docker_client: Any) -> None:
+    doc = job_doc(
+        "parallel failure",
+        {"name": "both", "parallel": {"tasks": [sh("sleeper", "sleep 60"), sh("breaker", "sleep 1; exit 4")]}},
+    )
+    job_id = post(live_engine, doc).json()["id"]
+    job = live_engine.wait_for(job_id)
+    states = {t["name"]: t["state"] for t in job["execution"]}
+    assert job["state"] == "FAILED"
+    assert states == {"both": "FAILED", "sleeper": "CANCELLED", "breaker": "FAILED"}
+    assert job["error"].startswith("exit code 4")
+    eventually(lambda: containers(live_engine, docker_client, job_id) == [], "the sibling's container is removed", 5)
+
+
+def test_unknown_name_in_the_first_task_fails_the_job(live_engine: LiveEngine) -> None:
+    doc = job_doc("bad expression", sh("t", "true", env={"X": "{{ nonsense.value }}"}))
+    job = live_engine.wait_for(post(live_engine, doc).json()["id"])
+    assert job["state"] == "FAILED"
+    assert "unknown name nonsense" in job["execution"][0]["error"]
+    assert job["error"] == job["execution"][0]["error"]
+
+
+def test_evaluation_failure_of_a_later_task_fails_it(live_engine: LiveEngine) -> None:
+    doc = job_doc("late bad expression", sh("ok", "true"), sh("bad", "true", env={"X": "{{ int('x') }}"}))
+    job = live_engine.wait_for(post(live_engine, doc).json()["id"])
+    assert job["state"] == "FAILED"
+    assert [t["state"] for t in job["execution"]] == ["COMPLETED", "FAILED"]
+    assert "error evaluating expression" in job["execution"][1]["error"]
+
+
+def test_sandbox_escape_fails_the_task_without_leaking(live_engine: LiveEngine) -> None:
+    doc = job_doc("escape", sh("t", "true", env={"X": "{{ ''.__class__.__mro__ }}"}))
+    job = live_engine.wait_for(post(live_engine, doc).json()["id"])
+    assert job["state"] == "FAILED"
+    error = job["execution"][0]["error"]
+    assert "<class" not in error and "object" not in error
+
+
+def test_job_output_failure_fails_the_job(live_engine: LiveEngine) -> None:
+    doc = job_doc("bad output", sh("t", "true"), output="{{ tasks.nothing + 1 }}")
+    job = live_engine.wait_for(post(live_engine, doc).json()["id"])
+    assert job["state"] == "FAILED"
+    assert "error evaluating expression" in job["error"]
+
+
+# --- priorities and auto-delete -----------------------------------------------------------------------
+
+
+def test_higher_priority_runs_first_when_the_queue_is_full(live_engine: LiveEngine) -> None:
+    # The "other" queue has a single slot: a blocker holds it while two jobs wait.
+    blocker = post(live_engine, job_doc("blocker", sh("hold", "sleep 3", queue="other"))).json()["id"]
+    live_engine.wait_for(blocker, "RUNNING")
+    low = post(live_engine, job_doc("low", sh("low", "true", queue="other", priority=1))).json()["id"]
+    high = post(live_engine, job_doc("high", sh("high", "true", queue="other", priority=9))).json()["id"]
+    low_job, high_job = live_engine.wait_for(low), live_engine.wait_for(high)
+    assert stamp(high_job["execution"][0]["startedAt"]) < stamp(low_job["execution"][0]["startedAt"])
+
+
+def test_auto_delete_removes_the_job_after_its_delay(live_engine: LiveEngine) -> None:
+    doc = job_doc("short-lived", sh("t", "true"), autoDelete={"after": "1s"})
+    job = live_engine.wait_for(post(live_engine, doc).json()["id"])
+    assert job["state"] == "COMPLETED" and "deleteAt" in job
+
+    def swept() -> bool:
+        ray.get(live_engine.coordinator.sweep.remote())
+        return live_engine.http.get(f"/jobs/{job['id']}").status_code == 404
+
+    eventually(swept, "the job is deleted")
+    assert live_engine.http.get(f"/tasks/{job['execution'][0]['id']}").status_code == 404
+
+
+def test_failed_jobs_get_no_delete_at(live_engine: LiveEngine) -> None:
+    doc = job_doc("failing short-lived", sh("t", "exit 1"), autoDelete={"after": "1s"})
+    job = live_engine.wait_for(post(live_engine, doc).json()["id"])
+    assert job["state"] == "FAILED" and "deleteAt" not in job
