@@ -1,0 +1,55 @@
+"""Pure parts of the coordinator: job defaults, the retry backoff, the worker's run request."""
+
+from __future__ import annotations
+
+from tork_ray.coordinator.request import apply_defaults, build_request, retry_delay
+
+DEFAULTS = {
+    "retry": {"limit": 2},
+    "limits": {"cpus": "0.5", "memory": "64m"},
+    "timeout": "30s",
+    "queue": "fast",
+    "priority": 3,
+}
+
+
+def test_defaults_fill_only_empty_fields() -> None:
+    task = apply_defaults({"name": "t", "limits": {"memory": "1g"}, "priority": 7}, DEFAULTS)
+    assert task["retry"] == {"limit": 2}
+    assert task["limits"] == {"cpus": "0.5", "memory": "1g"}
+    assert (task["timeout"], task["queue"], task["priority"]) == ("30s", "fast", 7)
+
+
+def test_defaults_skip_composites_and_keep_a_task_retry() -> None:
+    parallel = {"name": "p", "parallel": {"tasks": []}}
+    assert apply_defaults(parallel, DEFAULTS) == parallel
+    assert apply_defaults({"name": "t", "retry": {"limit": 5}}, DEFAULTS)["retry"] == {"limit": 5}
+
+
+def test_defaults_do_not_touch_the_definition() -> None:
+    definition = {"name": "t", "limits": {"cpus": "1"}}
+    apply_defaults(definition, DEFAULTS)
+    assert definition == {"name": "t", "limits": {"cpus": "1"}}
+
+
+def test_retry_is_immediate_unless_a_backoff_is_set() -> None:
+    assert retry_delay(None, 1) == 0
+    assert retry_delay({"limit": 3}, 2) == 0
+    backoff = {"limit": 3, "initialDelay": "500ms", "scalingFactor": 3}
+    assert [retry_delay(backoff, n) for n in (1, 2, 3)] == [0.5, 1.5, 4.5]
+    assert retry_delay({"limit": 2, "initialDelay": "2s"}, 2) == 2.0
+
+
+def test_build_request_converts_units() -> None:
+    spec = {
+        "name": "t",
+        "image": "alpine",
+        "run": "true",
+        "timeout": "1m30s",
+        "limits": {"cpus": "0.5", "memory": "64m"},
+    }
+    request = build_request("task", "job", spec, "scope")
+    assert request.timeout_seconds == 90
+    assert request.cpus_nano == 500_000_000
+    assert request.memory_bytes == 64 * 1024 * 1024
+    assert request.main.run == "true" and request.scope == "scope"

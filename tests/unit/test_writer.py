@@ -1,0 +1,68 @@
+"""The guarded write path over a real SQLite file: applied, ignored (stale) and rejected transitions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tork_ray.coordinator.writer import IllegalTransition, StateWriter
+from tork_ray.domain.models import Job, Task
+from tork_ray.domain.states import JobState, TaskState
+from tork_ray.store.store import Store
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> StateWriter:
+    return StateWriter(Store(f"sqlite:///{tmp_path / 'tork.db'}"))
+
+
+def running_task(writer: StateWriter) -> tuple[Job, Task]:
+    job = Job(name="j", task_count=1)
+    writer.create_job(job)
+    writer.move_job(job, JobState.SCHEDULED, position=1)
+    task = Task(job_id=job.id, position=1, name="t")
+    writer.create_tasks([task])
+    writer.move_task(task, TaskState.SCHEDULED)
+    writer.move_task(task, TaskState.RUNNING, node_id="n1")
+    return job, task
+
+
+def test_a_completion_after_a_cancel_changes_nothing(writer: StateWriter) -> None:
+    job, task = running_task(writer)
+    assert writer.move_task(task, TaskState.CANCELLED)
+    assert not writer.move_task(task, TaskState.COMPLETED, result="late")
+    stored = writer.store.get_task(task.id)
+    assert stored is not None and stored.state is TaskState.CANCELLED and stored.result is None
+
+
+def test_timestamps_are_stamped_once(writer: StateWriter) -> None:
+    job, task = running_task(writer)
+    stored = writer.store.get_task(task.id)
+    assert stored is not None and stored.scheduled_at and stored.started_at and stored.node_id == "n1"
+    assert writer.move_task(task, TaskState.COMPLETED, result="ok")
+    assert writer.store.get_task(task.id).completed_at is not None  # type: ignore[union-attr]
+    assert writer.store.get_job(job.id).started_at is not None  # type: ignore[union-attr]
+
+
+def test_a_cancelled_job_stays_cancelled(writer: StateWriter) -> None:
+    job, _task = running_task(writer)
+    assert writer.move_job(job, JobState.CANCELLED)
+    assert not writer.move_job(job, JobState.FAILED, error="late failure")
+    stored = writer.store.get_job(job.id)
+    assert stored is not None and stored.state is JobState.CANCELLED and stored.error is None
+
+
+def test_an_impossible_transition_is_a_bug(writer: StateWriter) -> None:
+    job = Job(name="j")
+    writer.create_job(job)
+    with pytest.raises(IllegalTransition):
+        writer.move_job(job, JobState.COMPLETED)
+
+
+def test_finished_work_leaves_the_cache_but_is_still_readable(writer: StateWriter) -> None:
+    job, task = running_task(writer)
+    writer.move_task(task, TaskState.COMPLETED)
+    writer.move_job(job, JobState.COMPLETED)
+    assert writer.job(job.id) is not None and writer.job(job.id).state is JobState.COMPLETED  # type: ignore[union-attr]
+    assert writer.active_tasks(job.id) == []
