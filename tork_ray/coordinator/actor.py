@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -38,6 +39,10 @@ class Coordinator:
         self.store = Store(settings.store_url)
         self.engine = Engine(StateWriter(self.store), self._launch, scope=settings.ray.namespace)
         self._ready: asyncio.Task[None] | None = None
+        # Recover at once, not at the first call: after a crash the restarted actor must pick its jobs up
+        # even if nobody calls it (Ray runs an async actor's __init__ with its event loop set).
+        with contextlib.suppress(RuntimeError):
+            self._ready = asyncio.get_event_loop().create_task(self._recover())
         self._loops: list[asyncio.Task[None]] = []
 
     def _launch(self, request: RunRequest, resource: str) -> Any:
