@@ -13,7 +13,7 @@ from tork_ray.coordinator.dispatch import Dispatcher
 from tork_ray.coordinator.request import apply_defaults, build_request, retry_delay
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.evaluate import each_item_context, evaluate_task, job_context
-from tork_ray.domain.models import ITEM_KEY, Job, Task, User, utcnow
+from tork_ray.domain.models import GUEST, ITEM_KEY, Job, Task, User, utcnow
 from tork_ray.domain.states import JOB_ACTIVE, JOB_TERMINAL, TASK_ACTIVE, JobState, TaskState
 from tork_ray.errors import Conflict, ExpressionError, NotFound
 from tork_ray.expr import evaluate_condition, render
@@ -340,7 +340,7 @@ def new_job(spec: JobInput, created_by: User | None, parent_id: str | None) -> J
         description=spec.description,
         tags=list(spec.tags or []),
         parent_id=parent_id,
-        created_by=created_by or Job.model_fields["created_by"].default,
+        created_by=created_by or GUEST,
         task_count=len(spec.tasks),
         inputs=dict(spec.inputs or {}),
         secrets=dict(spec.secrets or {}),
