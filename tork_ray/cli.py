@@ -14,10 +14,23 @@ from tork_ray.settings import load_settings
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tork_ray.standalone import serve
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(load_settings())
+    settings = load_settings()
+    if args.mode == "standalone":
+        from tork_ray.standalone import serve
+
+        serve(settings)
+    else:
+        from tork_ray.cluster import run_coordinator
+
+        run_coordinator(settings, with_serve=not args.uvicorn)
+    return 0
+
+
+def _resources(args: argparse.Namespace) -> int:
+    from tork_ray.cluster import queue_resources
+
+    print(queue_resources(load_settings()))
     return 0
 
 
@@ -43,8 +56,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default="http://localhost:8000", help="API address for client commands")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the engine in the foreground")
-    run.add_argument("mode", nargs="?", default="standalone", choices=["standalone"])
+    run.add_argument(
+        "mode",
+        nargs="?",
+        default="standalone",
+        choices=["standalone", "coordinator"],
+        help="standalone: local Ray + coordinator + API (default); coordinator: join a Ray cluster (ray.address, "
+        "default auto), start the coordinator actor and deploy the API on Ray Serve",
+    )
+    run.add_argument("--uvicorn", action="store_true", help="coordinator mode: serve the API here, not on Serve")
     run.set_defaults(handler=_run)
+    commands.add_parser(
+        "resources", help="print the `ray start --resources` JSON for this node's queues (TORK_WORKER_QUEUES_*)"
+    ).set_defaults(handler=_resources)
     commands.add_parser("health", help="check a running engine").set_defaults(handler=_health)
     submit = commands.add_parser("submit", help="submit a job file (YAML or JSON)")
     submit.add_argument("file")

@@ -1,0 +1,55 @@
+"""Cluster mode: join a running Ray cluster, start (or find) the coordinator, serve the API with Ray Serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import ray
+
+from tork_ray.coordinator.actor import start_coordinator
+from tork_ray.coordinator.dispatch import queue_resource
+from tork_ray.settings import Settings
+
+log = logging.getLogger("tork_ray")
+
+
+def queue_resources(settings: Settings) -> str:
+    """The `ray start --resources` JSON that makes a node serve the configured queues (worker.queues.*)."""
+    return json.dumps({queue_resource(name): slots for name, slots in sorted(settings.queues.items())})
+
+
+def connect(settings: Settings) -> None:
+    # Set before the first ray call: a worker process churn guard, as in standalone mode.
+    os.environ.setdefault("RAY_num_workers_soft_limit", str(max(sum(settings.queues.values()) + 2, 4)))
+    ray.init(
+        address=settings.ray.address or "auto",
+        namespace=settings.ray.namespace,
+        configure_logging=False,
+        log_to_driver=False,
+    )
+
+
+def run_coordinator(settings: Settings, *, with_serve: bool = True) -> Any:
+    """Starts the detached coordinator actor (or finds the running one) and, with Serve, deploys the API.
+
+    The actor and the Serve application outlive this process: `ray up`'s head start command runs this once.
+    Without Serve, the API is served here by uvicorn in the foreground (the coordinator still outlives it).
+    """
+    connect(settings)
+    coordinator = start_coordinator(settings)
+    log.info("coordinator %s ready in namespace %s", settings.ray.coordinator_name, settings.ray.namespace)
+    if with_serve:
+        from tork_ray.api.serve import deploy
+
+        deploy(settings)
+        log.info("API served by Ray Serve on http://%s:%d", settings.api.host, settings.api.port)
+        return coordinator
+    import uvicorn
+
+    from tork_ray.api.app import create_app
+
+    uvicorn.run(create_app(settings, coordinator), host=settings.api.host, port=settings.api.port)
+    return coordinator
