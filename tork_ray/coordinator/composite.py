@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from tork_ray.domain.evaluate import each_item_context
@@ -21,6 +22,8 @@ class Composites:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.writer = engine.writer
+        # each parents' CREATED children, in list order, waiting for a free place in the concurrency window.
+        self._waiting: dict[str, deque[str]] = {}
 
     def start(self, job: Job, task: Task, context: dict[str, Any]) -> None:
         """PENDING composite → RUNNING, its children created (and launched, within each.concurrency)."""
@@ -103,7 +106,11 @@ class Composites:
         self.engine.start_job(child_job)
 
     def job_finished(self, job: Job) -> None:
-        """An attached sub-job reached a terminal state: its parent task follows (SPEC §2.4)."""
+        """A job ended: forget its each windows; if it is an attached sub-job, its parent task follows (§2.4)."""
+        for parent_id in list(self._waiting):
+            parent = self.writer.task(parent_id)
+            if parent is None or parent.job_id == job.id or parent.state is not TaskState.RUNNING:
+                self._waiting.pop(parent_id, None)
         if not job.parent_id:
             return
         parent = self.writer.task(job.parent_id)
@@ -135,14 +142,20 @@ class Composites:
             self._release_next(job, parent)
 
     def _release_next(self, job: Job, parent: Task) -> None:
-        waiting = sorted(
-            (task for task in self.writer.children(parent.id) if task.state is TaskState.CREATED),
-            key=lambda task: task.created_at,
-        )
-        if waiting:
-            child = waiting[0]
-            self.writer.move_task(child, TaskState.PENDING)
-            self.engine.handle_pending(job, child)
+        """Moves the next CREATED child (in list order) to PENDING: each.concurrency keeps its window full."""
+        waiting = self._waiting.get(parent.id)
+        if waiting is None:  # first release since this coordinator started: rebuild the order from the live set
+            created = [t for t in self.writer.children(parent.id) if t.state is TaskState.CREATED]
+            waiting = deque(t.id for t in sorted(created, key=lambda t: int(t.spec.get(ITEM_KEY, {}).get("index", 0))))
+            self._waiting[parent.id] = waiting
+        while waiting:
+            child = self.writer.task(waiting.popleft())
+            if child is not None and child.state is TaskState.CREATED:
+                self.writer.move_task(child, TaskState.PENDING)
+                self.engine.handle_pending(job, child)
+                break
+        if not waiting:
+            self._waiting.pop(parent.id, None)
 
     def _complete(self, job: Job, task: Task) -> None:
         if self.writer.move_task(task, TaskState.COMPLETED):

@@ -45,6 +45,8 @@ class StateWriter:
         self.store = store
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, Task] = {}
+        # Live children by parent: an each of thousands of items must not scan every live task per completion.
+        self._by_parent: dict[str, dict[str, Task]] = {}
 
     # --- reads through the cache ----------------------------------------------------------------------
 
@@ -61,7 +63,7 @@ class StateWriter:
         if task is None:
             task = self.store.get_task(task_id)
             if task is not None and task.state in TASK_ACTIVE:
-                self._tasks[task_id] = task
+                self._remember(task)
         return task
 
     def job_tasks(self, job_id: str) -> list[Task]:
@@ -72,7 +74,7 @@ class StateWriter:
         return [task for task in self.job_tasks(job_id) if task.state in TASK_ACTIVE]
 
     def children(self, parent_id: str) -> list[Task]:
-        return [task for task in self._tasks.values() if task.parent_id == parent_id]
+        return list(self._by_parent.get(parent_id, {}).values())
 
     # --- writes ---------------------------------------------------------------------------------------
 
@@ -84,7 +86,7 @@ class StateWriter:
     def create_tasks(self, tasks: list[Task]) -> None:
         for task in tasks:
             self._check_task(None, task.state, task.id)
-            self._tasks[task.id] = task
+            self._remember(task)
         self.store.save(tasks=tasks)
 
     def move_job(self, job: Job, target: JobState, **changes: Any) -> bool:
@@ -113,9 +115,9 @@ class StateWriter:
             changes.setdefault("started_at", utcnow())
         self._apply(task, {"state": target, **changes})
         if target in TASK_ACTIVE:
-            self._tasks[task.id] = task
+            self._remember(task)
         else:
-            self._tasks.pop(task.id, None)
+            self._forget(task)
         self.store.save(tasks=[task])
         return True
 
@@ -130,8 +132,21 @@ class StateWriter:
 
     def forget_job(self, job_id: str) -> None:
         self._jobs.pop(job_id, None)
-        for task_id in [t.id for t in self._tasks.values() if t.job_id == job_id]:
-            self._tasks.pop(task_id, None)
+        for task in [t for t in self._tasks.values() if t.job_id == job_id]:
+            self._forget(task)
+
+    def _remember(self, task: Task) -> None:
+        self._tasks[task.id] = task
+        if task.parent_id:
+            self._by_parent.setdefault(task.parent_id, {})[task.id] = task
+
+    def _forget(self, task: Task) -> None:
+        self._tasks.pop(task.id, None)
+        siblings = self._by_parent.get(task.parent_id or "")
+        if siblings is not None:
+            siblings.pop(task.id, None)
+            if not siblings:
+                self._by_parent.pop(task.parent_id or "", None)
 
     @staticmethod
     def _apply(model: Job | Task, changes: dict[str, Any]) -> None:
