@@ -15,7 +15,7 @@ from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.evaluate import each_item_context, evaluate_task, job_context
 from tork_ray.domain.models import GUEST, ITEM_KEY, Job, Task, User, utcnow
 from tork_ray.domain.states import JOB_ACTIVE, JOB_TERMINAL, TASK_ACTIVE, JobState, TaskState
-from tork_ray.errors import Conflict, ExpressionError, NotFound
+from tork_ray.errors import Conflict, ExpressionError, NotFound, TorkError
 from tork_ray.expr import evaluate_condition, render
 from tork_ray.runtime.base import RunRequest
 from tork_ray.spec.models import JobInput, to_dict
@@ -108,8 +108,8 @@ class Engine:
 
     def handle_pending(self, job: Job, task: Task) -> None:
         """PENDING → SKIPPED, RUNNING (composites) or SCHEDULED (queued on Ray)."""
-        if task.state is TaskState.FAILED:
-            self.on_task_failed(task)
+        if task.state is TaskState.FAILED:  # its templates failed to evaluate: no attempt would do better
+            self.on_task_failed(task, retryable=False)
             return
         ctx = self.task_context(job, task)
         condition = task.spec.get("if")
@@ -118,7 +118,7 @@ class Engine:
                 run_it = evaluate_condition(str(condition), ctx)
             except ExpressionError as exc:
                 self.writer.move_task(task, TaskState.FAILED, error=exc.message)
-                self.on_task_failed(task)
+                self.on_task_failed(task, retryable=False)
                 return
             if not run_it:
                 self.writer.move_task(task, TaskState.SKIPPED)
@@ -127,8 +127,13 @@ class Engine:
         if task.is_composite:
             self.composites.start(job, task, ctx)
             return
+        try:
+            request = build_request(task.id, job.id, task.spec, self.scope)
+        except TorkError as exc:  # a task the runtime cannot be asked to run fails, the coordinator carries on
+            self.writer.move_task(task, TaskState.FAILED, error=exc.message)
+            self.on_task_failed(task, retryable=False)
+            return
         self.writer.move_task(task, TaskState.SCHEDULED)
-        request = build_request(task.id, job.id, task.spec, self.scope)
         self.dispatcher.enqueue(task.id, task.queue, task.priority, request)
 
     # --- events from workers --------------------------------------------------------------------------
@@ -210,13 +215,14 @@ class Engine:
 
     # --- failure and retry ----------------------------------------------------------------------------
 
-    def on_task_failed(self, task: Task) -> None:
+    def on_task_failed(self, task: Task, retryable: bool = True) -> None:
+        """After a task FAILED: a new attempt if its retry allows, else its parent or its job fails."""
         job = self.writer.job(task.job_id)
         if job is None or job.state not in JOB_ACTIVE:
             return
         retry = dict(task.spec.get("retry") or {})
         attempts = int(retry.get("attempts") or 0)
-        if attempts < int(retry.get("limit") or 0):
+        if retryable and attempts < int(retry.get("limit") or 0):
             self._retry(job, task, {**retry, "attempts": attempts + 1})
             return
         if task.parent_id:
