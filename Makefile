@@ -9,12 +9,12 @@ RUN_ENV := $(if $(PORT),TORK_COORDINATOR_ADDRESS=127.0.0.1:$(PORT)) \
            $(if $(DATA_DIR),TORK_DATA_DIR=$(DATA_DIR)) \
            $(if $(SLOTS),TORK_WORKER_QUEUES_DEFAULT=$(SLOTS))
 
-.PHONY: run test venv docker image lint unit bench clean
+.PHONY: run test venv docker image runtimes postgres lint unit bench clean
 
 run: venv docker image
 	$(RUN_ENV) $(BIN)/tork-ray run standalone
 
-test: venv docker image
+test: venv docker image runtimes postgres
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: venv
@@ -42,6 +42,12 @@ docker:
 
 image: docker
 	@scripts/build-test-image.sh
+
+runtimes: image
+	@scripts/ensure-runtimes.sh
+
+postgres:
+	@scripts/ensure-postgres.sh
 
 bench: venv docker image
 	$(BIN)/python -m benchmarks

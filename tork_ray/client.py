@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -51,6 +52,72 @@ class Client:
 
     def restart_job(self, job_id: str) -> None:
         self._call("PUT", f"/jobs/{job_id}/restart")
+
+    def list_jobs(self, q: str | None = None, page: int = 1, size: int = 10) -> dict[str, Any]:
+        """A page of job summaries, newest first; `q`: words, `tag:x`, `tags:a,b`."""
+        return self._call("GET", "/jobs", params=_params(q=q, page=page, size=size))
+
+    def get_task(self, task_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/tasks/{task_id}")
+
+    def task_log(self, task_id: str, q: str | None = None, page: int = 1, size: int = 25) -> dict[str, Any]:
+        return self._call("GET", f"/tasks/{task_id}/log", params=_params(q=q, page=page, size=size))
+
+    def job_log(self, job_id: str, q: str | None = None, page: int = 1, size: int = 25) -> dict[str, Any]:
+        return self._call("GET", f"/jobs/{job_id}/log", params=_params(q=q, page=page, size=size))
+
+    def follow_task_log(self, task_id: str) -> Iterator[str]:
+        """The task's log lines as they are written (server-sent events), until the task ends."""
+        for event, data in self._events(f"/tasks/{task_id}/log/stream"):
+            if event == "log":
+                yield data
+
+    def follow_job_log(self, job_id: str) -> Iterator[tuple[str, str]]:
+        """(task id, line) for every log line of the job's tasks as written, until the job ends."""
+        for event, data in self._events(f"/jobs/{job_id}/log/stream"):
+            if event == "log":
+                line = json.loads(data)
+                yield line["taskId"], line["line"]
+
+    def queues(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/queues")
+
+    def queue(self, name: str) -> dict[str, Any]:
+        return self._call("GET", f"/queues/{name}")
+
+    def purge_queue(self, name: str) -> None:
+        self._call("DELETE", f"/queues/{name}")
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/nodes")
+
+    def metrics(self) -> dict[str, Any]:
+        return self._call("GET", "/metrics")
+
+    def create_user(self, username: str, password: str, name: str = "") -> dict[str, Any]:
+        return self._call("POST", "/users", json={"username": username, "password": password, "name": name})
+
+    def _events(self, path: str) -> Iterator[tuple[str, str]]:
+        try:
+            with self._http.stream("GET", path, timeout=None) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _ERRORS.get(response.status_code, TorkError)(response.json().get("message", ""))
+                event, data = "message", []
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        event = line[len("event: ") :]
+                    elif line.startswith("data: "):
+                        data.append(line[len("data: ") :])
+                    elif not line and data:
+                        yield event, "\n".join(data)
+                        event, data = "message", []
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"cannot reach {self._http.base_url}: {exc}") from None
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def submit(job: bytes | str | dict[str, Any], endpoint: str = "http://localhost:8000") -> dict[str, Any]:

@@ -40,9 +40,52 @@ class RaySettings:
 
 @dataclass(frozen=True)
 class RuntimeSettings:
+    """What runs a task on a node (SPEC §7 `runtime.*`, `mounts.*`). Hashable: workers cache a runtime per value."""
+
     type: str = "docker"  # docker | shell | podman
     docker_privileged: bool = False
+    docker_config: str = ""  # a Docker config.json whose `auths` serve image pulls (runtime.docker.config)
     shell_cmd: tuple[str, ...] = ("bash", "-c")
+    shell_uid: str = "-"  # "-": run as the worker's own user
+    shell_gid: str = "-"
+    podman_privileged: bool = False
+    podman_host_network: bool = False
+    bind_allowed: bool = False  # mounts.bind.allowed
+    bind_sources: tuple[str, ...] = ()  # mounts.bind.sources: () = any source
+    # Extension: the Docker socket gives root on the host, so even with binds allowed it needs its own yes.
+    bind_docker_socket: bool = False  # mounts.bind.docker.socket
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    """middleware.web.cors.*: off by default, as Tork's."""
+
+    enabled: bool = False
+    origins: tuple[str, ...] = ("*",)
+    methods: tuple[str, ...] = ("*",)
+    headers: tuple[str, ...] = ("*",)
+    credentials: bool = False
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """middleware.web.ratelimit.*: requests per second per client IP; excess answers 429."""
+
+    enabled: bool = False
+    rps: int = 20
+
+
+@dataclass(frozen=True)
+class RequestLogSettings:
+    """middleware.web.logger.*: one log line per request, except those matching `skip` (`*` wildcards)."""
+
+    enabled: bool = True
+    level: str = "DEBUG"
+    skip: tuple[str, ...] = ("GET /health",)
+
+
+# Route groups that coordinator.api.endpoints.<name> = false turns off (jobs also covers scheduled jobs).
+API_ENDPOINTS = ("health", "jobs", "tasks", "nodes", "queues", "metrics", "users")
 
 
 @dataclass(frozen=True)
@@ -52,6 +95,12 @@ class ApiSettings:
     body_limit: str = "500K"
     redact_enabled: bool = True
     redact_patterns: tuple[str, ...] = ()
+    cors: CorsSettings = field(default_factory=CorsSettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
+    request_log: RequestLogSettings = field(default_factory=RequestLogSettings)
+    disabled_endpoints: tuple[str, ...] = ()
+    # How often a log stream (server-sent events) looks for new log parts in the store.
+    log_poll_seconds: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -125,13 +174,39 @@ def _as_int(dotted: str, value: Any) -> int:
         raise BadRequest(f"setting {dotted} must be an integer, got {value!r}") from None
 
 
+def runtime_settings(tree: Mapping[str, Any], base: RuntimeSettings | None = None) -> RuntimeSettings:
+    """The `runtime.*` and `mounts.*` keys of `tree`; keys it lacks keep `base`'s values (a worker node
+    overlays its own TORK_RUNTIME_* / TORK_MOUNTS_* variables on what the coordinator sent)."""
+    b = base or RuntimeSettings()
+    return RuntimeSettings(
+        type=str(_get(tree, "runtime.type", b.type)),
+        docker_privileged=_as_bool(_get(tree, "runtime.docker.privileged", b.docker_privileged)),
+        docker_config=str(_get(tree, "runtime.docker.config", b.docker_config)),
+        shell_cmd=_as_list(_get(tree, "runtime.shell.cmd", b.shell_cmd)),
+        shell_uid=str(_get(tree, "runtime.shell.uid", b.shell_uid)),
+        shell_gid=str(_get(tree, "runtime.shell.gid", b.shell_gid)),
+        podman_privileged=_as_bool(_get(tree, "runtime.podman.privileged", b.podman_privileged)),
+        podman_host_network=_as_bool(_get(tree, "runtime.podman.host.network", b.podman_host_network)),
+        bind_allowed=_as_bool(_get(tree, "mounts.bind.allowed", b.bind_allowed)),
+        bind_sources=_as_list(_get(tree, "mounts.bind.sources", b.bind_sources)),
+        bind_docker_socket=_as_bool(_get(tree, "mounts.bind.docker.socket", b.bind_docker_socket)),
+    )
+
+
+def runtime_settings_from_env(environ: Mapping[str, str], base: RuntimeSettings) -> RuntimeSettings:
+    """`base` overlaid with the TORK_RUNTIME_* and TORK_MOUNTS_* variables of `environ` (a node's own)."""
+    tree: dict[str, Any] = {}
+    for key, value in environ.items():
+        if key.startswith(("TORK_RUNTIME_", "TORK_MOUNTS_")):
+            _put(tree, key[len("TORK_") :].lower().split("_"), value)
+    return runtime_settings(tree, base) if tree else base
+
+
 def _build(tree: Mapping[str, Any]) -> Settings:
     base = Settings()
     queues = _get(tree, "worker.queues", None)
     # Env names split on "_", so TORK_RAY_NUM_CPUS lands on ray.num.cpus while TOML says ray.num_cpus.
     num_cpus = _get(tree, "ray.num.cpus", _get(tree, "ray.num_cpus", None))
-    address = str(_get(tree, "coordinator.address", ""))
-    host, _, port = address.rpartition(":") if address else ("", "", "")
     return Settings(
         data_dir=Path(os.path.expanduser(str(_get(tree, "data.dir", base.data_dir)))),
         queues={k: _as_int(f"worker.queues.{k}", v) for k, v in queues.items()} if queues else base.queues,
@@ -148,16 +223,40 @@ def _build(tree: Mapping[str, Any]) -> Settings:
             namespace=str(_get(tree, "ray.namespace", RaySettings.namespace)),
             num_cpus=_as_int("ray.num_cpus", num_cpus) if num_cpus not in (None, "") else None,
         ),
-        runtime=RuntimeSettings(
-            type=str(_get(tree, "runtime.type", "docker")),
-            docker_privileged=_as_bool(_get(tree, "runtime.docker.privileged", False)),
-            shell_cmd=_as_list(_get(tree, "runtime.shell.cmd", RuntimeSettings.shell_cmd)),
+        runtime=runtime_settings(tree),
+        api=api_settings(tree),
+    )
+
+
+def api_settings(tree: Mapping[str, Any]) -> ApiSettings:
+    """coordinator.address, coordinator.api.endpoints.*, middleware.web.* and middleware.job.redact.*."""
+    address = str(_get(tree, "coordinator.address", ""))
+    host, _, port = address.rpartition(":") if address else ("", "", "")
+    web = "middleware.web"
+    endpoints = _get(tree, "coordinator.api.endpoints", {})
+    return ApiSettings(
+        host=host or "127.0.0.1",
+        port=_as_int("coordinator.address", port) if port else 8000,
+        body_limit=str(_get(tree, f"{web}.bodylimit", "500K")),
+        redact_enabled=_as_bool(_get(tree, "middleware.job.redact.enabled", True)),
+        redact_patterns=_as_list(_get(tree, "middleware.job.redact.patterns", ())),
+        cors=CorsSettings(
+            enabled=_as_bool(_get(tree, f"{web}.cors.enabled", False)),
+            origins=_as_list(_get(tree, f"{web}.cors.origins", ("*",))),
+            methods=_as_list(_get(tree, f"{web}.cors.methods", ("*",))),
+            headers=_as_list(_get(tree, f"{web}.cors.headers", ("*",))),
+            credentials=_as_bool(_get(tree, f"{web}.cors.credentials", False)),
         ),
-        api=ApiSettings(
-            host=host or "127.0.0.1",
-            port=_as_int("coordinator.address", port) if port else 8000,
-            body_limit=str(_get(tree, "middleware.web.bodylimit", "500K")),
-            redact_enabled=_as_bool(_get(tree, "middleware.job.redact.enabled", True)),
-            redact_patterns=_as_list(_get(tree, "middleware.job.redact.patterns", ())),
+        rate_limit=RateLimitSettings(
+            enabled=_as_bool(_get(tree, f"{web}.ratelimit.enabled", False)),
+            rps=_as_int(f"{web}.ratelimit.rps", _get(tree, f"{web}.ratelimit.rps", 20)),
+        ),
+        request_log=RequestLogSettings(
+            enabled=_as_bool(_get(tree, f"{web}.logger.enabled", True)),
+            level=str(_get(tree, f"{web}.logger.level", "DEBUG")).upper(),
+            skip=_as_list(_get(tree, f"{web}.logger.skip", ("GET /health",))),
+        ),
+        disabled_endpoints=tuple(
+            name for name in API_ENDPOINTS if isinstance(endpoints, Mapping) and not _as_bool(endpoints.get(name, True))
         ),
     )

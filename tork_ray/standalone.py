@@ -31,6 +31,8 @@ def ray_init_args(settings: Settings) -> dict[str, Any]:
     if settings.ray.address:
         args["address"] = settings.ray.address
     else:
+        # "local": always a new cluster of our own, never one some `ray start` left running on this host.
+        args["address"] = "local"
         args["resources"] = {queue_resource(name): float(slots) for name, slots in settings.queues.items()}
         if settings.ray.num_cpus is not None:
             args["num_cpus"] = settings.ray.num_cpus

@@ -29,7 +29,7 @@ def running_task(writer: StateWriter) -> tuple[Job, Task]:
 
 
 def test_a_completion_after_a_cancel_changes_nothing(writer: StateWriter) -> None:
-    job, task = running_task(writer)
+    _job, task = running_task(writer)
     assert writer.move_task(task, TaskState.CANCELLED)
     assert not writer.move_task(task, TaskState.COMPLETED, result="late")
     stored = writer.store.get_task(task.id)

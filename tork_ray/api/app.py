@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from tork_ray import __version__
-from tork_ray.api import jobs, system, tasks
+from tork_ray.api import jobs, metrics, nodes, queues, system, tasks, users
 from tork_ray.api.backend import Backend
 from tork_ray.api.errors import install_error_handlers
+from tork_ray.api.middleware import install_middleware
+from tork_ray.api.openapi import install_openapi
 from tork_ray.domain.redact import Redactor
 from tork_ray.settings import Settings
 from tork_ray.store.store import Store
+
+# coordinator.api.endpoints.<name> -> the routes it turns on or off (SPEC §7).
+ROUTERS: dict[str, APIRouter] = {
+    "health": system.router,
+    "jobs": jobs.router,
+    "tasks": tasks.router,
+    "queues": queues.router,
+    "nodes": nodes.router,
+    "metrics": metrics.router,
+    "users": users.router,
+}
 
 
 def create_app(settings: Settings, coordinator: Any, store: Store | None = None) -> FastAPI:
@@ -25,6 +38,9 @@ def create_app(settings: Settings, coordinator: Any, store: Store | None = None)
         redactor=Redactor(patterns=settings.api.redact_patterns, enabled=settings.api.redact_enabled),
     )
     install_error_handlers(app)
-    for module in (system, jobs, tasks):
-        app.include_router(module.router)
+    install_middleware(app, settings.api)
+    for name, router in ROUTERS.items():
+        if name not in settings.api.disabled_endpoints:
+            app.include_router(router)
+    install_openapi(app)
     return app

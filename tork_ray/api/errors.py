@@ -39,6 +39,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        # Never echo an unexpected error: its text could hold anything, a secret included.
+        log.exception("unexpected error: %s", type(exc).__name__)
+        return JSONResponse({"message": "internal server error"}, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def _params(_request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()]

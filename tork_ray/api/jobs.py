@@ -1,99 +1,158 @@
-"""Routes of /jobs: submit, list, get, log, cancel, restart (SPEC §5.1)."""
+"""Routes of /jobs: submit, list (with search), get, log, cancel, restart (SPEC §5.1)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import StreamingResponse
 
+from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
-from tork_ray.api.paging import page_body, page_params
-from tork_ray.domain.models import Job
-from tork_ray.errors import NotFound, PayloadTooLarge, WaitTimedOut
+from tork_ray.api.openapi import JOB_BODY
+from tork_ray.api.paging import page_params
+from tork_ray.api.schemas import ERRORS, ErrorOut, JobOut, JobSummaryOut, Page, StatusOut, TaskLogPartOut
+from tork_ray.api.streams import SSE_HEADERS, job_log_events
+from tork_ray.errors import TorkError, WaitTimedOut
+from tork_ray.spec.models import to_dict
 from tork_ray.spec.parse import parse_job
-from tork_ray.spec.units import parse_duration, parse_memory
+from tork_ray.spec.units import parse_duration
 
 router = APIRouter(tags=["jobs"])
 Deps = Annotated[Backend, Depends(backend)]
+PageParam = Annotated[str | None, Query(description="Page number, from 1")]
 OK = {"status": "OK"}
 
 
-def job_secrets(b: Backend, job: Job) -> set[str]:
-    """The values to hide in anything shown of `job`: its secrets, and inputs under secret-looking keys."""
-    hidden = {str(v) for v in job.secrets.values() if v}
-    hidden |= {str(v) for k, v in job.inputs.items() if v and b.redactor.key_is_secret(k)}
-    return hidden
+def _loose_document(body: bytes) -> Any:
+    """Whatever a rejected body holds, only to know which secrets to keep out of the error message."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        pass
+    try:
+        return yaml.safe_load(body)
+    except yaml.YAMLError:
+        return None
 
 
-def redact_job(b: Backend, job: Job, body: Any) -> Any:
-    return b.redactor.redact(body, job_secrets(b, job))
-
-
-def load_job(b: Backend, job_id: str) -> Job:
-    job = b.store.get_job(job_id)
-    if job is None:
-        raise NotFound("job not found")
-    return job
-
-
-async def read_body(request: Request, limit: str) -> bytes:
-    max_bytes = parse_memory(limit)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than the limit of {limit}")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit}")
-    return body
-
-
-@router.post("/jobs", summary="Submit a job (JSON or YAML); with `wait`, answer once it ends")
-async def submit_job(request: Request, b: Deps) -> JSONResponse:
-    body = await read_body(request, b.settings.api.body_limit)
-    spec = parse_job(body, request.headers.get("content-type"))
+@router.post(
+    "/jobs",
+    summary="Submit a job (JSON or YAML); with `wait`, answer once it ends",
+    response_model=JobSummaryOut | JobOut,
+    response_model_exclude_unset=True,
+    openapi_extra=JOB_BODY,
+    responses={
+        200: {"description": "The job's summary (state PENDING); with `wait`, the full job at its final state"},
+        400: ERRORS[400],
+        408: {"model": ErrorOut, "description": "`wait` timed out"},
+        413: {"model": ErrorOut, "description": "Body larger than middleware.web.bodylimit"},
+    },
+)
+async def submit_job(request: Request, b: Deps) -> Any:
+    body = await request.body()
+    try:
+        spec = parse_job(body, request.headers.get("content-type"))
+    except TorkError as exc:
+        raise views.redacted_error(b, exc, _loose_document(body)) from None
+    document = to_dict(spec)
     if spec.wait is None:
-        summary = await b.coordinator.submit.remote(spec)
-        job = load_job(b, summary["id"])
-        return JSONResponse(redact_job(b, job, summary))
+        return views.submitted_view(b, await b.coordinator.accept.remote(spec), document)
     outcome = await b.coordinator.submit_and_wait.remote(spec, parse_duration(spec.wait.timeout))
     if "job" not in outcome:
         raise WaitTimedOut("timeout waiting for job to complete")
-    return JSONResponse(redact_job(b, load_job(b, outcome["job"]["id"]), outcome["job"]))
+    return views.full_job_view(b, outcome["job"])
 
 
-@router.get("/jobs", summary="List jobs, newest first, in Tork's page shape")
-async def list_jobs(b: Deps, page: str | None = None, size: str | None = None, q: str | None = None) -> dict[str, Any]:
+@router.get(
+    "/jobs",
+    summary="List jobs, newest first; `q` searches",
+    response_model=Page[JobSummaryOut],
+    response_model_exclude_unset=True,
+    responses={400: ERRORS[400]},
+)
+async def list_jobs(
+    b: Deps,
+    page: PageParam = None,
+    size: Annotated[str | None, Query(description="Jobs per page: default 10, at most 20")] = None,
+    q: Annotated[
+        str | None,
+        Query(description="Words (stemmed, all must match name, description or state), `tag:x`, `tags:a,b`"),
+    ] = None,
+) -> Any:
     number, count = page_params(page, size, default_size=10, max_size=20)
-    jobs, total = b.store.list_jobs(number, count)
-    return page_body([redact_job(b, job, job.summary()) for job in jobs], number, count, total)
+    jobs, total = b.store.list_jobs(number, count, q)
+    return views.page_body(views.summary_views(b, jobs), number, count, total)
 
 
-@router.get("/jobs/{job_id}", summary="Get a job with its execution")
-async def get_job(job_id: str, b: Deps) -> dict[str, Any]:
-    job = load_job(b, job_id)
-    return redact_job(b, job, job.public(b.store.job_tasks(job_id)))
+@router.get(
+    "/jobs/{job_id}",
+    summary="Get a job with its execution",
+    response_model=JobOut,
+    response_model_exclude_unset=True,
+    responses={404: ERRORS[404]},
+)
+async def get_job(job_id: str, b: Deps) -> Any:
+    return views.job_view(b, views.load_job(b, job_id))
 
 
-@router.get("/jobs/{job_id}/log", summary="Log parts of every task of a job")
+@router.get(
+    "/jobs/{job_id}/log",
+    summary="Log parts of every task of a job: latest task first, newest part first",
+    response_model=Page[TaskLogPartOut],
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
 async def job_log(
-    job_id: str, b: Deps, page: str | None = None, size: str | None = None, q: Annotated[str | None, Query()] = None
-) -> dict[str, Any]:
-    job = load_job(b, job_id)
+    job_id: str,
+    b: Deps,
+    page: PageParam = None,
+    size: Annotated[str | None, Query(description="Parts per page: default 25, at most 100")] = None,
+    q: Annotated[str | None, Query(description="Full-text search of the log (totalItems ignores it)")] = None,
+) -> Any:
+    job = views.load_job(b, job_id)
     number, count = page_params(page, size, default_size=25, max_size=100)
-    parts, total = b.store.job_log(job_id, number, count)
-    return page_body(redact_job(b, job, parts), number, count, total)
+    parts, total = b.store.job_log(job_id, number, count, q)
+    return views.log_page_view(b, job, parts, number, count, total)
 
 
-@router.put("/jobs/{job_id}/cancel", summary="Cancel a scheduled or running job")
-async def cancel_job(job_id: str, b: Deps) -> dict[str, str]:
+@router.put(
+    "/jobs/{job_id}/cancel",
+    summary="Cancel a scheduled or running job",
+    response_model=StatusOut,
+    responses=ERRORS,
+)
+async def cancel_job(job_id: str, b: Deps) -> Any:
     await b.coordinator.cancel_job.remote(job_id)
     return OK
 
 
-@router.put("/jobs/{job_id}/restart", summary="Restart a failed or cancelled job from its current task")
-async def restart_job(job_id: str, b: Deps) -> dict[str, str]:
+@router.put(
+    "/jobs/{job_id}/restart",
+    summary="Restart a failed or cancelled job from its current task",
+    response_model=StatusOut,
+    responses=ERRORS,
+)
+async def restart_job(job_id: str, b: Deps) -> Any:
     await b.coordinator.restart_job.remote(job_id)
     return OK
+
+
+@router.get(
+    "/jobs/{job_id}/log/stream",
+    summary="Follow the log of every task of a job live (server-sent events) until the job ends",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": 'Server-sent events: `event: log` per log line (data: {"taskId", "line"}), then '
+            '`event: end` (data: {"jobId", "state"}) once the job has ended',
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        404: ERRORS[404],
+    },
+)
+async def job_log_stream(job_id: str, b: Deps) -> StreamingResponse:
+    events = job_log_events(b, views.load_job(b, job_id))
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -1,9 +1,6 @@
-"""Tork's page shape and its paging parameters (defaults and clamps as Tork's)."""
+"""Tork's paging parameters: defaults and clamps as Tork's; a value that is not a number is a 400."""
 
 from __future__ import annotations
-
-import math
-from typing import Any
 
 from tork_ray.errors import BadRequest
 
@@ -18,13 +15,3 @@ def page_params(page: str | None, size: str | None, default_size: int, max_size:
     except ValueError:
         raise BadRequest(f"invalid size: {size}") from None
     return max(number, 1), min(max(count, 1), max_size)
-
-
-def page_body(items: list[Any], number: int, size: int, total: int) -> dict[str, Any]:
-    return {
-        "items": items,
-        "number": number,
-        "size": len(items),
-        "totalPages": math.ceil(total / size) if size else 0,
-        "totalItems": total,
-    }

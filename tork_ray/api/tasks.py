@@ -1,37 +1,69 @@
-"""Routes of /tasks: get a task, read its log (SPEC §5.1)."""
+"""Routes of /tasks: get a task, read its log, follow its log live (SPEC §5.1, plus server-sent events)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 
+from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
-from tork_ray.api.jobs import load_job, redact_job
-from tork_ray.api.paging import page_body, page_params
-from tork_ray.domain.models import Task
-from tork_ray.errors import NotFound
+from tork_ray.api.paging import page_params
+from tork_ray.api.schemas import ERRORS, Page, TaskLogPartOut, TaskOut
+from tork_ray.api.streams import SSE_HEADERS, task_log_events
 
 router = APIRouter(tags=["tasks"])
 Deps = Annotated[Backend, Depends(backend)]
 
-
-def load_task(b: Backend, task_id: str) -> Task:
-    task = b.store.get_task(task_id)
-    if task is None:
-        raise NotFound("task not found")
-    return task
-
-
-@router.get("/tasks/{task_id}", summary="Get one task instance")
-async def get_task(task_id: str, b: Deps) -> dict[str, Any]:
-    task = load_task(b, task_id)
-    return redact_job(b, load_job(b, task.job_id), task.public())
+STREAM_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events: `event: log` per log line (data: the line), then `event: end` "
+        '(data: {"taskId", "state"}) once the task has ended',
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    404: ERRORS[404],
+}
 
 
-@router.get("/tasks/{task_id}/log", summary="A task's log parts, newest first")
-async def task_log(task_id: str, b: Deps, page: str | None = None, size: str | None = None) -> dict[str, Any]:
-    task = load_task(b, task_id)
+@router.get(
+    "/tasks/{task_id}",
+    summary="Get one task instance",
+    response_model=TaskOut,
+    response_model_exclude_unset=True,
+    responses={404: ERRORS[404]},
+)
+async def get_task(task_id: str, b: Deps) -> Any:
+    return views.task_view(b, views.load_task(b, task_id))
+
+
+@router.get(
+    "/tasks/{task_id}/log",
+    summary="A task's log parts, newest first",
+    response_model=Page[TaskLogPartOut],
+    response_model_exclude_unset=True,
+    responses=ERRORS,
+)
+async def task_log(
+    task_id: str,
+    b: Deps,
+    page: Annotated[str | None, Query(description="Page number, from 1")] = None,
+    size: Annotated[str | None, Query(description="Parts per page: default 25, at most 100")] = None,
+    q: Annotated[str | None, Query(description="Full-text search of the log (totalItems ignores it)")] = None,
+) -> Any:
+    task = views.load_task(b, task_id)
     number, count = page_params(page, size, default_size=25, max_size=100)
-    parts, total = b.store.task_log(task_id, number, count)
-    return page_body(redact_job(b, load_job(b, task.job_id), parts), number, count, total)
+    parts, total = b.store.task_log(task_id, number, count, q)
+    return views.log_page_view(b, views.load_job(b, task.job_id), parts, number, count, total)
+
+
+@router.get(
+    "/tasks/{task_id}/log/stream",
+    summary="Follow a task's log live (server-sent events) until the task ends",
+    response_class=StreamingResponse,
+    responses=STREAM_DOC,
+)
+async def task_log_stream(task_id: str, b: Deps) -> StreamingResponse:
+    task = views.load_task(b, task_id)
+    events = task_log_events(b, task, views.load_job(b, task.job_id))
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

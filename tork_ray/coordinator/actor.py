@@ -13,15 +13,17 @@ from ray.actor import ActorHandle
 
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
+from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
 from tork_ray.coordinator.writer import StateWriter
-from tork_ray.domain.models import User, utcnow
-from tork_ray.domain.states import JOB_TERMINAL
-from tork_ray.errors import NotFound
+from tork_ray.domain.models import User, new_id, utcnow
+from tork_ray.domain.states import JOB_TERMINAL, TaskState
+from tork_ray.errors import BadRequest, Conflict, NotFound
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
 from tork_ray.spec.models import JobInput
 from tork_ray.spec.units import parse_duration
+from tork_ray.spec.validate import COORDINATOR_QUEUES
 from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
 from tork_ray.store.store import Store
 from tork_ray.worker.task import run_task
@@ -110,6 +112,22 @@ class Coordinator:
         self.engine.start_job(job)
         return summary
 
+    async def accept(self, spec: JobInput, created_by: User | None = None) -> dict[str, Any]:
+        """POST /jobs without `wait`: stores the job PENDING and answers with its summary at once; the first
+        task is scheduled just after the answer has left (as Tork answers before its coordinator picks the job
+        up). Saves the caller the scheduling writes: about half of the submit latency."""
+        await self.ready()
+        job = self.engine.create_job(spec, created_by)
+        asyncio.get_running_loop().call_soon(self._start_accepted, job)
+        return job.summary()
+
+    def _start_accepted(self, job: Any) -> None:
+        try:
+            self.engine.start_job(job)
+        except Exception as exc:  # a bug must not leave the job PENDING for ever
+            log.exception("job %s could not be started", job.id)
+            self.engine.fail_job(job, f"job could not be started: {type(exc).__name__}")
+
     async def submit_and_wait(self, spec: JobInput, timeout: float, created_by: User | None = None) -> dict[str, Any]:
         """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise."""
         await self.ready()
@@ -130,6 +148,54 @@ class Coordinator:
     async def queues(self) -> list[QueueInfo]:
         await self.ready()
         return self.engine.dispatcher.queues()
+
+    async def queue(self, name: str) -> QueueInfo:
+        await self.ready()
+        info = self.engine.dispatcher.find_queue(name)
+        if info is None:
+            raise NotFound(f"queue {name} not found")
+        return info
+
+    async def purge_queue(self, name: str) -> int:
+        """Empties a task queue's backlog. Each removed task FAILS; its job's retry rules then decide, as for
+        any failure (a retry goes back to the queue), so no job is left waiting for a task that is gone."""
+        await self.ready()
+        if name.startswith("x-") or name in COORDINATOR_QUEUES:
+            raise BadRequest(f"queue {name} is not a task queue")
+        if self.engine.dispatcher.find_queue(name) is None:
+            raise NotFound(f"queue {name} not found")
+        removed = self.engine.dispatcher.purge(name)
+        writer = self.engine.writer
+        for task_id in removed:
+            task = writer.task(task_id)
+            if task is not None and writer.move_task(task, TaskState.FAILED, error=f"queue {name} was purged"):
+                self.engine.on_task_failed(task)
+        return len(removed)
+
+    async def nodes(self) -> list[NodeInfo]:
+        await self.ready()
+        return await self._node_monitor().nodes(self.store.running_tasks_by_node())
+
+    async def metrics(self) -> MetricsSnapshot:
+        await self.ready()
+        jobs, tasks = self.store.running_counts()
+        queues = self.engine.dispatcher.queues()
+        return MetricsSnapshot(jobs, tasks, await self.nodes(), queues, self.store.counters.snapshot())
+
+    async def create_user(self, username: str, name: str, password_hash: str) -> User:
+        """Stores a user whose password was hashed by the API (slow on purpose: not on this event loop)."""
+        await self.ready()
+        user = User(id=new_id(), name=name, username=username, created_at=utcnow())
+        if not self.store.create_user(user, password_hash):
+            raise Conflict("user already exists")
+        return user
+
+    def _node_monitor(self) -> NodeMonitor:
+        # Made on first use: nodes are probed only once someone asks about them.
+        monitor: NodeMonitor | None = getattr(self, "_nodes", None)
+        if monitor is None:
+            monitor = self._nodes = NodeMonitor()
+        return monitor
 
     async def ping(self) -> bool:
         self.store.ping()

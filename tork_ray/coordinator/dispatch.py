@@ -104,6 +104,14 @@ class Dispatcher:
         running = sum(1 for queue, _ in self._running.values() if queue == name)
         return QueueInfo(name, len(self._backlogs.get(name, [])), self._capacity.get(name, 0), running)
 
+    def find_queue(self, name: str) -> QueueInfo | None:
+        """The queue if anything knows it: a node serves it, or tasks wait in it or run from it."""
+        self._refresh_capacity(force=True)
+        known = name in self._capacity or name in self._backlogs
+        if not known and not any(queue == name for queue, _ in self._running.values()):
+            return None
+        return self.queue_info(name)
+
     def purge(self, queue: str) -> list[str]:
         """Empties a queue's backlog; returns the task ids that were waiting."""
         return [entry.task_id for entry in self._backlogs.pop(queue, [])]

@@ -18,12 +18,11 @@ LOST_TASK_ERROR = "task lost: the coordinator restarted while the task was in fl
 
 @ray.remote(num_cpus=0, max_retries=0)
 def remove_orphan_containers(scope: str, runtime_kind: str) -> int:
-    """Runs on one node: removes every container of this engine's scope (none is live during recovery)."""
-    if runtime_kind != "docker":
-        return 0
-    from tork_ray.runtime.docker import DockerRuntime
+    """Runs on one node: removes every container, volume and network of this engine's scope (none is live
+    during recovery), with the runtime the node runs."""
+    from tork_ray.worker.task import remove_orphans
 
-    return DockerRuntime().remove_orphans(scope)
+    return remove_orphans(scope, runtime_kind)
 
 
 def queue_nodes() -> list[str]:

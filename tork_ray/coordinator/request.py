@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from tork_ray.runtime.base import RunRequest, Step
+from tork_ray.runtime.base import DEFAULT_PROBE_TIMEOUT, Mount, Probe, Registry, RunRequest, Sidecar, Step
 from tork_ray.spec.units import parse_cpus, parse_duration, parse_memory
 
 COMPOSITE_KEYS = ("parallel", "each", "subjob")
@@ -34,15 +34,46 @@ def apply_defaults(spec: Mapping[str, Any], defaults: Mapping[str, Any] | None) 
     return result
 
 
+def _registry(spec: Mapping[str, Any]) -> Registry | None:
+    registry = spec.get("registry") or {}
+    if not registry.get("username"):
+        return None
+    return Registry(str(registry["username"]), str(registry.get("password") or ""))
+
+
 def _step(spec: Mapping[str, Any], fallback_name: str) -> Step:
     return Step(
         name=str(spec.get("name") or fallback_name),
         image=str(spec.get("image") or ""),
         run=str(spec.get("run") or ""),
-        cmd=tuple(spec.get("cmd") or ()),
-        entrypoint=tuple(spec.get("entrypoint") or ()),
-        env=dict(spec.get("env") or {}),
-        files=dict(spec.get("files") or {}),
+        cmd=tuple(str(arg) for arg in spec.get("cmd") or ()),
+        entrypoint=tuple(str(arg) for arg in spec.get("entrypoint") or ()),
+        env={str(k): str(v) for k, v in (spec.get("env") or {}).items()},
+        files={str(k): str(v) for k, v in (spec.get("files") or {}).items()},
+        registry=_registry(spec),
+    )
+
+
+def _sidecar(spec: Mapping[str, Any], index: int) -> Sidecar:
+    probe = spec.get("probe")
+    return Sidecar(
+        step=_step(spec, f"sidecar-{index}"),
+        probe=Probe(
+            port=int(probe["port"]),
+            path=str(probe.get("path") or "/"),
+            timeout_seconds=parse_duration(probe["timeout"]) if probe.get("timeout") else DEFAULT_PROBE_TIMEOUT,
+        )
+        if probe
+        else None,
+    )
+
+
+def _mount(spec: Mapping[str, Any]) -> Mount:
+    return Mount(
+        type=str(spec.get("type") or ""),
+        target=str(spec.get("target") or ""),
+        source=str(spec.get("source") or ""),
+        opts={str(k): str(v) for k, v in (spec.get("opts") or {}).items()},
     )
 
 
@@ -61,11 +92,10 @@ def build_request(task_id: str, job_id: str, spec: Mapping[str, Any], scope: str
         timeout_seconds=parse_duration(timeout) if timeout else None,
         cpus_nano=parse_cpus(limits["cpus"]) if limits.get("cpus") else None,
         memory_bytes=parse_memory(limits["memory"]) if limits.get("memory") else None,
-        mounts=tuple(spec.get("mounts") or ()),
-        networks=tuple(spec.get("networks") or ()),
-        registry=spec.get("registry"),
+        mounts=tuple(_mount(mount) for mount in spec.get("mounts") or ()),
+        networks=tuple(str(name) for name in spec.get("networks") or ()),
         gpus=str(spec.get("gpus") or ""),
-        sidecars=tuple(spec.get("sidecars") or ()),
+        sidecars=tuple(_sidecar(sidecar, i) for i, sidecar in enumerate(spec.get("sidecars") or ())),
     )
 
 

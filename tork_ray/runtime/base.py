@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,10 +14,24 @@ LABEL_TASK = "tork_ray.task-id"
 LABEL_JOB = "tork_ray.job-id"
 LABEL_SCOPE = "tork_ray.scope"
 
+TIMEOUT_ERROR = "context deadline exceeded (task timed out)"
+DEFAULT_PROBE_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Credentials for pulling one step's image from a private registry."""
+
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never print a password into a log or an error
+        return f"Registry(username={self.username!r}, password='[REDACTED]')"
+
 
 @dataclass(frozen=True)
 class Step:
-    """One container or process: the main task, or one of its pre/post steps."""
+    """One container or process: the main task, or one of its pre/post steps or sidecars."""
 
     name: str
     image: str = ""
@@ -26,6 +40,30 @@ class Step:
     entrypoint: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    registry: Registry | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A sidecar is ready once GET http://127.0.0.1:<published port><path> answers 200."""
+
+    port: int
+    path: str = "/"
+    timeout_seconds: float = DEFAULT_PROBE_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    step: Step
+    probe: Probe | None = None
+
+
+@dataclass(frozen=True)
+class Mount:
+    type: str  # volume | bind | tmpfs
+    target: str
+    source: str = ""
+    opts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -43,11 +81,38 @@ class RunRequest:
     timeout_seconds: float | None = None
     cpus_nano: int | None = None
     memory_bytes: int | None = None
-    mounts: tuple[dict[str, Any], ...] = ()
+    mounts: tuple[Mount, ...] = ()
     networks: tuple[str, ...] = ()
-    registry: dict[str, str] | None = None
     gpus: str = ""
-    sidecars: tuple[dict[str, Any], ...] = ()
+    sidecars: tuple[Sidecar, ...] = ()
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return (*self.pre, self.main, *self.post)
+
+    def labels(self) -> dict[str, str]:
+        """What every container, volume and network of this task carries, for clean-up by label."""
+        return {LABEL_MANAGED: "true", LABEL_SCOPE: self.scope, LABEL_TASK: self.task_id, LABEL_JOB: self.job_id}
+
+
+class Tracker(Protocol):
+    """Keeps, outside the worker process, what to clean up should that process die mid-task (see
+    worker/reaper.py). `action` is plain JSON: {"kind": "docker"|"podman", "labels": {...}} or
+    {"kind": "pgid", "pgid": N}."""
+
+    def track(self, key: str, action: Mapping[str, Any]) -> None: ...
+
+    def untrack(self, key: str) -> None: ...
+
+
+class NoTracker:
+    """For runtimes used outside a worker (tests, clean-up): nothing watches over them."""
+
+    def track(self, key: str, action: Mapping[str, Any]) -> None:
+        pass
+
+    def untrack(self, key: str) -> None:
+        pass
 
 
 class Runtime(Protocol):

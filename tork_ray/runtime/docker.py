@@ -1,249 +1,174 @@
-"""The Docker runtime: one container per step (pre, main, post), labelled, always removed."""
+"""The Docker runtime: sidecars, then one container per step (pre, main, post); labelled, always removed."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import io
-import os
 import shutil
-import tarfile
 import tempfile
-import threading
-import time
-from collections import deque
 from pathlib import Path
-from typing import Any
 
 import docker
-import requests
-from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
 
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import (
-    LABEL_JOB,
-    LABEL_MANAGED,
     LABEL_SCOPE,
     LABEL_TASK,
     LogSink,
+    NoTracker,
     ProgressSink,
     RunRequest,
+    Sidecar,
     Step,
+    Tracker,
 )
-
-TORK_DIR = "/tork"
-DEFAULT_WORKDIR = "/tork/workdir"
-# container.wait() blocks; a short poll lets Ray's cancel (KeyboardInterrupt) and our timeout in.
-POLL_SECONDS = 0.5
-ERROR_TAIL_LINES = 10
+from tork_ray.runtime.docker_exec import run_to_exit, start
+from tork_ray.runtime.docker_images import ImagePuller
+from tork_ray.runtime.docker_resources import TaskResources, remove_labelled
+from tork_ray.runtime.docker_spec import (
+    Networking,
+    container_args,
+    files_in_tork_dir,
+    image_refs,
+    networking,
+    slug,
+)
+from tork_ray.runtime.gpus import parse_gpus
+from tork_ray.runtime.mounts import check_mounts, ensure_bind_sources
+from tork_ray.runtime.probe import wait_ready
+from tork_ray.runtime.waiting import Deadline, shielded
+from tork_ray.runtime.workspace import ProgressWatcher, files_tar, prepare, read_output
+from tork_ray.settings import RuntimeSettings
 
 
 class DockerRuntime:
-    """Runs a task's steps as containers with the Docker SDK."""
+    """Runs a task's containers with the Docker SDK; one instance (and one client) per worker process."""
 
-    def __init__(self, client: docker.DockerClient | None = None, *, privileged: bool = False) -> None:
+    kind = "docker"
+
+    def __init__(
+        self,
+        settings: RuntimeSettings | None = None,
+        *,
+        client: docker.DockerClient | None = None,
+        tracker: Tracker | None = None,
+    ) -> None:
+        self.settings = settings or RuntimeSettings()
         self.client = client or docker.from_env()
-        self.privileged = privileged
+        self.tracker: Tracker = tracker or NoTracker()
+        self.images = ImagePuller(self.client, self.settings.docker_config)
 
     # --- the Runtime contract -------------------------------------------------------------------------
 
     def run(self, request: RunRequest, log: LogSink, progress: ProgressSink) -> str:
-        deadline = time.monotonic() + request.timeout_seconds if request.timeout_seconds else None
-        workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
+        check_request(request, self.settings)
+        deadline = Deadline(request.timeout_seconds)
+        for step in image_refs(request):
+            self.images.ensure(step.image, step.registry, deadline, log)
+        # Should this worker process die mid-task, the reaper removes by these labels what we leave.
+        self.tracker.track(request.task_id, {"kind": "docker", "labels": _task_labels(request)})
+        task = _TaskRun(self, request, log, deadline)
+        failed = True
         try:
-            for index, step in enumerate(request.pre):
-                self._run_step(request, step, workspace / f"pre-{index}", log, None, deadline)
-            result = self._run_step(request, request.main, workspace / "main", log, progress, deadline)
-            for index, step in enumerate(request.post):
-                self._run_step(request, step, workspace / f"post-{index}", log, None, deadline)
+            result = task.run(progress)
+            failed = False
             return result
         finally:
-            shutil.rmtree(workspace, ignore_errors=True)
+            shielded(lambda: task.resources.remove_all(sweep=failed))
+            shutil.rmtree(task.workspace, ignore_errors=True)
+            self.tracker.untrack(request.task_id)
 
     def remove_orphans(self, scope: str, live_task_ids: set[str] | None = None) -> int:
-        """Removes the scope's containers whose task is not live (all of them when `live_task_ids` is None)."""
-        removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": f"{LABEL_SCOPE}={scope}"}):
-            if live_task_ids is not None and container.labels.get(LABEL_TASK) in live_task_ids:
-                continue
-            _remove(container)
-            removed += 1
-        return removed
+        """Removes the scope's containers, networks and volumes whose task is not live (all when None)."""
+        return remove_labelled(self.client, {LABEL_SCOPE: scope}, keep=live_task_ids)
 
-    # --- one step -------------------------------------------------------------------------------------
 
-    def _run_step(
-        self,
-        request: RunRequest,
-        step: Step,
-        tork_dir: Path,
-        log: LogSink,
-        progress: ProgressSink | None,
-        deadline: float | None,
-    ) -> str:
-        self.ensure_image(step.image, request.registry)
-        _prepare_tork_dir(tork_dir, step, custom_workdir=bool(request.workdir))
-        container = self.client.containers.create(**self._container_args(request, step, tork_dir))
-        tail: deque[str] = deque(maxlen=ERROR_TAIL_LINES)
+class _TaskRun:
+    """One task's run: its workspace on the host, what it made in Docker, where its containers attach."""
+
+    def __init__(self, runtime: DockerRuntime, request: RunRequest, log: LogSink, deadline: Deadline) -> None:
+        self.request = request
+        self.privileged = runtime.settings.docker_privileged
+        self.resources = TaskResources(runtime.client, request)
+        self.workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
+        self.log = log
+        self.deadline = deadline
+        self.volumes: dict[int, str] = {}
+        self.net = Networking()
+
+    def run(self, progress: ProgressSink) -> str:
+        request = self.request
+        ensure_bind_sources(request.mounts)
+        self.volumes = self.resources.create_volumes()
+        self.net = networking(request, self.resources.create_network() if request.sidecars else None)
+        for index, sidecar in enumerate(request.sidecars):
+            self.start_sidecar(sidecar, f"sidecar-{index}")
+        for index, step in enumerate(request.pre):
+            self.run_step(step, f"pre-{index}", None)
+        result = self.run_step(request.main, "main", progress)
+        for index, step in enumerate(request.post):
+            self.run_step(step, f"post-{index}", None)
+        return result
+
+    def create(self, step: Step, label: str, sidecar: Sidecar | None = None) -> tuple[Container, Path]:
+        request, tork_dir = self.request, self.workspace / label
+        prepare(tork_dir, step, files_dir=tork_dir / "workdir" if files_in_tork_dir(request) else None)
+        args = container_args(
+            request,
+            step,
+            tork_dir=tork_dir,
+            volumes=self.volumes,
+            net=self.net,
+            privileged=self.privileged,
+            sidecar=sidecar,
+        )
+        container = self.resources.create_container(args)
+        self.resources.connect(container, self.net.others, slug(step.name))
+        if step.files and not files_in_tork_dir(request):
+            container.put_archive("/", files_tar(request.workdir, step.files))
+        return container, tork_dir
+
+    def run_step(self, step: Step, label: str, progress: ProgressSink | None) -> str:
+        self.deadline.check()
+        container, tork_dir = self.create(step, label)
         try:
-            if step.files and request.workdir:
-                container.put_archive("/", _files_tar(request.workdir, step.files))
-            container.start()
-            pump = threading.Thread(target=_pump_logs, args=(container, log, tail), daemon=True)
-            pump.start()
-            exit_code = _wait(container, tork_dir, progress, deadline)
-            pump.join(timeout=2)
-            if exit_code != 0:
-                raise RuntimeFailure(_exit_error(container, exit_code, tail, request.memory_bytes))
-            output = tork_dir / "stdout"
-            return output.read_text(errors="replace").replace("\x00", "") if output.exists() else ""
+            run_to_exit(container, self.log, ProgressWatcher(tork_dir, progress), self.deadline)
+            return read_output(tork_dir)
         finally:
-            _remove(container)
+            # Gone as soon as it is done: a post step must not wait beside a finished main container.
+            shielded(lambda: self.resources.remove_container(container))
 
-    def _container_args(self, request: RunRequest, step: Step, tork_dir: Path) -> dict[str, Any]:
-        env = {**step.env, "TORK_OUTPUT": f"{TORK_DIR}/stdout", "TORK_PROGRESS": f"{TORK_DIR}/progress"}
-        entrypoint = list(step.entrypoint) or (["sh", "-c"] if step.run else None)
-        command = list(step.cmd) or ([f"{TORK_DIR}/entrypoint"] if step.run else None)
-        workdir = request.workdir or (DEFAULT_WORKDIR if step.files else None)
-        args: dict[str, Any] = {
-            "image": step.image,
-            "entrypoint": entrypoint,
-            "command": command,
-            "environment": env,
-            "working_dir": workdir,
-            "labels": {
-                LABEL_MANAGED: "true",
-                LABEL_SCOPE: request.scope,
-                LABEL_TASK: request.task_id,
-                LABEL_JOB: request.job_id,
-            },
-            "volumes": {str(tork_dir): {"bind": TORK_DIR, "mode": "rw"}},
-            "privileged": self.privileged,
-            "detach": True,
-        }
-        if request.cpus_nano:
-            args["nano_cpus"] = request.cpus_nano
-        if request.memory_bytes:
-            # No swap beyond the limit, so an over-limit task is killed instead of thrashing.
-            args["mem_limit"] = request.memory_bytes
-            args["memswap_limit"] = request.memory_bytes
-        return args
-
-    def ensure_image(self, image: str, registry: dict[str, str] | None = None) -> None:
-        """Pulls `image` unless present; one pull per image per node at a time (a file lock across workers)."""
-        if not image:
-            raise RuntimeFailure("image is required on the docker runtime")
-        if self._has_image(image):
+    def start_sidecar(self, sidecar: Sidecar, label: str) -> None:
+        self.deadline.check()
+        container, _ = self.create(sidecar.step, label, sidecar)
+        start(container)
+        if sidecar.probe is None:
             return
-        lock_path = Path(tempfile.gettempdir()) / f"tork_ray-pull-{hashlib.sha1(image.encode()).hexdigest()}.lock"
-        with lock_path.open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                if self._has_image(image):  # another worker pulled it while we waited
-                    return
-                auth = {"username": registry["username"], "password": registry["password"]} if registry else None
-                try:
-                    self.client.images.pull(image, auth_config=auth)
-                except APIError as exc:
-                    raise RuntimeFailure(f"error pulling image {image}: {exc.explanation or exc}") from None
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _has_image(self, image: str) -> bool:
-        try:
-            self.client.images.get(image)
-            return True
-        except ImageNotFound:
-            return False
-
-
-def _prepare_tork_dir(tork_dir: Path, step: Step, *, custom_workdir: bool) -> None:
-    tork_dir.mkdir(parents=True)
-    # The image may run as any user: let it write $TORK_OUTPUT and $TORK_PROGRESS.
-    os.chmod(tork_dir, 0o777)
-    for name in ("stdout", "progress"):
-        (tork_dir / name).touch(mode=0o666)
-        os.chmod(tork_dir / name, 0o666)
-    if step.run:
-        entrypoint = tork_dir / "entrypoint"
-        entrypoint.write_text(step.run)
-        os.chmod(entrypoint, 0o555)
-    if step.files and not custom_workdir:
-        workdir = tork_dir / "workdir"
-        workdir.mkdir()
-        os.chmod(workdir, 0o777)
-        for name, content in step.files.items():
-            path = workdir / name
-            path.write_text(content)
-            os.chmod(path, 0o444)
-
-
-def _files_tar(workdir: str, files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, content in files.items():
-            data = content.encode()
-            info = tarfile.TarInfo(name=f"{workdir.strip('/')}/{name}")
-            info.size, info.mode, info.mtime = len(data), 0o444, int(time.time())
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _wait(container: Container, tork_dir: Path, progress: ProgressSink | None, deadline: float | None) -> int:
-    last_progress = ""
-    while True:
-        if deadline is not None and time.monotonic() >= deadline:
-            raise RuntimeFailure("context deadline exceeded (task timed out)")
-        try:
-            status = container.wait(timeout=POLL_SECONDS)
-            return int(status.get("StatusCode", -1))
-        except requests.exceptions.RequestException:
-            pass  # still running
-        if progress is not None:
-            last_progress = _report_progress(tork_dir / "progress", last_progress, progress)
-
-
-def _report_progress(path: Path, last: str, progress: ProgressSink) -> str:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return last
-    if text and text != last:
-        try:
-            progress(float(text))
-        except ValueError:
-            return last
-    return text
-
-
-def _pump_logs(container: Container, log: LogSink, tail: deque[str]) -> None:
-    try:
-        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-            text = chunk.decode(errors="replace")
-            tail.extend(line for line in text.splitlines() if line)
-            log(text)
-    except (APIError, requests.exceptions.RequestException):
-        pass  # the container went away: nothing more to read
-
-
-def _exit_error(container: Container, exit_code: int, tail: deque[str], memory: int | None) -> str:
-    try:
         container.reload()
-        oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
-    except (APIError, requests.exceptions.RequestException):
-        oom = False
-    if oom or (exit_code == 137 and memory):
-        return f"out of memory: the container was killed at its memory limit ({memory} bytes) (exit code {exit_code})"
-    lines = "\n".join(tail)
-    return f"exit code {exit_code}: {lines}" if lines else f"exit code {exit_code}"
+        bindings = (container.ports or {}).get(f"{sidecar.probe.port}/tcp") or []
+        if not bindings:
+            raise RuntimeFailure(f"sidecar {sidecar.step.name}: port {sidecar.probe.port} was not published")
+        url = f"http://127.0.0.1:{bindings[0]['HostPort']}{_path(sidecar.probe.path)}"
+        wait_ready(url, sidecar.probe.timeout_seconds, self.deadline, lambda: _gone(container, sidecar.step.name))
 
 
-def _remove(container: Container) -> None:
-    try:
-        container.remove(force=True, v=True)
-    except NotFound:
-        pass
-    except APIError as exc:
-        if exc.status_code != 409:  # 409: removal already in progress
-            raise
+def check_request(request: RunRequest, settings: RuntimeSettings) -> None:
+    """Everything that can be refused before anything is made: mounts, the GPU request."""
+    check_mounts(request.mounts, settings)
+    if request.gpus:
+        parse_gpus(request.gpus)
+
+
+def _task_labels(request: RunRequest) -> dict[str, str]:
+    return {LABEL_SCOPE: request.scope, LABEL_TASK: request.task_id}
+
+
+def _path(path: str) -> str:
+    return path if path.startswith("/") else f"/{path or ''}"
+
+
+def _gone(container: Container, name: str) -> str | None:
+    container.reload()
+    if container.status in ("exited", "dead"):
+        code = container.attrs.get("State", {}).get("ExitCode")
+        return f"sidecar {name} exited with code {code} before its probe succeeded"
+    return None

@@ -32,6 +32,6 @@ def expired_job_ids(store: Store, now: datetime, jobs_older_than: datetime, limi
 
 def delete_log_parts_before(store: Store, before: datetime) -> int:
     with Session(store.engine) as session:
-        result = session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.created_at) < before))  # type: ignore[call-overload]
+        result = session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.created_at) < before))
         session.commit()
         return int(result.rowcount or 0)

@@ -8,51 +8,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func
+from sqlalchemy import event, func, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
-from tork_ray.domain.models import Job, Task, User, new_id, utcnow
+from tork_ray.domain.models import GUEST, Job, Task, User, new_id, utcnow
 from tork_ray.domain.states import JobState, TaskState
-from tork_ray.store.tables import JobRow, TaskLogPartRow, TaskRow
+from tork_ray.store import logs
+from tork_ray.store.search import parse_query, search_dialect
+from tork_ray.store.stats import TransitionCounters
+from tork_ray.store.tables import JobRow, JobTagRow, TaskLogPartRow, TaskRow, UserRow
+from tork_ray.store.writes import JOB_COLUMNS, TASK_COLUMNS, RowWriter, job_values, tag_values
 
-_JOB_COLUMNS = (
-    "id",
-    "name",
-    "description",
-    "state",
-    "parent_id",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "failed_at",
-    "delete_at",
-    "position",
-    "task_count",
-    "progress",
-    "result",
-    "error",
-)
-_TASK_COLUMNS = (
-    "id",
-    "job_id",
-    "parent_id",
-    "position",
-    "name",
-    "state",
-    "queue",
-    "priority",
-    "created_at",
-    "scheduled_at",
-    "started_at",
-    "completed_at",
-    "failed_at",
-    "error",
-    "result",
-    "node_id",
-    "progress",
-    "spec",
-)
+# Serialises schema set-up between processes that open the same PostgreSQL store at once.
+_BOOTSTRAP_LOCK = 7_262_011
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -86,7 +55,30 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        SQLModel.metadata.create_all(self.engine)
+        self.search = search_dialect(self.engine.dialect.name)
+        # Only the coordinator's instance writes, so only its counters move (see stats.py).
+        self.counters = TransitionCounters()
+        self._writer = RowWriter(self.engine.dialect.name)
+        self._bootstrap()
+
+    def _bootstrap(self) -> None:
+        """Tables, search indexes and the built-in guest user: idempotent, in one transaction."""
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
+            SQLModel.metadata.create_all(connection)
+            self.search.install(connection)
+            if connection.execute(select(UserRow.id).where(UserRow.username == GUEST.username)).first() is None:
+                connection.execute(
+                    insert(UserRow).values(
+                        id=GUEST.id,
+                        name=GUEST.name,
+                        username=GUEST.username,
+                        password_hash="",
+                        created_at=utcnow(),
+                        disabled=True,
+                    )
+                )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -97,19 +89,43 @@ class Store:
             yield session
 
     def ping(self) -> None:
-        with self._session() as session:
-            session.exec(select(func.count()).select_from(JobRow).where(col(JobRow.id) == ""))
+        """Raises unless the jobs table answers (a plain connection: health is called often, keep it cheap)."""
+        with self.engine.connect() as connection:
+            connection.execute(select(JobRow.id).where(col(JobRow.id) == "").limit(1)).all()
 
     # --- writes (coordinator) -------------------------------------------------------------------------
 
     def save(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
         """Upserts jobs and tasks in one transaction, so a state change is stored whole or not at all."""
+        with self.engine.begin() as connection:
+            changes = self._writer.save(connection, list(jobs), list(tasks))
+        for change in changes:
+            if isinstance(change.record, Job):
+                self.counters.job_changed(change.old, change.new)
+            else:
+                task = change.record
+                ended = task.completed_at or task.failed_at or (utcnow() if change.old else None)
+                self.counters.task_changed(change.old, change.new, task.started_at, ended)
+
+    def import_jobs(self, jobs: Iterable[Job], batch: int = 5000) -> int:
+        """Bulk insert of new jobs (no tasks): for benchmarks and imports, far faster than `save`."""
+        count = 0
+        pending: list[Job] = []
+        for job in jobs:
+            pending.append(job)
+            if len(pending) >= batch:
+                count += self._insert_jobs(pending)
+                pending = []
+        return count + (self._insert_jobs(pending) if pending else 0)
+
+    def _insert_jobs(self, jobs: list[Job]) -> int:
         with self._session() as session:
-            for job in jobs:
-                session.merge(_job_row(job))
-            for task in tasks:
-                session.merge(_task_row(task))
+            session.execute(insert(JobRow), [job_values(job) for job in jobs])
+            tags = tag_values(jobs)
+            if tags:
+                session.execute(insert(JobTagRow), tags)
             session.commit()
+        return len(jobs)
 
     def append_log(self, task_id: str, contents: str) -> int:
         with self._session() as session:
@@ -128,8 +144,10 @@ class Store:
             task_ids = select(TaskRow.id).where(col(TaskRow.job_id).in_(job_ids))
             session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.task_id).in_(task_ids)))
             session.exec(delete(TaskRow).where(col(TaskRow.job_id).in_(job_ids)))
+            session.exec(delete(JobTagRow).where(col(JobTagRow.job_id).in_(job_ids)))
             session.exec(delete(JobRow).where(col(JobRow.id).in_(job_ids)))
             session.commit()
+        self._writer.forget("jobs", job_ids)
 
     # --- reads ----------------------------------------------------------------------------------------
 
@@ -151,6 +169,17 @@ class Store:
             ).all()
             return [_task(row) for row in rows]
 
+    def task_specs(self, job_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """The evaluated definitions of every task of the given jobs (what redaction harvests secrets from)."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        specs: dict[str, list[dict[str, Any]]] = {job_id: [] for job_id in ids}
+        with self._session() as session:
+            for job_id, spec in session.exec(select(TaskRow.job_id, TaskRow.spec).where(col(TaskRow.job_id).in_(ids))):
+                specs[job_id].append(dict(spec))
+        return specs
+
     def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
         with self._session() as session:
             rows = session.exec(
@@ -158,67 +187,114 @@ class Store:
             ).all()
             return [_job(row) for row in rows]
 
-    def list_jobs(self, page: int, size: int) -> tuple[list[Job], int]:
-        """One page of jobs, newest first, and the total count."""
+    def list_jobs(self, page: int, size: int, q: str | None = None) -> tuple[list[Job], int]:
+        """One page of jobs, newest first, and the total count; `q` searches as Tork's (search.py)."""
+        query = parse_query(q)
         with self._session() as session:
+            if query.words or query.tags:
+                ids, total = self.search.find_jobs(session, query, page, size)
+                rows = session.exec(select(JobRow).where(col(JobRow.id).in_(ids))).all() if ids else []
+                by_id = {row.id: row for row in rows}
+                return [_job(by_id[i]) for i in ids if i in by_id], total
             total = session.exec(select(func.count()).select_from(JobRow)).one()
             rows = session.exec(
-                select(JobRow).order_by(col(JobRow.created_at).desc()).offset((page - 1) * size).limit(size)
+                select(JobRow)
+                .order_by(col(JobRow.created_at).desc(), col(JobRow.id).desc())
+                .offset((page - 1) * size)
+                .limit(size)
             ).all()
             return [_job(row) for row in rows], int(total)
 
-    def task_log(self, task_id: str, page: int, size: int) -> tuple[list[dict[str, Any]], int]:
+    def task_log(self, task_id: str, page: int, size: int, q: str | None = None) -> tuple[list[dict[str, Any]], int]:
         with self._session() as session:
-            total = session.exec(
-                select(func.count()).select_from(TaskLogPartRow).where(TaskLogPartRow.task_id == task_id)
-            ).one()
-            rows = session.exec(
-                select(TaskLogPartRow)
-                .where(TaskLogPartRow.task_id == task_id)
-                .order_by(col(TaskLogPartRow.number).desc())
-                .offset((page - 1) * size)
-                .limit(size)
-            ).all()
-            return [_log_part(row) for row in rows], int(total)
+            return logs.task_log_page(session, self.search, task_id, page, size, q)
 
-    def job_log(self, job_id: str, page: int, size: int) -> tuple[list[dict[str, Any]], int]:
+    def job_log(self, job_id: str, page: int, size: int, q: str | None = None) -> tuple[list[dict[str, Any]], int]:
         """Log parts of every task of a job: latest task first, then newest part first (Tork's order)."""
         with self._session() as session:
-            joined = select(TaskLogPartRow).join(TaskRow, col(TaskRow.id) == col(TaskLogPartRow.task_id))
-            total = session.exec(
-                select(func.count())
-                .select_from(TaskLogPartRow)
-                .join(TaskRow, col(TaskRow.id) == col(TaskLogPartRow.task_id))
-                .where(TaskRow.job_id == job_id)
-            ).one()
-            rows = session.exec(
-                joined.where(TaskRow.job_id == job_id)
-                .order_by(
-                    col(TaskRow.position).desc(), col(TaskRow.created_at).desc(), col(TaskLogPartRow.number).desc()
+            return logs.job_log_page(session, self.search, job_id, page, size, q)
+
+    def neighbour_parts(self, parts: list[dict[str, Any]]) -> dict[tuple[str, int], str]:
+        with self._session() as session:
+            return logs.neighbour_parts(session, parts)
+
+    def log_parts_after(self, task_id: str, after: int) -> list[dict[str, Any]]:
+        with self._session() as session:
+            return logs.parts_after(session, task_id, after)
+
+    def job_log_since(self, job_id: str, since: datetime | None, skip: int = 0) -> list[dict[str, Any]]:
+        with self._session() as session:
+            return logs.job_parts_since(session, job_id, since, skip)
+
+    # --- users ----------------------------------------------------------------------------------------
+
+    def create_user(self, user: User, password_hash: str) -> bool:
+        """Stores a new user; False when the username is taken."""
+        with self._session() as session:
+            if session.exec(select(UserRow.id).where(UserRow.username == user.username)).first() is not None:
+                return False
+            session.add(
+                UserRow(
+                    id=user.id,
+                    name=user.name,
+                    username=user.username,
+                    password_hash=password_hash,
+                    created_at=user.created_at or utcnow(),
+                    disabled=user.disabled,
                 )
-                .offset((page - 1) * size)
-                .limit(size)
+            )
+            session.commit()
+            return True
+
+    def get_user(self, username: str) -> tuple[User, str] | None:
+        """The user and their password hash."""
+        with self._session() as session:
+            row = session.exec(select(UserRow).where(UserRow.username == username)).first()
+            if row is None:
+                return None
+            user = User(
+                id=row.id,
+                name=row.name,
+                username=row.username,
+                created_at=_aware(row.created_at),
+                disabled=row.disabled,
+            )
+            return user, row.password_hash
+
+    # --- counts (metrics, nodes) ----------------------------------------------------------------------
+
+    def state_counts(self) -> dict[str, dict[str, int]]:
+        """Jobs and tasks per state, over the whole store."""
+        with self._session() as session:
+            jobs = session.exec(select(JobRow.state, func.count()).group_by(col(JobRow.state))).all()
+            tasks = session.exec(select(TaskRow.state, func.count()).group_by(col(TaskRow.state))).all()
+            return {"jobs": {s: int(n) for s, n in jobs}, "tasks": {s: int(n) for s, n in tasks}}
+
+    def running_counts(self) -> tuple[int, int]:
+        """RUNNING jobs, and RUNNING tasks of RUNNING jobs (Tork's metrics)."""
+        running = JobState.RUNNING.value
+        with self._session() as session:
+            jobs = session.exec(select(func.count()).select_from(JobRow).where(JobRow.state == running)).one()
+            tasks = session.exec(
+                select(func.count())
+                .select_from(TaskRow)
+                .join(JobRow, col(JobRow.id) == col(TaskRow.job_id))
+                .where(TaskRow.state == TaskState.RUNNING.value, JobRow.state == running)
+            ).one()
+            return int(jobs), int(tasks)
+
+    def running_tasks_by_node(self) -> dict[str, int]:
+        with self._session() as session:
+            rows = session.exec(
+                select(TaskRow.node_id, func.count())
+                .where(TaskRow.state == TaskState.RUNNING.value)
+                .group_by(col(TaskRow.node_id))
             ).all()
-            return [_log_part(row) for row in rows], int(total)
-
-
-def _log_part(row: TaskLogPartRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "number": row.number,
-        "taskId": row.task_id,
-        "contents": row.contents,
-        "createdAt": row.created_at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
-    }
-
-
-def _job_row(job: Job) -> JobRow:
-    data = job.model_dump(mode="json", exclude=set(_JOB_COLUMNS))
-    return JobRow(doc=data, **{name: getattr(job, name) for name in _JOB_COLUMNS})
+            return {node: int(n) for node, n in rows if node}
 
 
 def _job(row: JobRow) -> Job:
-    values: dict[str, Any] = {name: getattr(row, name) for name in _JOB_COLUMNS}
+    values: dict[str, Any] = {name: getattr(row, name) for name in JOB_COLUMNS}
     for name in ("created_at", "started_at", "completed_at", "failed_at", "delete_at"):
         values[name] = _aware(values[name])
     doc = dict(row.doc)
@@ -227,12 +303,8 @@ def _job(row: JobRow) -> Job:
     return Job.model_validate({**doc, **values})
 
 
-def _task_row(task: Task) -> TaskRow:
-    return TaskRow(**{name: getattr(task, name) for name in _TASK_COLUMNS})
-
-
 def _task(row: TaskRow) -> Task:
-    values: dict[str, Any] = {name: getattr(row, name) for name in _TASK_COLUMNS}
+    values: dict[str, Any] = {name: getattr(row, name) for name in TASK_COLUMNS}
     for name in ("created_at", "scheduled_at", "started_at", "completed_at", "failed_at"):
         values[name] = _aware(values[name])
     values["state"] = TaskState(values["state"])

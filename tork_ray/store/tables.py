@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, Text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -69,3 +69,31 @@ class TaskLogPartRow(SQLModel, table=True):
     number: int
     contents: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
+
+
+class JobTagRow(SQLModel, table=True):
+    """One row per tag of a job, for the exact `tag:`/`tags:` search filters (any of the tags matches)."""
+
+    __tablename__ = "jobs_tags"
+
+    # Cascade: whoever deletes a job (the API never does; retention does) takes its tags along.
+    job_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, nullable=False)
+    )
+    tag: str = Field(sa_column=Column(String(256), primary_key=True, nullable=False))
+    # The job's, copied: a tag filter pages newest first from the (tag, created_at) index alone.
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+    __table_args__ = (Index("ix_jobs_tags_tag_created", "tag", "created_at", "job_id"),)
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(default="", max_length=256)
+    username: str = Field(max_length=256, unique=True)
+    # A salted slow hash (api/passwords.py); "" for users that cannot log in, like the built-in guest.
+    password_hash: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    disabled: bool = False

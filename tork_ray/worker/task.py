@@ -10,31 +10,66 @@ from typing import Any
 import ray
 
 from tork_ray.errors import RuntimeFailure
-from tork_ray.runtime.base import RunRequest, Runtime
+from tork_ray.runtime.base import NoTracker, RunRequest, Runtime, Tracker
+from tork_ray.settings import RuntimeSettings, runtime_settings_from_env
 from tork_ray.worker.logs import LogShipper
+from tork_ray.worker.reaper import reaper
+
+RUNTIME_TYPES = ("docker", "shell", "podman")
+
+
+def node_settings(runtime: RuntimeSettings | str, privileged: bool = False) -> RuntimeSettings:
+    """The runtime settings in force on this node: what the coordinator sent, overlaid with the node's own
+    TORK_RUNTIME_* / TORK_MOUNTS_* variables (so each node of a cluster can choose its runtime).
+
+    `runtime` may still be a bare type name with the privileged flag (the coordinator's older call)."""
+    if isinstance(runtime, RuntimeSettings):
+        base = runtime
+    else:
+        base = RuntimeSettings(type=runtime, docker_privileged=privileged)
+    return runtime_settings_from_env(os.environ, base)
+
+
+def make_runtime(settings: RuntimeSettings, tracker: Tracker | None = None) -> Runtime:
+    if settings.type == "docker":
+        from tork_ray.runtime.docker import DockerRuntime
+
+        return DockerRuntime(settings, tracker=tracker)
+    if settings.type == "shell":
+        from tork_ray.runtime.shell import ShellRuntime
+
+        return ShellRuntime(settings, tracker=tracker)
+    if settings.type == "podman":
+        from tork_ray.runtime.podman import PodmanRuntime
+
+        return PodmanRuntime(settings, tracker=tracker)
+    raise RuntimeFailure(f"unknown runtime type: {settings.type} (one of {', '.join(RUNTIME_TYPES)})")
 
 
 @functools.cache
-def _runtime(kind: str, privileged: bool) -> Runtime:
-    """One runtime per worker process: a Docker client is cheap to keep and slow-ish to make."""
-    if kind == "docker":
-        from tork_ray.runtime.docker import DockerRuntime
+def _runtime(settings: RuntimeSettings) -> Runtime:
+    """One runtime per worker process and settings: a Docker client is cheap to keep and slow-ish to make."""
+    return make_runtime(settings, reaper())
 
-        return DockerRuntime(privileged=privileged)
-    raise RuntimeFailure(f"unknown runtime type: {kind}")
+
+def remove_orphans(scope: str, runtime: RuntimeSettings | str) -> int:
+    """Removes everything of `scope` this node's runtime left (none is live: called at engine start)."""
+    settings = node_settings(runtime)
+    if settings.type == "shell":
+        return 0  # no labelled resources: its processes die with their worker's reaper
+    return make_runtime(settings, NoTracker()).remove_orphans(scope)
 
 
 def node_identity() -> dict[str, str]:
     return {"nodeId": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
 
 
-def execute(request: RunRequest, coordinator: Any, runtime_kind: str, privileged: bool) -> dict[str, str]:
+def execute(request: RunRequest, coordinator: Any, settings: RuntimeSettings, node_id: str) -> dict[str, str]:
     """Runs `request`; returns {"result": ...} or {"error": ...}. Cancellation propagates as KeyboardInterrupt."""
-    coordinator.task_started.remote(request.task_id, node_identity()["nodeId"])
+    coordinator.task_started.remote(request.task_id, node_id)
     with LogShipper(lambda text: coordinator.append_log.remote(request.task_id, text)) as shipper:
         try:
-            runtime = _runtime(runtime_kind, privileged)
-            result = runtime.run(
+            result = _runtime(settings).run(
                 request, shipper.write, lambda value: coordinator.task_progress.remote(request.task_id, value)
             )
             return {"result": result}
@@ -46,9 +81,14 @@ def execute(request: RunRequest, coordinator: Any, runtime_kind: str, privileged
 
 @ray.remote(num_cpus=0, max_retries=0)
 def run_task(
-    request: RunRequest, coordinator_name: str, namespace: str, runtime_kind: str, privileged: bool
+    request: RunRequest,
+    coordinator_name: str,
+    namespace: str,
+    runtime: RuntimeSettings | str,
+    privileged: bool,
 ) -> dict[str, str]:
-    """Entry point placed by the coordinator with resources={"queue:<name>": 1}."""
+    """Entry point placed by the coordinator with resources={"queue:<name>": 1}. `runtime`: the coordinator's
+    RuntimeSettings (`privileged` is then ignored), or the bare runtime type with the privileged flag."""
     coordinator = ray.get_actor(coordinator_name, namespace=namespace)
     os.environ.setdefault("TORK_RAY_WORKER", "1")
-    return execute(request, coordinator, runtime_kind, privileged)
+    return execute(request, coordinator, node_settings(runtime, privileged), node_identity()["nodeId"])

@@ -1,0 +1,42 @@
+"""The same app through Ray Serve (the cluster's way of serving it), against the session engine's coordinator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_IMAGE
+from tests.engine import LiveEngine, free_port
+
+
+@pytest.fixture(scope="module")
+def serve_url(live_engine: LiveEngine) -> Iterator[str]:
+    from ray import serve
+
+    from tork_ray.api.serve import deploy
+
+    port = free_port()
+    began = time.monotonic()
+    deploy(live_engine.settings, host="127.0.0.1", port=port)
+    print(f"Serve deployment ready in {time.monotonic() - began:.1f}s")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        serve.shutdown()  # gives back the controller, proxy and replica (~290 MB) to the other tests
+
+
+def test_a_request_through_ray_serve(serve_url: str, live_engine: LiveEngine) -> None:
+    body = f"name: via serve\ntasks:\n  - name: t\n    image: {TEST_IMAGE}\n    run: echo hi\n"
+    job_id = live_engine.submit(body)["id"]
+    with httpx.Client(base_url=serve_url, timeout=30) as http:
+        assert http.get("/health").json()["status"] == "UP"
+        # Reads from the replica's own store connection, writes through the named coordinator actor.
+        assert http.get(f"/jobs/{job_id}").json()["id"] == job_id
+        assert http.get("/jobs/" + "0" * 32).json() == {"message": "job not found"}
+        r = http.post("/jobs", content=b"name: x", headers={"Content-Type": "text/yaml"})
+        assert r.status_code == 400
+        assert http.get("/queues/default").json()["name"] == "default"
+    live_engine.wait_for(job_id)

@@ -1,0 +1,117 @@
+"""Nothing of ours is left in Docker whatever happens to a task: out of memory, timeout, cancel, a worker
+killed mid-task. Through the whole engine, checked by the engine's scope label."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import psutil
+
+from tests.integration.conftest import LiveEngine
+from tests.integration.test_runtime_docker import IMAGE, assert_clean, leftovers, poll, run_job, running_task, task_log
+
+
+def test_out_of_memory_fails_the_task_saying_so(live_engine: LiveEngine, docker_client: Any) -> None:
+    body = f"""
+name: oom
+tasks:
+  - name: greedy
+    image: {IMAGE}
+    limits:
+      memory: 20m
+    run: head -c 200m /dev/zero | tail
+"""
+    job = run_job(live_engine, body)
+    assert job["state"] == "FAILED"
+    error = job["execution"][0]["error"]
+    assert error.startswith("out of memory"), error
+    assert "20MiB" in error and "137" in error
+    assert job["error"] == error
+    assert_clean(docker_client, live_engine)
+
+
+def test_timeout_fails_the_task_and_removes_everything(live_engine: LiveEngine, docker_client: Any) -> None:
+    body = f"""
+name: timeout
+tasks:
+  - name: slow
+    image: {IMAGE}
+    timeout: 2s
+    mounts:
+      - type: volume
+        target: /data
+    run: sleep 60
+"""
+    began = time.monotonic()
+    job = run_job(live_engine, body)
+    assert job["state"] == "FAILED"
+    assert "context deadline exceeded" in job["execution"][0]["error"]
+    assert time.monotonic() - began < 30
+    assert_clean(docker_client, live_engine)
+
+
+SLOW_WITH_EVERYTHING = f"""
+name: long runner
+tasks:
+  - name: long
+    image: {IMAGE}
+    mounts:
+      - type: volume
+        target: /data
+    sidecars:
+      - name: helper
+        image: {IMAGE}
+        run: sleep 300
+    run: |
+      echo started
+      echo 30 > $TORK_PROGRESS
+      sleep 300
+"""
+
+
+def test_cancel_mid_run_logs_were_live_and_nothing_is_left(live_engine: LiveEngine, docker_client: Any) -> None:
+    job_id = live_engine.submit(SLOW_WITH_EVERYTHING)["id"]
+    task = running_task(live_engine, job_id)
+    seen_running = time.monotonic()
+    poll(lambda: "started" in task_log(live_engine, task["id"]), 10, "the first log line")
+    # Shipped about once a second: readable through the API well before the task ends.
+    assert time.monotonic() - seen_running < 5
+    poll(lambda: live_engine.http.get(f"/tasks/{task['id']}").json().get("progress") == 30, 20, "progress 30")
+    made = leftovers(docker_client, live_engine)
+    assert len(made["containers"]) == 2 and len(made["volumes"]) == 1 and len(made["networks"]) == 1, made
+
+    response = live_engine.http.put(f"/jobs/{job_id}/cancel")
+    assert response.status_code == 200, response.text
+    job = live_engine.wait_for(job_id)
+    assert job["state"] == "CANCELLED"
+    assert job["execution"][0]["state"] == "CANCELLED"
+    assert_clean(docker_client, live_engine)
+
+
+def ray_task_workers() -> list[psutil.Process]:
+    """Ray worker processes of this session's cluster that are running a `run_task` right now."""
+    found = []
+    for process in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if process.cmdline()[:1] == ["ray::run_task"]:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_a_worker_killed_mid_task_leaves_nothing(live_engine: LiveEngine, docker_client: Any) -> None:
+    job_id = live_engine.submit(SLOW_WITH_EVERYTHING)["id"]
+    task = running_task(live_engine, job_id)
+    poll(lambda: "started" in task_log(live_engine, task["id"]), 10, "the task's container")
+    # Ours is the only task running once any earlier test's last task has wound down.
+    workers = poll(lambda: (found := ray_task_workers()) and len(found) == 1 and found, 20, "one Ray task worker")
+    workers[0].send_signal(signal.SIGKILL)
+
+    job = live_engine.wait_for(job_id)
+    assert job["state"] == "FAILED"
+    assert job["execution"][0]["error"].startswith("task lost"), job["execution"][0]["error"]
+    assert_clean(docker_client, live_engine)

@@ -1,0 +1,93 @@
+"""The reaper: when a worker process is SIGKILLed mid-task, what the task started is removed anyway."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import TEST_IMAGE
+from tork_ray.runtime.base import LABEL_SCOPE, LABEL_TASK
+from tork_ray.worker.reaper import watch
+
+WORKER = textwrap.dedent(
+    """
+    import json, subprocess, sys, time
+    from tork_ray.worker.reaper import reaper
+    action = json.loads(sys.argv[1])
+    if action["kind"] == "pgid":
+        child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+        action["pgid"] = child.pid
+    reaper().track("task", action)
+    reaper().track("done", {"kind": "pgid", "pgid": 999999})
+    reaper().untrack("done")
+    print(json.dumps(action), flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def start_worker(action: dict[str, Any]) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, json.dumps(action)], stdout=subprocess.PIPE, text=True)
+    assert worker.stdout is not None
+    return worker, json.loads(worker.stdout.readline())
+
+
+def wait_until(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    except OSError:
+        return True
+
+
+def test_watch_keeps_only_what_is_still_in_flight(tmp_path: Path) -> None:
+    stream = tmp_path / "messages"
+    lines = [
+        {"add": "a", "action": {"kind": "pgid", "pgid": 1}},
+        {"add": "b", "action": {"kind": "pgid", "pgid": 2}},
+        {"del": "a"},
+    ]
+    stream.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
+    with stream.open("rb") as handle:
+        assert watch(handle) == {"b": {"kind": "pgid", "pgid": 2}}
+
+
+def test_a_killed_worker_takes_its_process_group_along() -> None:
+    worker, action = start_worker({"kind": "pgid"})
+    assert not gone(action["pgid"])
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    wait_until(lambda: gone(action["pgid"]))
+
+
+def test_a_killed_worker_leaves_no_container(docker_client: Any) -> None:
+    scope, task = f"reaper-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    labels = {LABEL_SCOPE: scope, LABEL_TASK: task}
+    container = docker_client.containers.run(TEST_IMAGE, ["sleep", "300"], labels=labels, detach=True)
+    volume = docker_client.volumes.create(labels=labels)
+    try:
+        worker, _ = start_worker({"kind": "docker", "labels": labels})
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        label = f"{LABEL_SCOPE}={scope}"
+        wait_until(lambda: not docker_client.containers.list(all=True, filters={"label": label}))
+        wait_until(lambda: not docker_client.volumes.list(filters={"label": label}))
+    finally:
+        for leftover in docker_client.containers.list(all=True, filters={"id": container.id}):
+            leftover.remove(force=True)
+        for leftover in docker_client.volumes.list(filters={"name": volume.name}):
+            leftover.remove(force=True)

@@ -1,0 +1,163 @@
+"""The shell runtime with real processes: what a script sees, what it returns, and that nothing outlives it."""
+
+from __future__ import annotations
+
+import _thread
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+from tork_ray.errors import RuntimeFailure
+from tork_ray.runtime.base import RunRequest, Step
+from tork_ray.runtime.shell import ShellRuntime
+from tork_ray.settings import RuntimeSettings
+from tork_ray.worker.task import execute
+
+SHELL = RuntimeSettings(type="shell")
+
+
+class Recorder:
+    """Stands in for the coordinator actor: records what the worker tells it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        for name in ("task_started", "append_log", "task_progress"):
+            setattr(self, name, _Method(self.calls, name))
+
+    def logs(self) -> str:
+        return "".join(args[1] for name, args in self.calls if name == "append_log")
+
+
+class _Method:
+    def __init__(self, calls: list[tuple[str, tuple[Any, ...]]], name: str) -> None:
+        self.calls, self.name = calls, name
+
+    def remote(self, *args: Any) -> None:
+        self.calls.append((self.name, args))
+
+
+def request(run: str, task_id: str = "shell-task", **fields: Any) -> RunRequest:
+    env, files = fields.pop("env", {}), fields.pop("files", {})
+    step = fields.pop("main", None) or Step(name="main", run=run, env=env, files=files)
+    return RunRequest(task_id=task_id, job_id="job", scope="test", main=step, **fields)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child we are not the parent of may linger as a zombie until init reaps it.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_script_sees_only_its_env_its_files_and_its_workdir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_SECRET", "must-not-leak")
+    script = """
+echo "cwd=$(pwd)"
+echo "workdir=$WORKDIR"
+echo "greeting=$GREETING"
+echo "secret=${WORKER_SECRET:-unset}"
+echo "file=$(cat data.txt)"
+env | cut -d= -f1 | sort | tr '\\n' ' ' > "$TORK_OUTPUT"
+echo 42 > "$TORK_PROGRESS"
+"""
+    recorder = Recorder()
+    outcome = execute(
+        request(script, env={"GREETING": "hello"}, files={"data.txt": "from files"}), recorder, SHELL, "node-1"
+    )
+    names = set(outcome["result"].split())
+    assert {"GREETING", "TORK_OUTPUT", "TORK_PROGRESS", "WORKDIR", "PATH", "HOME"} <= names
+    assert "WORKER_SECRET" not in names
+    assert names - {"GREETING", "TORK_OUTPUT", "TORK_PROGRESS", "WORKDIR", "PATH", "HOME"} <= {"PWD", "SHLVL", "_"}
+    log = recorder.logs()
+    assert "greeting=hello" in log and "secret=unset" in log and "file=from files" in log
+    cwd = next(line for line in log.splitlines() if line.startswith("cwd="))[4:]
+    assert f"workdir={cwd}" in log and "tork-shell-task-" in cwd
+    assert not Path(cwd).exists()  # the temp dir is gone afterwards
+    assert recorder.calls[0] == ("task_started", ("shell-task", "node-1"))
+
+
+def test_non_zero_exit_fails_with_the_last_lines() -> None:
+    outcome = execute(request("echo first; echo 'last words' >&2; exit 3"), Recorder(), SHELL, "n")
+    assert outcome["error"].startswith("error executing command: exit status 3")
+    assert "last words" in outcome["error"]
+
+
+def test_unsupported_fields_fail_the_task_naming_them() -> None:
+    main = Step(name="main", run="true", image="busybox", cmd=("x",))
+    outcome = execute(request("", main=main, memory_bytes=1024), Recorder(), SHELL, "n")
+    assert outcome == {"error": "limits, image, cmd are not supported on shell runtime"}
+
+
+def test_pre_and_post_run_around_main_and_result_is_mains() -> None:
+    req = request(
+        "echo -n main > $TORK_OUTPUT",
+        pre=(Step(name="pre", run="echo pre-ran"),),
+        post=(Step(name="post", run="echo post-ran; echo -n post > $TORK_OUTPUT"),),
+    )
+    recorder = Recorder()
+    assert execute(req, recorder, SHELL, "n") == {"result": "main"}
+    log = recorder.logs()
+    assert log.index("pre-ran") < log.index("post-ran")
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"sleep 300 & echo $! > {pids}; sleep 300"
+    began = time.monotonic()
+    with pytest.raises(RuntimeFailure, match="context deadline exceeded"):
+        ShellRuntime(SHELL).run(request(script, timeout_seconds=1.0), lambda _: None, lambda _: None)
+    assert time.monotonic() - began < 5
+    background = int(pids.read_text())
+    wait_until(lambda: not alive(background))
+
+
+def test_cancel_kills_the_whole_process_group(tmp_path: Path) -> None:
+    """Ray's cancel arrives as KeyboardInterrupt in the main thread, as `_thread.interrupt_main` makes it."""
+    pids = tmp_path / "pids"
+    script = f"sleep 300 & echo $! > {pids}; sleep 300"
+
+    def interrupt_when_started() -> None:
+        wait_until(pids.exists)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_when_started, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        ShellRuntime(SHELL).run(request(script), lambda _: None, lambda _: None)
+    background = int(pids.read_text())
+    wait_until(lambda: not alive(background))
+
+
+def test_runs_as_the_configured_uid_and_gid() -> None:
+    require(os.geteuid() == 0, "root (to switch a task's uid/gid)")
+    settings = RuntimeSettings(type="shell", shell_uid="65534", shell_gid="65534")
+    result = ShellRuntime(settings).run(
+        request('echo -n "$(id -u):$(id -g)" > $TORK_OUTPUT'), lambda _: None, lambda _: None
+    )
+    assert result == "65534:65534"
+
+
+def test_a_custom_shell_command() -> None:
+    script = "echo -n $(readlink /proc/$$/exe) > $TORK_OUTPUT"
+    default = ShellRuntime(SHELL).run(request(script), lambda _: None, lambda _: None)
+    assert default == os.path.realpath(str(shutil.which("bash")))
+    settings = RuntimeSettings(type="shell", shell_cmd=("sh", "-c"))
+    custom = ShellRuntime(settings).run(request(script), lambda _: None, lambda _: None)
+    assert custom == os.path.realpath(str(shutil.which("sh")))

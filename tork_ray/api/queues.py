@@ -1,0 +1,40 @@
+"""Routes of /queues: each task queue's backlog, slots and running tasks; purge a backlog (SPEC §5.1)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+
+from tork_ray.api.backend import Backend, backend
+from tork_ray.api.schemas import ERRORS, QueueOut
+
+router = APIRouter(tags=["queues"])
+Deps = Annotated[Backend, Depends(backend)]
+
+
+@router.get(
+    "/queues",
+    summary="Every task queue: backlog (size), slots (subscribers), running (unacked)",
+    response_model=list[QueueOut],
+)
+async def list_queues(b: Deps) -> Any:
+    return [asdict(info) for info in await b.coordinator.queues.remote()]
+
+
+@router.get("/queues/{name}", summary="One task queue", response_model=QueueOut, responses={404: ERRORS[404]})
+async def get_queue(name: str, b: Deps) -> Any:
+    return asdict(await b.coordinator.queue.remote(name))
+
+
+@router.delete(
+    "/queues/{name}",
+    summary="Empty a task queue's backlog: each removed task fails (its job's retry rules decide)",
+    status_code=200,
+    response_class=Response,
+    responses={200: {"description": "Emptied (no body)"}, **ERRORS},
+)
+async def purge_queue(name: str, b: Deps) -> Response:
+    await b.coordinator.purge_queue.remote(name)
+    return Response(status_code=200)

@@ -1,0 +1,81 @@
+"""One container from start to exit: its log streamed, its progress file watched, its end explained."""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+from docker.errors import APIError
+from docker.models.containers import Container
+
+from tork_ray.errors import RuntimeFailure
+from tork_ray.runtime.base import LogSink
+from tork_ray.runtime.waiting import Deadline
+from tork_ray.runtime.workspace import LineTail, ProgressWatcher
+
+ERROR_TAIL_LINES = 10
+
+
+def run_to_exit(container: Container, log: LogSink, progress: ProgressWatcher, deadline: Deadline) -> None:
+    """Starts `container` and returns when it exited 0; raises RuntimeFailure otherwise."""
+    tail = LineTail(ERROR_TAIL_LINES)
+    start(container)
+    pump = threading.Thread(target=_pump_logs, args=(container, log, tail), name="tork-log-pump", daemon=True)
+    pump.start()
+    exit_code = wait_exit(container, progress, deadline)
+    # The stream ends with the container; the join only bounds a daemon that is slow to close it.
+    pump.join(timeout=5)
+    if exit_code != 0:
+        raise RuntimeFailure(exit_error(container, exit_code, tail.lines()))
+
+
+def start(container: Container) -> None:
+    try:
+        container.start()
+    except APIError as exc:  # e.g. a device request no driver can serve, a capability the host cannot grant
+        raise RuntimeFailure(f"cannot start container: {exc.explanation or exc}") from None
+
+
+def wait_exit(container: Container, progress: ProgressWatcher, deadline: Deadline) -> int:
+    """The container's exit code. Waits in short slices: Ray's cancel and the task's timeout get in between."""
+    while True:
+        deadline.check()
+        try:
+            status = container.wait(timeout=max(0.05, deadline.remaining()))
+            return int(status.get("StatusCode", -1))
+        except requests.exceptions.RequestException:
+            pass  # still running
+        progress.poll()
+
+
+def _pump_logs(container: Container, log: LogSink, tail: LineTail) -> None:
+    try:
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            text = chunk.decode(errors="replace")
+            tail.feed(text)
+            log(text)
+    except (APIError, requests.exceptions.RequestException):
+        pass  # the container went away (removed on cancel or timeout): nothing more to read
+
+
+def exit_error(container: Container, exit_code: int, lines: list[str]) -> str:
+    """Tork's `exit code N: <last lines>`, or an explicit out-of-memory error when the kernel killed it."""
+    try:
+        container.reload()
+        state = container.attrs.get("State", {})
+        oom = bool(state.get("OOMKilled"))
+        limit = int(container.attrs.get("HostConfig", {}).get("Memory") or 0)
+    except (APIError, requests.exceptions.RequestException):
+        oom, limit = False, 0
+    if oom:
+        where = f" of {format_bytes(limit)}" if limit else ""
+        return f"out of memory: the task was killed at its memory limit{where} (exit code {exit_code})"
+    text = "\n".join(lines)
+    return f"exit code {exit_code}: {text}" if text else f"exit code {exit_code}"
+
+
+def format_bytes(size: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size} bytes"

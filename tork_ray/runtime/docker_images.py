@@ -1,0 +1,95 @@
+"""Images: pulled only when absent, one pull per image per node at a time, with a registry's credentials."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound
+
+from tork_ray.errors import RuntimeFailure
+from tork_ray.runtime.base import LogSink, Registry
+from tork_ray.runtime.waiting import Deadline, in_thread
+
+
+def registry_host(image: str) -> str:
+    """The registry an image reference names ("docker.io" when it names none), as Docker reads it."""
+    host, _remote = docker.auth.resolve_repository_name(image)
+    return str(host)
+
+
+def auth_config(image: str, registry: Registry | None, config_path: str = "") -> dict[str, Any] | None:
+    """The credentials for pulling `image`: the task's own, else the `runtime.docker.config` file's entry for
+    the image's registry, else None (the SDK then reads the worker user's ~/.docker/config.json, as the CLI)."""
+    if registry is not None:
+        return {"username": registry.username, "password": registry.password}
+    if not config_path:
+        return None
+    if not os.path.isfile(config_path):
+        raise RuntimeFailure(f"runtime.docker.config: {config_path} is not a file")
+    try:
+        config = docker.auth.load_config(config_path=config_path)
+        found = config.resolve_authconfig(registry_host(image))
+    except (DockerException, ValueError, OSError) as exc:
+        raise RuntimeFailure(f"runtime.docker.config: cannot read {config_path}: {exc}") from None
+    return dict(found) if found else None
+
+
+def lock_path(image: str) -> Path:
+    """One lock file per image per host: every worker process of the node agrees on it."""
+    digest = hashlib.sha1(image.encode()).hexdigest()
+    return Path(tempfile.gettempdir()) / f"tork_ray-pull-{digest}.lock"
+
+
+@contextmanager
+def image_lock(image: str) -> Iterator[None]:
+    with lock_path(image).open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class ImagePuller:
+    """Pulls for one Docker client. `pulls` counts the pulls this object made (tests, benchmarks)."""
+
+    def __init__(self, client: docker.DockerClient, config_path: str = "") -> None:
+        self.client = client
+        self.config_path = config_path
+        self.pulls = 0
+
+    def ensure(self, image: str, registry: Registry | None, deadline: Deadline, log: LogSink | None = None) -> None:
+        """Returns once `image` is present; pulls it if not, while no other worker of the node does."""
+        if self.has(image):
+            return
+        auth = auth_config(image, registry, self.config_path)
+        # A pull can take minutes: it runs in a helper thread so that a cancel or the timeout still gets in.
+        in_thread(lambda: self._locked_pull(image, auth, log), deadline, name="tork-image-pull")
+
+    def has(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+            return True
+        except ImageNotFound:
+            return False
+
+    def _locked_pull(self, image: str, auth: dict[str, Any] | None, log: LogSink | None) -> None:
+        with image_lock(image):
+            if self.has(image):  # another worker pulled it while we waited for the lock
+                return
+            self.pulls += 1
+            if log is not None:
+                log(f"pulling image {image}\n")
+            try:
+                self.client.images.pull(image, auth_config=auth)
+            except (APIError, DockerException) as exc:
+                detail = exc.explanation if isinstance(exc, APIError) and exc.explanation else exc
+                raise RuntimeFailure(f"error pulling image {image}: {detail}") from None

@@ -1,0 +1,252 @@
+"""The Podman runtime, through the `podman` command (daemonless): the Docker runtime's contract, minus sidecars."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+from tork_ray.errors import RuntimeFailure
+from tork_ray.runtime.base import (
+    LABEL_SCOPE,
+    LABEL_TASK,
+    LogSink,
+    NoTracker,
+    ProgressSink,
+    Registry,
+    RunRequest,
+    Step,
+    Tracker,
+)
+from tork_ray.runtime.docker_exec import format_bytes
+from tork_ray.runtime.docker_images import image_lock, registry_host
+from tork_ray.runtime.mounts import check_mounts, ensure_bind_sources
+from tork_ray.runtime.podman_spec import (
+    OUTPUT_FILE,
+    PODMAN,
+    authfile_json,
+    check_request,
+    container_name,
+    create_argv,
+    label_filters,
+    pull_argv,
+    ulimits,
+    volume_create_argv,
+)
+from tork_ray.runtime.waiting import Deadline, in_thread, shielded
+from tork_ray.runtime.workspace import LineTail, ProgressWatcher, files_tar, prepare, read_output
+from tork_ray.settings import RuntimeSettings
+
+logger = logging.getLogger(__name__)
+
+ERROR_TAIL_LINES = 10
+CALL_TIMEOUT = 120.0
+
+
+def podman(*args: str, stdin: bytes | None = None, check: bool = True, timeout: float = CALL_TIMEOUT) -> str:
+    """Runs one podman command to its end; its stdout, stripped. A failure names the command and says why."""
+    try:
+        done = subprocess.run([PODMAN, *args], input=stdin, capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise RuntimeFailure("podman is not installed on this node") from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"podman {args[0]} did not answer within {timeout:.0f}s") from None
+    if check and done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        raise RuntimeFailure(f"podman {args[0]} failed: {reason[-1] if reason else done.returncode}")
+    return done.stdout.decode(errors="replace").strip()
+
+
+class PodmanRuntime:
+    """One container per step; volumes made per task; everything labelled and removed at the end."""
+
+    kind = "podman"
+
+    def __init__(self, settings: RuntimeSettings | None = None, *, tracker: Tracker | None = None) -> None:
+        self.settings = settings or RuntimeSettings(type="podman")
+        self.tracker: Tracker = tracker or NoTracker()
+        self.limits = ulimits()
+
+    def run(self, request: RunRequest, log: LogSink, progress: ProgressSink) -> str:
+        check_request(request, self.settings)
+        check_mounts(request.mounts, self.settings)
+        deadline = Deadline(request.timeout_seconds)
+        for step in {step.image: step for step in request.steps}.values():
+            self.ensure_image(step.image, step.registry, deadline)
+        self.tracker.track(request.task_id, {"kind": "podman", "labels": _task_labels(request)})
+        workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
+        try:
+            ensure_bind_sources(request.mounts)
+            volumes = self._create_volumes(request)
+            for index, step in enumerate(request.pre):
+                self._run_step(request, step, f"pre-{index}", workspace, volumes, log, None, deadline)
+            result = self._run_step(request, request.main, "main", workspace, volumes, log, progress, deadline)
+            for index, step in enumerate(request.post):
+                self._run_step(request, step, f"post-{index}", workspace, volumes, log, None, deadline)
+            return result
+        finally:
+            shielded(lambda: _quiet_remove(_task_labels(request)))
+            shutil.rmtree(workspace, ignore_errors=True)
+            self.tracker.untrack(request.task_id)
+
+    def remove_orphans(self, scope: str, live_task_ids: set[str] | None = None) -> int:
+        return remove_labelled({LABEL_SCOPE: scope}, keep=live_task_ids)
+
+    def ensure_image(self, image: str, registry: Registry | None, deadline: Deadline) -> None:
+        """Pulls `image` unless present; one pull per image per node at a time, as on Docker."""
+        if not _has_image(image):
+            in_thread(lambda: self._locked_pull(image, registry), deadline, name="tork-image-pull")
+
+    def _locked_pull(self, image: str, registry: Registry | None) -> None:
+        with image_lock(f"podman:{image}"), tempfile.TemporaryDirectory(prefix="tork-auth-") as directory:
+            if _has_image(image):  # another worker pulled it while we waited for the lock
+                return
+            authfile = self.settings.docker_config
+            if registry is not None:
+                authfile = os.path.join(directory, "auth.json")
+                Path(authfile).write_text(authfile_json(registry_host(image), registry))
+            try:
+                podman(*pull_argv(image, authfile)[1:], timeout=3600)
+            except RuntimeFailure as exc:
+                raise RuntimeFailure(f"error pulling image {image}: {exc.message}") from None
+
+    def _create_volumes(self, request: RunRequest) -> dict[int, str]:
+        volumes: dict[int, str] = {}
+        for index, mount in enumerate(request.mounts):
+            if mount.type == "volume":
+                name = f"tork-{request.task_id}-{index}"
+                podman(*volume_create_argv(request, index, mount, name)[1:])
+                volumes[index] = name
+        return volumes
+
+    def _run_step(
+        self,
+        request: RunRequest,
+        step: Step,
+        label: str,
+        workspace: Path,
+        volumes: dict[int, str],
+        log: LogSink,
+        progress: ProgressSink | None,
+        deadline: Deadline,
+    ) -> str:
+        deadline.check()
+        tork_dir = workspace / label
+        files_dir = None if request.workdir else tork_dir / "workdir"
+        prepare(tork_dir, step, files_dir=files_dir, output_file=OUTPUT_FILE)
+        argv = create_argv(
+            request,
+            step,
+            name=container_name(request, label),
+            tork_dir=tork_dir,
+            volumes=volumes,
+            settings=self.settings,
+            limits=self.limits,
+        )
+        container = podman(*argv[1:])
+        try:
+            if step.files and request.workdir:
+                podman("cp", "-", f"{container}:/", stdin=files_tar(request.workdir, step.files))
+            _attach(container, log, ProgressWatcher(tork_dir, progress), deadline)
+            return read_output(tork_dir, OUTPUT_FILE)
+        finally:
+            shielded(lambda: _quiet_remove_container(container))
+
+
+def _attach(container: str, log: LogSink, progress: ProgressWatcher, deadline: Deadline) -> None:
+    """`podman start --attach`: the container's output is this process's, its exit code this process's."""
+    process = subprocess.Popen(
+        [PODMAN, "start", "--attach", container],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    tail = LineTail(ERROR_TAIL_LINES)
+    assert process.stdout is not None
+    pump = threading.Thread(target=_pump, args=(process, log, tail), name="tork-podman-log", daemon=True)
+    pump.start()
+    try:
+        code = _wait(process, progress, deadline)
+    finally:
+        if process.poll() is None:  # cancel or timeout: the container goes, and its attach with it
+            podman("rm", "--force", "--time", "0", container, check=False)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+        pump.join(timeout=5)
+    if code != 0:
+        raise RuntimeFailure(_exit_error(container, code, tail.lines()))
+
+
+def _wait(process: subprocess.Popen[bytes], progress: ProgressWatcher, deadline: Deadline) -> int:
+    while True:
+        deadline.check()
+        try:
+            return process.wait(timeout=max(0.05, deadline.remaining()))
+        except subprocess.TimeoutExpired:
+            progress.poll()
+
+
+def _pump(process: subprocess.Popen[bytes], log: LogSink, tail: LineTail) -> None:
+    assert process.stdout is not None
+    with process.stdout:
+        while chunk := os.read(process.stdout.fileno(), 65536):
+            text = chunk.decode(errors="replace")
+            tail.feed(text)
+            log(text)
+
+
+def _exit_error(container: str, code: int, lines: list[str]) -> str:
+    state = podman("inspect", "--format", "{{.State.OOMKilled}} {{.HostConfig.Memory}}", container, check=False)
+    oom, _, memory = state.partition(" ")
+    limit = int(memory) if memory.isdigit() else 0
+    # conmon does not always see the kernel's OOM kill (cgroup v1): a SIGKILL (137) under a memory limit,
+    # that we did not send, is the OOM killer's.
+    if oom == "true" or (code == 137 and limit):
+        where = f" of {format_bytes(limit)}" if limit else ""
+        return f"out of memory: the task was killed at its memory limit{where} (exit code {code})"
+    text = "\n".join(lines)
+    return f"container exited with code {code}: {text}" if text else f"container exited with code {code}"
+
+
+def _quiet_remove(labels: dict[str, str]) -> None:
+    try:
+        remove_labelled(labels)
+    except RuntimeFailure as exc:  # clean-up carries on; the reaper or the next start sweeps again
+        logger.warning("podman clean-up: %s", exc.message)
+
+
+def _quiet_remove_container(container: str) -> None:
+    podman("rm", "--force", "--time", "0", "--volumes", container, check=False)
+
+
+def _has_image(image: str) -> bool:
+    return subprocess.run([PODMAN, "image", "exists", image], capture_output=True, check=False).returncode == 0
+
+
+def _task_labels(request: RunRequest) -> dict[str, str]:
+    return {LABEL_SCOPE: request.scope, LABEL_TASK: request.task_id}
+
+
+def remove_labelled(labels: dict[str, str], keep: set[str] | None = None) -> int:
+    """Removes the containers, then the volumes, that carry all `labels` (except those of tasks in `keep`)."""
+    kept = keep or set()
+    removed = 0
+    task_label = f'{{{{index .Labels "{LABEL_TASK}"}}}}'
+    listing = podman("ps", "--all", *label_filters(labels), "--format", f"{{{{.ID}}}} {task_label}")
+    for line in listing.splitlines():
+        container, _, task_id = line.partition(" ")
+        if container and task_id not in kept:
+            podman("rm", "--force", "--time", "0", "--volumes", container, check=False)
+            removed += 1
+    volumes = podman("volume", "ls", *label_filters(labels), "--format", f"{{{{.Name}}}} {task_label}")
+    for line in volumes.splitlines():
+        volume, _, task_id = line.partition(" ")
+        if volume and task_id not in kept:
+            podman("volume", "rm", "--force", volume, check=False)
+            removed += 1
+    return removed

@@ -1,0 +1,67 @@
+"""Deadlines and interruptible waits: Ray's cancel only lands between Python bytecodes, so nothing may block long."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from tork_ray.errors import RuntimeFailure
+from tork_ray.runtime.base import TIMEOUT_ERROR
+
+T = TypeVar("T")
+
+POLL_SECONDS = 0.5
+
+
+class Deadline:
+    """The task's timeout, shared by every step (pre + sidecars + main + post), as Tork's context deadline."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.at = time.monotonic() + seconds if seconds else None
+
+    def remaining(self, cap: float = POLL_SECONDS) -> float:
+        """Seconds to block for at most: `cap`, or less when the deadline is nearer."""
+        return cap if self.at is None else max(0.0, min(cap, self.at - time.monotonic()))
+
+    def check(self) -> None:
+        if self.at is not None and time.monotonic() >= self.at:
+            raise RuntimeFailure(TIMEOUT_ERROR)
+
+
+def in_thread(fn: Callable[[], T], deadline: Deadline, name: str = "tork-runtime-call") -> T:
+    """Runs a long blocking call (an image pull) in a helper thread and waits in short steps, so a timeout
+    or a cancel still gets in. On either the call is abandoned, not stopped: it finishes on its own."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    while thread.is_alive():
+        deadline.check()
+        thread.join(deadline.remaining())
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+def shielded(fn: Callable[[], None], limit: float = 60.0) -> None:
+    """Runs clean-up to its end even if another KeyboardInterrupt (a second cancel) arrives meanwhile; the
+    interrupt is re-raised once the clean-up is done."""
+    thread = threading.Thread(target=fn, name="tork-cleanup", daemon=True)
+    thread.start()
+    interrupted = False
+    end = time.monotonic() + limit
+    while thread.is_alive() and time.monotonic() < end:
+        try:
+            thread.join(POLL_SECONDS)
+        except KeyboardInterrupt:
+            interrupted = True
+    if interrupted:
+        raise KeyboardInterrupt
