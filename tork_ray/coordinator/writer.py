@@ -155,18 +155,17 @@ class StateWriter:
 
     @staticmethod
     def _check_job(current: JobState | None, target: JobState, job_id: str) -> bool:
-        outcome = job_transition(current, target)
-        if outcome is Outcome.REJECT:
-            raise IllegalTransition(f"job {job_id}: illegal transition {current} -> {target}")
-        if outcome is Outcome.IGNORE:
-            log.debug("job %s: ignoring stale transition %s -> %s", job_id, current, target)
-        return outcome is Outcome.APPLY
+        return _verdict(job_transition(current, target), f"job {job_id}", current, target)
 
     @staticmethod
     def _check_task(current: TaskState | None, target: TaskState, task_id: str) -> bool:
-        outcome = task_transition(current, target)
-        if outcome is Outcome.REJECT:
-            raise IllegalTransition(f"task {task_id}: illegal transition {current} -> {target}")
-        if outcome is Outcome.IGNORE:
-            log.debug("task %s: ignoring stale transition %s -> %s", task_id, current, target)
-        return outcome is Outcome.APPLY
+        return _verdict(task_transition(current, target), f"task {task_id}", current, target)
+
+
+def _verdict(outcome: Outcome, what: str, current: object, target: object) -> bool:
+    """True to apply; False for a stale event (logged, dropped); raises for a transition no event makes."""
+    if outcome is Outcome.REJECT:
+        raise IllegalTransition(f"{what}: illegal transition {current} -> {target}")
+    if outcome is Outcome.IGNORE:
+        log.debug("%s: ignoring stale transition %s -> %s", what, current, target)
+    return outcome is Outcome.APPLY

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum, StrEnum
+from typing import Any
 
 
 class JobState(StrEnum):
@@ -68,15 +69,6 @@ JOB_TRANSITIONS: dict[tuple[JobState | None, JobState], Outcome] = {
 }
 
 
-def _job_default(current: JobState | None, target: JobState) -> Outcome:
-    if current is not None and current == target:
-        return Outcome.IGNORE
-    # Terminal states are sticky against every late event (a cancelled job stays cancelled, Q6).
-    if current in JOB_TERMINAL:
-        return Outcome.IGNORE
-    return Outcome.REJECT
-
-
 TASK_TRANSITIONS: dict[tuple[TaskState | None, TaskState], Outcome] = {
     (None, T.PENDING): Outcome.APPLY,
     (None, T.CREATED): Outcome.APPLY,
@@ -104,19 +96,21 @@ TASK_TRANSITIONS: dict[tuple[TaskState | None, TaskState], Outcome] = {
 }
 
 
-def _task_default(current: TaskState | None, target: TaskState) -> Outcome:
+def _not_in_table(current: StrEnum | None, target: StrEnum, terminal: frozenset[Any]) -> Outcome:
+    """Pairs the tables leave out: a repeat, or anything after a terminal state, is a stale event; terminal
+    states are sticky against every late event (a cancelled job stays cancelled, Q6). The rest is a bug."""
     if current is not None and current == target:
         return Outcome.IGNORE
-    if current in TASK_TERMINAL:
+    if current in terminal:
         return Outcome.IGNORE
     return Outcome.REJECT
 
 
 def job_transition(current: JobState | None, target: JobState) -> Outcome:
     """The table's verdict for moving a job from `current` to `target`."""
-    return JOB_TRANSITIONS.get((current, target)) or _job_default(current, target)
+    return JOB_TRANSITIONS.get((current, target)) or _not_in_table(current, target, JOB_TERMINAL)
 
 
 def task_transition(current: TaskState | None, target: TaskState) -> Outcome:
     """The table's verdict for moving a task from `current` to `target`."""
-    return TASK_TRANSITIONS.get((current, target)) or _task_default(current, target)
+    return TASK_TRANSITIONS.get((current, target)) or _not_in_table(current, target, TASK_TERMINAL)
