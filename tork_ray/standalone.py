@@ -66,16 +66,16 @@ def engine(settings: Settings) -> Iterator[Any]:
 
 def _remove_leftovers(settings: Settings) -> None:
     # Belt and braces: a task interrupted too late to clean up after itself leaves nothing behind either.
-    if settings.runtime.type != "docker" or settings.ray.address:
-        return
+    if settings.ray.address:
+        return  # on a cluster the other nodes are not ours to sweep from here
     try:
-        from tork_ray.runtime.docker import DockerRuntime
+        from tork_ray.worker.task import remove_orphans
 
-        removed = DockerRuntime().remove_orphans(settings.ray.namespace)
+        removed = remove_orphans(settings.ray.namespace, settings.runtime)
         if removed:
-            log.info("removed %d leftover container(s)", removed)
+            log.info("removed %d leftover container(s), volume(s) or network(s)", removed)
     except Exception as exc:
-        log.warning("could not check for leftover containers: %s", exc)
+        log.warning("could not check for leftovers: %s", exc)
 
 
 def serve(settings: Settings) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
-
-import psutil
 
 from tests.integration.conftest import LiveEngine
 from tests.integration.test_runtime_docker import IMAGE, assert_clean, leftovers, poll, run_job, running_task, task_log
@@ -91,15 +91,32 @@ def test_cancel_mid_run_logs_were_live_and_nothing_is_left(live_engine: LiveEngi
     assert_clean(docker_client, live_engine)
 
 
-def ray_task_workers() -> list[psutil.Process]:
-    """Ray worker processes of this session's cluster that are running a `run_task` right now."""
+def _parent(pid: int) -> int:
+    # /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so split after its ")".
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _descends_from_us(pid: int) -> bool:
+    me = os.getpid()
+    while pid > 1:
+        pid = _parent(pid)
+        if pid == me:
+            return True
+    return False
+
+
+def ray_task_workers() -> list[int]:
+    """Ray worker processes of this session's cluster (our descendants) running a `run_task` right now."""
     found = []
-    for process in psutil.Process(os.getpid()).children(recursive=True):
-        try:
-            if process.cmdline()[:1] == ["ray::run_task"]:
-                found.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
+        try:
+            title = (entry / "cmdline").read_bytes().split(b"\0")[0]
+            if title == b"ray::run_task" and _descends_from_us(int(entry.name)):
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
     return found
 
 
@@ -107,11 +124,14 @@ def test_a_worker_killed_mid_task_leaves_nothing(live_engine: LiveEngine, docker
     job_id = live_engine.submit(SLOW_WITH_EVERYTHING)["id"]
     task = running_task(live_engine, job_id)
     poll(lambda: "started" in task_log(live_engine, task["id"]), 10, "the task's container")
+    workspace = Path(tempfile.gettempdir()).glob(f"tork-{task['id']}-*")
+    assert list(workspace), "the task's host directory (mounted at /tork)"
     # Ours is the only task running once any earlier test's last task has wound down.
     workers = poll(lambda: (found := ray_task_workers()) and len(found) == 1 and found, 20, "one Ray task worker")
-    workers[0].send_signal(signal.SIGKILL)
+    os.kill(workers[0], signal.SIGKILL)
 
     job = live_engine.wait_for(job_id)
     assert job["state"] == "FAILED"
     assert job["execution"][0]["error"].startswith("task lost"), job["execution"][0]["error"]
     assert_clean(docker_client, live_engine)
+    poll(lambda: not list(Path(tempfile.gettempdir()).glob(f"tork-{task['id']}-*")), 10, "workspace removed")

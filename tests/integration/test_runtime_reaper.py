@@ -74,18 +74,21 @@ def test_a_killed_worker_takes_its_process_group_along() -> None:
     wait_until(lambda: gone(action["pgid"]))
 
 
-def test_a_killed_worker_leaves_no_container(docker_client: Any) -> None:
+def test_a_killed_worker_leaves_no_container(docker_client: Any, tmp_path: Path) -> None:
     scope, task = f"reaper-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
     labels = {LABEL_SCOPE: scope, LABEL_TASK: task}
     container = docker_client.containers.run(TEST_IMAGE, ["sleep", "300"], labels=labels, detach=True)
     volume = docker_client.volumes.create(labels=labels)
+    workspace = tmp_path / "workspace"
+    (workspace / "main").mkdir(parents=True)
     try:
-        worker, _ = start_worker({"kind": "docker", "labels": labels})
+        worker, _ = start_worker({"kind": "docker", "labels": labels, "workspace": str(workspace)})
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         label = f"{LABEL_SCOPE}={scope}"
         wait_until(lambda: not docker_client.containers.list(all=True, filters={"label": label}))
         wait_until(lambda: not docker_client.volumes.list(filters={"label": label}))
+        wait_until(lambda: not workspace.exists())
     finally:
         for leftover in docker_client.containers.list(all=True, filters={"id": container.id}):
             leftover.remove(force=True)

@@ -96,9 +96,10 @@ auth: {{htpasswd: {{realm: tork-test, path: {root}/htpasswd}}}}
     finally:
         server.terminate()
         server.wait(timeout=10)
-        for image in docker_client.images.list(name=f"127.0.0.1:{port}/*"):
+        for image in docker_client.images.list():
             for tag in image.tags:
-                docker_client.images.remove(tag, force=True)
+                if tag.startswith(f"127.0.0.1:{port}/"):
+                    docker_client.images.remove(tag, force=True)
 
 
 def job(image: str, *, credentials: bool = True, queue: str = "default") -> str:
@@ -177,6 +178,11 @@ def test_credentials_from_a_docker_config_file(registry: Registry, tmp_path: Pat
     runtime = DockerRuntime(RuntimeSettings(docker_config=str(config)), client=docker_client)
     assert runtime.run(request, lambda _: None, lambda _: None) == "ok"
     assert runtime.images.pulls == 1
+
+    # Removed behind the runtime's back, while it still remembers the image as present: pulled again.
+    docker_client.images.remove(image)
+    assert runtime.run(request, lambda _: None, lambda _: None) == "ok"
+    assert runtime.images.pulls == 2
 
     docker_client.images.remove(image)
     without = DockerRuntime(RuntimeSettings(docker_config=str(tmp_path / "missing.json")), client=docker_client)

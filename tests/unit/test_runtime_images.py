@@ -110,3 +110,23 @@ def test_a_slow_pull_gives_way_to_the_task_timeout() -> None:
     puller = ImagePuller(client)
     with pytest.raises(RuntimeFailure, match="deadline exceeded"):
         puller.ensure("slow/image", None, Deadline(0.05))
+
+
+def test_a_recently_seen_image_is_not_asked_for_again() -> None:
+    client = FakeClient()
+    client.images.present.add("busybox")
+    asked: list[str] = []
+    original = client.images.get
+
+    def get(image: str) -> None:
+        asked.append(image)
+        original(image)
+
+    client.images.get = get  # type: ignore[method-assign]
+    puller = ImagePuller(client)
+    for _ in range(3):
+        puller.ensure("busybox", None, Deadline(None))
+    assert asked == ["busybox"]
+    puller.forget("busybox")  # a create said "no such image": look again next time
+    puller.ensure("busybox", None, Deadline(None))
+    assert asked == ["busybox", "busybox"]

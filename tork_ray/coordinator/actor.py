@@ -52,8 +52,7 @@ class Coordinator:
             request,
             self.settings.ray.coordinator_name,
             self.settings.ray.namespace,
-            self.settings.runtime.type,
-            self.settings.runtime.docker_privileged,
+            self.settings.runtime,
         )
 
     async def ready(self) -> bool:
@@ -64,7 +63,7 @@ class Coordinator:
         return True
 
     async def _recover(self) -> None:
-        removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime.type)
+        removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime)
         resumed = resume_jobs(self.engine)
         log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
         loop = asyncio.get_running_loop()

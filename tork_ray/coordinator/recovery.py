@@ -10,6 +10,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tork_ray.coordinator.dispatch import QUEUE_RESOURCE_PREFIX
 from tork_ray.coordinator.engine import Engine
 from tork_ray.domain.states import JobState, TaskState
+from tork_ray.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
@@ -17,12 +18,12 @@ LOST_TASK_ERROR = "task lost: the coordinator restarted while the task was in fl
 
 
 @ray.remote(num_cpus=0, max_retries=0)
-def remove_orphan_containers(scope: str, runtime_kind: str) -> int:
+def remove_orphan_containers(scope: str, runtime: RuntimeSettings) -> int:
     """Runs on one node: removes every container, volume and network of this engine's scope (none is live
     during recovery), with the runtime the node runs."""
     from tork_ray.worker.task import remove_orphans
 
-    return remove_orphans(scope, runtime_kind)
+    return remove_orphans(scope, runtime)
 
 
 def queue_nodes() -> list[str]:
@@ -34,11 +35,11 @@ def queue_nodes() -> list[str]:
     ]
 
 
-async def clean_nodes(scope: str, runtime_kind: str) -> int:
+async def clean_nodes(scope: str, runtime: RuntimeSettings) -> int:
     refs = [
         remove_orphan_containers.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)
-        ).remote(scope, runtime_kind)
+        ).remote(scope, runtime)
         for node_id in queue_nodes()
     ]
     removed = 0

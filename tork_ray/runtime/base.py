@@ -97,8 +97,8 @@ class RunRequest:
 
 class Tracker(Protocol):
     """Keeps, outside the worker process, what to clean up should that process die mid-task (see
-    worker/reaper.py). `action` is plain JSON: {"kind": "docker"|"podman", "labels": {...}} or
-    {"kind": "pgid", "pgid": N}."""
+    worker/reaper.py). `action` is plain JSON: {"kind": "docker"|"podman", "labels": {...}},
+    {"kind": "pgid", "pgid": N} or {"kind": "path"}; any of them may add {"workspace": "<host dir>"}."""
 
     def track(self, key: str, action: Mapping[str, Any]) -> None: ...
 

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import docker
+from docker.errors import ImageNotFound
 from docker.models.containers import Container
 
 from tork_ray.errors import RuntimeFailure
@@ -64,9 +65,10 @@ class DockerRuntime:
         deadline = Deadline(request.timeout_seconds)
         for step in image_refs(request):
             self.images.ensure(step.image, step.registry, deadline, log)
-        # Should this worker process die mid-task, the reaper removes by these labels what we leave.
-        self.tracker.track(request.task_id, {"kind": "docker", "labels": _task_labels(request)})
         task = _TaskRun(self, request, log, deadline)
+        # Should this worker process die mid-task, the reaper removes by these labels what we leave.
+        action = {"kind": "docker", "labels": _task_labels(request), "workspace": str(task.workspace)}
+        self.tracker.track(request.task_id, action)
         failed = True
         try:
             result = task.run(progress)
@@ -88,6 +90,7 @@ class _TaskRun:
     def __init__(self, runtime: DockerRuntime, request: RunRequest, log: LogSink, deadline: Deadline) -> None:
         self.request = request
         self.privileged = runtime.settings.docker_privileged
+        self.images = runtime.images
         self.resources = TaskResources(runtime.client, request)
         self.workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
         self.log = log
@@ -121,7 +124,12 @@ class _TaskRun:
             privileged=self.privileged,
             sidecar=sidecar,
         )
-        container = self.resources.create_container(args)
+        try:
+            container = self.resources.create_container(args)
+        except ImageNotFound:  # removed since we last looked: pull it again, once
+            self.images.forget(step.image)
+            self.images.ensure(step.image, step.registry, self.deadline, self.log)
+            container = self.resources.create_container(args)
         self.resources.connect(container, self.net.others, slug(step.name))
         if step.files and not files_in_tork_dir(request):
             container.put_archive("/", files_tar(request.workdir, step.files))

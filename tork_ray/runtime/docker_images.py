@@ -6,6 +6,7 @@ import fcntl
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,8 @@ from docker.errors import APIError, DockerException, ImageNotFound
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import LogSink, Registry
 from tork_ray.runtime.waiting import Deadline, in_thread
+
+PRESENT_TTL = 30.0
 
 
 def registry_host(image: str) -> str:
@@ -65,14 +68,22 @@ class ImagePuller:
         self.client = client
         self.config_path = config_path
         self.pulls = 0
+        self._seen: dict[str, float] = {}  # image -> when it was last known to be present
 
     def ensure(self, image: str, registry: Registry | None, deadline: Deadline, log: LogSink | None = None) -> None:
         """Returns once `image` is present; pulls it if not, while no other worker of the node does."""
-        if self.has(image):
+        # Seen lately: skip the daemon round trip. Removed since? The create says so and the caller forgets it.
+        seen = self._seen.get(image)
+        if (seen is not None and time.monotonic() - seen < PRESENT_TTL) or self.has(image):
+            self._seen[image] = time.monotonic()
             return
         auth = auth_config(image, registry, self.config_path)
         # A pull can take minutes: it runs in a helper thread so that a cancel or the timeout still gets in.
         in_thread(lambda: self._locked_pull(image, auth, log), deadline, name="tork-image-pull")
+        self._seen[image] = time.monotonic()
+
+    def forget(self, image: str) -> None:
+        self._seen.pop(image, None)
 
     def has(self, image: str) -> bool:
         try:

@@ -7,8 +7,8 @@ from typing import Any
 
 import docker
 import requests
-from docker.errors import APIError, NotFound
-from docker.models.containers import Container
+from docker.errors import APIError, ImageNotFound, NotFound
+from docker.models.containers import Container, _create_container_args
 
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import LABEL_SCOPE, LABEL_TASK, RunRequest
@@ -46,10 +46,16 @@ class TaskResources:
         return str(args["name"])
 
     def create_container(self, args: dict[str, Any]) -> Container:
+        """Like `client.containers.create`, without the inspect call it makes after: nothing here needs it.
+        Lets ImageNotFound through (the caller may pull and try again)."""
+        create_args = _create_container_args({**args, "version": self.client.api._version})
         try:
-            container = self.client.containers.create(**args)
+            created = self.client.api.create_container(**create_args)
+        except ImageNotFound:
+            raise
         except APIError as exc:
             raise RuntimeFailure(f"cannot create container: {exc.explanation or exc}") from None
+        container: Container = self.client.containers.prepare_model({"Id": created["Id"]})
         self.containers.append(container)
         return container
 

@@ -78,8 +78,10 @@ class PodmanRuntime:
         deadline = Deadline(request.timeout_seconds)
         for step in {step.image: step for step in request.steps}.values():
             self.ensure_image(step.image, step.registry, deadline)
-        self.tracker.track(request.task_id, {"kind": "podman", "labels": _task_labels(request)})
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
+        action = {"kind": "podman", "labels": _task_labels(request), "workspace": str(workspace)}
+        self.tracker.track(request.task_id, action)
+        swept = False
         try:
             ensure_bind_sources(request.mounts)
             volumes = self._create_volumes(request)
@@ -88,9 +90,12 @@ class PodmanRuntime:
             result = self._run_step(request, request.main, "main", workspace, volumes, log, progress, deadline)
             for index, step in enumerate(request.post):
                 self._run_step(request, step, f"post-{index}", workspace, volumes, log, None, deadline)
+            # Each step removed its own container: only volumes are left to sweep (three podman calls saved).
+            swept = not volumes
             return result
         finally:
-            shielded(lambda: _quiet_remove(_task_labels(request)))
+            if not swept:
+                shielded(lambda: _quiet_remove(_task_labels(request)))
             shutil.rmtree(workspace, ignore_errors=True)
             self.tracker.untrack(request.task_id)
 

@@ -97,6 +97,7 @@ class ShellRuntime:
             raise RuntimeFailure(unsupported_error(unsupported))
         deadline = Deadline(request.timeout_seconds)
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
+        self.tracker.track(request.task_id, {"kind": "path", "workspace": str(workspace)})
         try:
             for index, step in enumerate(request.pre):
                 self._run_step(request, step, workspace / f"pre-{index}", log, None, deadline)
@@ -106,6 +107,7 @@ class ShellRuntime:
             return result
         finally:
             shutil.rmtree(workspace, ignore_errors=True)
+            self.tracker.untrack(request.task_id)
 
     def remove_orphans(self, scope: str, live_task_ids: set[str] | None = None) -> int:
         return 0  # processes die with their worker's reaper; nothing is left on the node by label

@@ -1,5 +1,6 @@
 """A watchdog process beside each worker process: should the worker die mid-task (SIGKILL, OOM killer, a node
-agent gone mad), it removes what the task left running: its containers, volumes, network, or process group."""
+agent gone mad), it removes what the task left: its containers, volumes, network or process group, and its
+temp directory."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,8 +78,10 @@ def reaper() -> Reaper:
 
 
 def clean_up(action: Mapping[str, Any]) -> None:
-    """Carries out one action (the watchdog side)."""
+    """Carries out one action (the watchdog side); any action may also name the task's host workspace."""
     kind = action.get("kind")
+    if action.get("workspace"):
+        shutil.rmtree(str(action["workspace"]), ignore_errors=True)
     if kind == "pgid":
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(int(action["pgid"]), signal.SIGKILL)

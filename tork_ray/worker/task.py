@@ -18,16 +18,10 @@ from tork_ray.worker.reaper import reaper
 RUNTIME_TYPES = ("docker", "shell", "podman")
 
 
-def node_settings(runtime: RuntimeSettings | str, privileged: bool = False) -> RuntimeSettings:
+def node_settings(runtime: RuntimeSettings) -> RuntimeSettings:
     """The runtime settings in force on this node: what the coordinator sent, overlaid with the node's own
-    TORK_RUNTIME_* / TORK_MOUNTS_* variables (so each node of a cluster can choose its runtime).
-
-    `runtime` may still be a bare type name with the privileged flag (the coordinator's older call)."""
-    if isinstance(runtime, RuntimeSettings):
-        base = runtime
-    else:
-        base = RuntimeSettings(type=runtime, docker_privileged=privileged)
-    return runtime_settings_from_env(os.environ, base)
+    TORK_RUNTIME_* / TORK_MOUNTS_* variables (so each node of a cluster can choose its runtime)."""
+    return runtime_settings_from_env(os.environ, runtime)
 
 
 def make_runtime(settings: RuntimeSettings, tracker: Tracker | None = None) -> Runtime:
@@ -52,7 +46,7 @@ def _runtime(settings: RuntimeSettings) -> Runtime:
     return make_runtime(settings, reaper())
 
 
-def remove_orphans(scope: str, runtime: RuntimeSettings | str) -> int:
+def remove_orphans(scope: str, runtime: RuntimeSettings) -> int:
     """Removes everything of `scope` this node's runtime left (none is live: called at engine start)."""
     settings = node_settings(runtime)
     if settings.type == "shell":
@@ -84,11 +78,9 @@ def run_task(
     request: RunRequest,
     coordinator_name: str,
     namespace: str,
-    runtime: RuntimeSettings | str,
-    privileged: bool,
+    runtime: RuntimeSettings,
 ) -> dict[str, str]:
-    """Entry point placed by the coordinator with resources={"queue:<name>": 1}. `runtime`: the coordinator's
-    RuntimeSettings (`privileged` is then ignored), or the bare runtime type with the privileged flag."""
+    """Entry point placed by the coordinator with resources={"queue:<name>": 1}; `runtime` is the coordinator's
+    runtime settings, which the node's own environment may override."""
     coordinator = ray.get_actor(coordinator_name, namespace=namespace)
-    os.environ.setdefault("TORK_RAY_WORKER", "1")
-    return execute(request, coordinator, node_settings(runtime, privileged), node_identity()["nodeId"])
+    return execute(request, coordinator, node_settings(runtime), node_identity()["nodeId"])
