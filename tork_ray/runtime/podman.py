@@ -157,16 +157,19 @@ class PodmanRuntime:
         try:
             if step.files and request.workdir:
                 podman("cp", "-", f"{container}:/", stdin=files_tar(request.workdir, step.files))
-            _attach(container, log, ProgressWatcher(tork_dir, progress), deadline)
+            _attach(container, log, ProgressWatcher(tork_dir, progress), deadline, cwd=tork_dir)
             return read_output(tork_dir, OUTPUT_FILE)
         finally:
             shielded(lambda: _quiet_remove_container(container))
 
 
-def _attach(container: str, log: LogSink, progress: ProgressWatcher, deadline: Deadline) -> None:
+def _attach(container: str, log: LogSink, progress: ProgressWatcher, deadline: Deadline, cwd: Path) -> None:
     """`podman start --attach`: the container's output is this process's, its exit code this process's."""
+    # Run in the task's own directory: conmon (cgroup v1, runc) drops an `oom` marker file in its working
+    # directory when the OOM killer strikes, which would otherwise land wherever the worker happened to be.
     process = subprocess.Popen(
         [PODMAN, "start", "--attach", container],
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
