@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tork_ray.errors import BadRequest
+from tork_ray.spec.units import parse_cpus, parse_duration, parse_memory
+
+T = TypeVar("T")
 
 CONFIG_CANDIDATES = ("config.local.toml", "config.toml", "~/tork/config.toml", "/etc/tork/config.toml")
 
@@ -54,6 +57,51 @@ class RuntimeSettings:
     bind_sources: tuple[str, ...] = ()  # mounts.bind.sources: () = any source
     # Extension: the Docker socket gives root on the host, so even with binds allowed it needs its own yes.
     bind_docker_socket: bool = False  # mounts.bind.docker.socket
+    # worker.limits.*: this node's defaults for a task's empty limits.cpus / limits.memory / timeout.
+    limits_cpus: str = ""
+    limits_memory: str = ""
+    limits_timeout: str = ""
+    hostenv_vars: tuple[str, ...] = ()  # middleware.task.hostenv.vars: NAME or NAME:ALIAS
+    docker_image_ttl: str = "72h"  # runtime.docker.image.ttl: "0" keeps pulled images for ever
+    docker_image_verify: bool = False  # runtime.docker.image.verify
+
+    def default_cpus_nano(self) -> int | None:
+        return _setting("worker.limits.cpus", parse_cpus, self.limits_cpus)
+
+    def default_memory_bytes(self) -> int | None:
+        return _setting("worker.limits.memory", parse_memory, self.limits_memory)
+
+    def default_timeout_seconds(self) -> float | None:
+        return _setting("worker.limits.timeout", parse_duration, self.limits_timeout) or None
+
+    def image_ttl_seconds(self) -> float:
+        return _setting("runtime.docker.image.ttl", parse_duration, self.docker_image_ttl) or 0.0
+
+    def hostenv(self) -> tuple[tuple[str, str], ...]:
+        """(host name, task name) pairs of middleware.task.hostenv.vars, as Tork reads `NAME` or `NAME:ALIAS`."""
+        pairs = []
+        for spec in self.hostenv_vars:
+            parts = spec.split(":")
+            if len(parts) > 2 or not all(part.strip() for part in parts):
+                raise BadRequest(f"setting middleware.task.hostenv.vars: invalid env var spec: {spec!r}")
+            pairs.append((parts[0].strip(), parts[-1].strip()))
+        return tuple(pairs)
+
+    def checked(self) -> RuntimeSettings:
+        """Itself, once every value that needs parsing parses: a bad one stops the engine at start."""
+        self.default_cpus_nano(), self.default_memory_bytes(), self.default_timeout_seconds()
+        self.image_ttl_seconds(), self.hostenv()
+        return self
+
+
+def _setting(dotted: str, parse: Callable[[str], T], value: str) -> T | None:
+    """`value` parsed, None when empty; a bad value is an error that names the setting."""
+    if not value.strip():
+        return None
+    try:
+        return parse(value.strip())
+    except BadRequest as exc:
+        raise BadRequest(f"setting {dotted}: {exc.message}") from None
 
 
 @dataclass(frozen=True)
@@ -175,8 +223,8 @@ def _as_int(dotted: str, value: Any) -> int:
 
 
 def runtime_settings(tree: Mapping[str, Any], base: RuntimeSettings | None = None) -> RuntimeSettings:
-    """The `runtime.*` and `mounts.*` keys of `tree`; keys it lacks keep `base`'s values (a worker node
-    overlays its own TORK_RUNTIME_* / TORK_MOUNTS_* variables on what the coordinator sent)."""
+    """The `runtime.*`, `mounts.*`, `worker.limits.*` and `middleware.task.hostenv.*` keys of `tree`; keys it
+    lacks keep `base`'s values (a worker node overlays its own variables on what the coordinator sent)."""
     b = base or RuntimeSettings()
     return RuntimeSettings(
         type=str(_get(tree, "runtime.type", b.type)),
@@ -190,14 +238,24 @@ def runtime_settings(tree: Mapping[str, Any], base: RuntimeSettings | None = Non
         bind_allowed=_as_bool(_get(tree, "mounts.bind.allowed", b.bind_allowed)),
         bind_sources=_as_list(_get(tree, "mounts.bind.sources", b.bind_sources)),
         bind_docker_socket=_as_bool(_get(tree, "mounts.bind.docker.socket", b.bind_docker_socket)),
-    )
+        limits_cpus=str(_get(tree, "worker.limits.cpus", b.limits_cpus)),
+        limits_memory=str(_get(tree, "worker.limits.memory", b.limits_memory)),
+        limits_timeout=str(_get(tree, "worker.limits.timeout", b.limits_timeout)),
+        hostenv_vars=_as_list(_get(tree, "middleware.task.hostenv.vars", b.hostenv_vars)),
+        docker_image_ttl=str(_get(tree, "runtime.docker.image.ttl", b.docker_image_ttl)),
+        docker_image_verify=_as_bool(_get(tree, "runtime.docker.image.verify", b.docker_image_verify)),
+    ).checked()
+
+
+NODE_PREFIXES = ("TORK_RUNTIME_", "TORK_MOUNTS_", "TORK_WORKER_LIMITS_", "TORK_MIDDLEWARE_TASK_HOSTENV_")
 
 
 def runtime_settings_from_env(environ: Mapping[str, str], base: RuntimeSettings) -> RuntimeSettings:
-    """`base` overlaid with the TORK_RUNTIME_* and TORK_MOUNTS_* variables of `environ` (a node's own)."""
+    """`base` overlaid with the node-level variables of `environ` (a node's own): TORK_RUNTIME_*, TORK_MOUNTS_*,
+    TORK_WORKER_LIMITS_* and TORK_MIDDLEWARE_TASK_HOSTENV_*."""
     tree: dict[str, Any] = {}
     for key, value in environ.items():
-        if key.startswith(("TORK_RUNTIME_", "TORK_MOUNTS_")):
+        if key.startswith(NODE_PREFIXES):
             _put(tree, key[len("TORK_") :].lower().split("_"), value)
     return runtime_settings(tree, base) if tree else base
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import docker
@@ -22,7 +24,8 @@ from tork_ray.runtime.base import (
     Step,
     Tracker,
 )
-from tork_ray.runtime.docker_exec import run_to_exit, start
+from tork_ray.runtime.docker_exec import pump_prefixed, run_to_exit, start
+from tork_ray.runtime.docker_image_gc import ImageRecord, Pruner
 from tork_ray.runtime.docker_images import ImagePuller
 from tork_ray.runtime.docker_resources import TaskResources, remove_labelled
 from tork_ray.runtime.docker_spec import (
@@ -52,19 +55,25 @@ class DockerRuntime:
         *,
         client: docker.DockerClient | None = None,
         tracker: Tracker | None = None,
+        record: ImageRecord | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
         self.client = client or docker.from_env()
         self.tracker: Tracker = tracker or NoTracker()
-        self.images = ImagePuller(self.client, self.settings.docker_config)
+        record = record or ImageRecord()  # the node's record of pulled images; tests give their own
+        self.images = ImagePuller(
+            self.client, self.settings.docker_config, verify=self.settings.docker_image_verify, record=record
+        )
+        self.pruner = Pruner(self.client, record, self.settings.image_ttl_seconds())
 
     # --- the Runtime contract -------------------------------------------------------------------------
 
     def run(self, request: RunRequest, log: LogSink, progress: ProgressSink) -> str:
         check_request(request, self.settings)
         deadline = Deadline(request.timeout_seconds)
+        self.pruner.maybe_prune()  # a clock check; the pruning itself, when due, runs in its own thread
         for step in image_refs(request):
-            self.images.ensure(step.image, step.registry, deadline, log)
+            self.images.ensure(step.image, step.registry, deadline, log, request.labels())
         task = _TaskRun(self, request, log, deadline)
         # Should this worker process die mid-task, the reaper removes by these labels what we leave.
         action = {"kind": "docker", "labels": _task_labels(request), "workspace": str(task.workspace)}
@@ -76,6 +85,7 @@ class DockerRuntime:
             return result
         finally:
             shielded(lambda: task.resources.remove_all(sweep=failed))
+            task.join_sidecar_logs()
             shutil.rmtree(task.workspace, ignore_errors=True)
             self.tracker.untrack(request.task_id)
 
@@ -97,6 +107,7 @@ class _TaskRun:
         self.deadline = deadline
         self.volumes: dict[int, str] = {}
         self.net = Networking()
+        self.sidecar_logs: list[threading.Thread] = []
 
     def run(self, progress: ProgressSink) -> str:
         request = self.request
@@ -128,7 +139,7 @@ class _TaskRun:
             container = self.resources.create_container(args)
         except ImageNotFound:  # removed since we last looked: pull it again, once
             self.images.forget(step.image)
-            self.images.ensure(step.image, step.registry, self.deadline, self.log)
+            self.images.ensure(step.image, step.registry, self.deadline, self.log, request.labels())
             container = self.resources.create_container(args)
         self.resources.connect(container, self.net.others, slug(step.name))
         if step.files and not files_in_tork_dir(request):
@@ -145,10 +156,22 @@ class _TaskRun:
             # Gone as soon as it is done: a post step must not wait beside a finished main container.
             shielded(lambda: self.resources.remove_container(container))
 
+    def join_sidecar_logs(self, timeout: float = 2.0) -> None:
+        """Lets the sidecars' last lines reach the log; only ever waits on a task that had sidecars."""
+        end = time.monotonic() + timeout
+        for pump in self.sidecar_logs:
+            pump.join(max(0.0, end - time.monotonic()))
+
     def start_sidecar(self, sidecar: Sidecar, label: str) -> None:
         self.deadline.check()
         container, _ = self.create(sidecar.step, label, sidecar)
         start(container)
+        # Its output joins the task's log, each line marked with its name; the stream ends with the container.
+        pump = threading.Thread(
+            target=pump_prefixed, args=(container, self.log, sidecar.step.name), name="tork-sidecar-log", daemon=True
+        )
+        pump.start()
+        self.sidecar_logs.append(pump)
         if sidecar.probe is None:
             return
         container.reload()

@@ -58,6 +58,35 @@ def _pump_logs(container: Container, log: LogSink, tail: LineTail) -> None:
         pass  # the container went away (removed on cancel or timeout): nothing more to read
 
 
+class LinePrefixer:
+    """Turns chunks of output into whole lines that each start with `[name] `; a partial line waits for its end."""
+
+    def __init__(self, name: str) -> None:
+        self.prefix = f"[{name}] "
+        self._partial = ""
+
+    def feed(self, text: str) -> str:
+        lines = (self._partial + text).split("\n")
+        self._partial = lines.pop()
+        return "".join(f"{self.prefix}{line}\n" for line in lines)
+
+    def flush(self) -> str:
+        rest, self._partial = self._partial, ""
+        return f"{self.prefix}{rest}\n" if rest else ""
+
+
+def pump_prefixed(container: Container, log: LogSink, name: str) -> None:
+    """A sidecar's stdout and stderr into the task's log, as `[name] line`, until its container goes."""
+    lines = LinePrefixer(name)
+    try:
+        for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+            log(lines.feed(chunk.decode(errors="replace")))
+    except (APIError, requests.exceptions.RequestException):
+        pass  # removed at the end of the task: its stream just stops
+    finally:
+        log(lines.flush())
+
+
 def exit_error(container: Container, exit_code: int, lines: list[str]) -> str:
     """Tork's `exit code N: <last lines>`, or an explicit out-of-memory error when the kernel killed it."""
     try:

@@ -9,8 +9,9 @@ from typing import Any
 
 import ray
 
-from tork_ray.errors import RuntimeFailure
+from tork_ray.errors import RuntimeFailure, TorkError
 from tork_ray.runtime.base import NoTracker, RunRequest, Runtime, Tracker
+from tork_ray.runtime.defaults import with_node_defaults
 from tork_ray.settings import RuntimeSettings, runtime_settings_from_env
 from tork_ray.worker.logs import LogShipper
 from tork_ray.worker.reaper import reaper
@@ -63,11 +64,13 @@ def execute(request: RunRequest, coordinator: Any, settings: RuntimeSettings, no
     coordinator.task_started.remote(request.task_id, node_id)
     with LogShipper(lambda text: coordinator.append_log.remote(request.task_id, text)) as shipper:
         try:
+            # Applied here, not by the coordinator: the limits and the host env are this node's.
+            request = with_node_defaults(request, settings, os.environ)
             result = _runtime(settings).run(
                 request, shipper.write, lambda value: coordinator.task_progress.remote(request.task_id, value)
             )
             return {"result": result}
-        except RuntimeFailure as exc:
+        except TorkError as exc:  # RuntimeFailure, or a bad worker.limits.* / hostenv value on this node
             return {"error": exc.message}
         except Exception as exc:  # a broken daemon or SDK: the task fails with the reason, the worker lives
             return {"error": f"{type(exc).__name__}: {exc}"}
@@ -83,4 +86,10 @@ def run_task(
     """Entry point placed by the coordinator with resources={"queue:<name>": 1}; `runtime` is the coordinator's
     runtime settings, which the node's own environment may override."""
     coordinator = ray.get_actor(coordinator_name, namespace=namespace)
-    return execute(request, coordinator, node_settings(runtime), node_identity()["nodeId"])
+    node_id = node_identity()["nodeId"]
+    try:
+        settings = node_settings(runtime)
+    except TorkError as exc:  # this node's own TORK_* variables are wrong: every task here fails, saying why
+        coordinator.task_started.remote(request.task_id, node_id)
+        return {"error": exc.message}
+    return execute(request, coordinator, settings, node_id)
