@@ -53,7 +53,7 @@ def main() -> dict[str, Any]:
         coordinator = start_coordinator(settings)
         store = Store(settings.store_url)
         ids = {
-            q: ray.get(coordinator.submit.remote(parse_job(job(q, 3), "application/json")))["id"]
+            q: ray.get(coordinator.accept.remote(parse_job(job(q, 3), "application/json")))["id"]
             for q in ("alpha", "beta")
         }
         states = {q: wait_terminal(store, job_id) for q, job_id in ids.items()}
@@ -68,7 +68,7 @@ def main() -> dict[str, Any]:
                     if t.started_at and t.completed_at
                 ],
             }
-        orphan = ray.get(coordinator.submit.remote(parse_job(job("nowhere", 1), "application/json")))["id"]
+        orphan = ray.get(coordinator.accept.remote(parse_job(job("nowhere", 1), "application/json")))["id"]
         queues = {q.name: q for q in ray.get(coordinator.queues.remote())}
         report["nowhere"] = {
             "size": queues["nowhere"].size,

@@ -66,3 +66,29 @@ def test_finished_work_leaves_the_cache_but_is_still_readable(writer: StateWrite
     writer.move_job(job, JobState.COMPLETED)
     assert writer.job(job.id) is not None and writer.job(job.id).state is JobState.COMPLETED  # type: ignore[union-attr]
     assert writer.active_tasks(job.id) == []
+
+
+def test_a_batch_is_stored_whole_at_its_end_and_readable_before(writer: StateWriter) -> None:
+    job = Job(name="batched", task_count=1)
+    with writer.batch():
+        writer.create_job(job)
+        writer.move_job(job, JobState.SCHEDULED, position=1)
+        task = Task(job_id=job.id, position=1, name="t")
+        writer.create_tasks([task])
+        assert writer.store.get_job(job.id) is None  # nothing written yet
+        assert [t.id for t in writer.job_tasks(job.id)] == [task.id]  # but the writer sees it all
+        writer.move_task(task, TaskState.CANCELLED)
+        writer.move_job(job, JobState.CANCELLED)
+        assert writer.job(job.id) is job  # a finished job not yet stored is still the live object
+    stored = writer.store.get_job(job.id)
+    assert stored is not None and stored.state is JobState.CANCELLED
+    assert [t.state for t in writer.store.job_tasks(job.id)] == [TaskState.CANCELLED]
+
+
+def test_a_failing_handler_still_stores_what_it_changed(writer: StateWriter) -> None:
+    job = Job(name="interrupted")
+    with pytest.raises(IllegalTransition), writer.batch():
+        writer.create_job(job)
+        writer.move_job(job, JobState.COMPLETED)  # PENDING -> COMPLETED: a bug
+    stored = writer.store.get_job(job.id)
+    assert stored is not None and stored.state is JobState.PENDING

@@ -39,7 +39,8 @@ class Coordinator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.store_url)
-        self.engine = Engine(StateWriter(self.store), self._launch, scope=settings.ray.namespace)
+        self.writer = StateWriter(self.store)
+        self.engine = Engine(self.writer, self._launch, scope=settings.ray.namespace)
         self._ready: asyncio.Task[None] | None = None
         # Recover at once, not at the first call: after a crash the restarted actor must pick its jobs up
         # even if nobody calls it (Ray runs an async actor's __init__ with its event loop set).
@@ -104,13 +105,6 @@ class Coordinator:
 
     # --- API-facing -----------------------------------------------------------------------------------
 
-    async def submit(self, spec: JobInput, created_by: User | None = None) -> dict[str, Any]:
-        await self.ready()
-        job = self.engine.create_job(spec, created_by)
-        summary = job.summary()  # as accepted: PENDING, before the first task is scheduled
-        self.engine.start_job(job)
-        return summary
-
     async def accept(self, spec: JobInput, created_by: User | None = None) -> dict[str, Any]:
         """POST /jobs without `wait`: stores the job PENDING and answers with its summary at once; the first
         task is scheduled just after the answer has left (as Tork answers before its coordinator picks the job
@@ -122,7 +116,8 @@ class Coordinator:
 
     def _start_accepted(self, job: Any) -> None:
         try:
-            self.engine.start_job(job)
+            with self.writer.batch():
+                self.engine.start_job(job)
         except Exception as exc:  # a bug must not leave the job PENDING for ever
             log.exception("job %s could not be started", job.id)
             self.engine.fail_job(job, f"job could not be started: {type(exc).__name__}")
@@ -130,7 +125,8 @@ class Coordinator:
     async def submit_and_wait(self, spec: JobInput, timeout: float, created_by: User | None = None) -> dict[str, Any]:
         """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise."""
         await self.ready()
-        job = self.engine.submit(spec, created_by)
+        with self.writer.batch():
+            job = self.engine.submit(spec, created_by)
         done = await self.engine.wait_job(job.id, timeout)
         if done is None or done.state not in JOB_TERMINAL:
             return {"id": job.id}
@@ -138,11 +134,13 @@ class Coordinator:
 
     async def cancel_job(self, job_id: str) -> None:
         await self.ready()
-        self.engine.cancel_job(job_id)
+        with self.writer.batch():
+            self.engine.cancel_job(job_id)
 
     async def restart_job(self, job_id: str) -> None:
         await self.ready()
-        self.engine.restart_job(job_id)
+        with self.writer.batch():
+            self.engine.restart_job(job_id)
 
     async def queues(self) -> list[QueueInfo]:
         await self.ready()
@@ -165,10 +163,11 @@ class Coordinator:
             raise NotFound(f"queue {name} not found")
         removed = self.engine.dispatcher.purge(name)
         writer = self.engine.writer
-        for task_id in removed:
-            task = writer.task(task_id)
-            if task is not None and writer.move_task(task, TaskState.FAILED, error=f"queue {name} was purged"):
-                self.engine.on_task_failed(task)
+        with writer.batch():
+            for task_id in removed:
+                task = writer.task(task_id)
+                if task is not None and writer.move_task(task, TaskState.FAILED, error=f"queue {name} was purged"):
+                    self.engine.on_task_failed(task)
         return len(removed)
 
     async def nodes(self) -> list[NodeInfo]:
@@ -204,11 +203,13 @@ class Coordinator:
 
     async def task_started(self, task_id: str, node_id: str) -> None:
         await self.ready()
-        self.engine.task_started(task_id, node_id)
+        with self.writer.batch():
+            self.engine.task_started(task_id, node_id)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()
-        self.engine.task_progress(task_id, value)
+        with self.writer.batch():
+            self.engine.task_progress(task_id, value)
 
     async def append_log(self, task_id: str, contents: str) -> None:
         self.store.append_log(task_id, contents)

@@ -161,11 +161,12 @@ class Engine:
         task = self.writer.task(task_id)
         if task is None or outcome is None:  # unknown, or interrupted by a cancel we asked for
             return
-        if "error" in outcome:
-            if self.writer.move_task(task, TaskState.FAILED, error=outcome["error"]):
-                self.on_task_failed(task)
-        elif self.writer.move_task(task, TaskState.COMPLETED, result=outcome.get("result", ""), progress=0.0):
-            self.on_task_completed(task)
+        with self.writer.batch():
+            if "error" in outcome:
+                if self.writer.move_task(task, TaskState.FAILED, error=outcome["error"]):
+                    self.on_task_failed(task)
+            elif self.writer.move_task(task, TaskState.COMPLETED, result=outcome.get("result", ""), progress=0.0):
+                self.on_task_completed(task)
 
     # --- completion -----------------------------------------------------------------------------------
 
@@ -255,7 +256,8 @@ class Engine:
         job, task = self.writer.job(job_id), self.writer.task(task_id)
         # The job may have been cancelled during the backoff: the task then is no longer PENDING.
         if job is not None and task is not None and job.state in JOB_ACTIVE and task.state is TaskState.PENDING:
-            self.handle_pending(job, task)
+            with self.writer.batch():
+                self.handle_pending(job, task)
 
     def fail_job(self, job: Job, error: str) -> None:
         if not self.writer.move_job(job, JobState.FAILED, error=error):

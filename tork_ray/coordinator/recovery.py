@@ -57,21 +57,27 @@ def resume_jobs(engine: Engine) -> int:
     writer = engine.writer
     jobs = writer.store.jobs_in_states([JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING])
     for stored in jobs:
-        job = writer.job(stored.id)
-        if job is None or job.state not in (JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING):
-            continue  # finished meanwhile, as a side effect of an earlier job's recovery (a sub-job)
-        if job.state is JobState.PENDING:
-            engine.start_job(job)
-            continue
-        for task in [writer.task(t.id) for t in writer.active_tasks(job.id)]:
-            if task is None or job.state not in (JobState.SCHEDULED, JobState.RUNNING):
-                continue
-            if task.state is TaskState.PENDING:
-                engine.handle_pending(job, task)
-            elif (
-                task.state in (TaskState.SCHEDULED, TaskState.RUNNING)
-                and not task.is_composite
-                and writer.move_task(task, TaskState.FAILED, error=LOST_TASK_ERROR)
-            ):
-                engine.on_task_failed(task)
+        with writer.batch():
+            _resume(engine, stored.id)
     return len(jobs)
+
+
+def _resume(engine: Engine, job_id: str) -> None:
+    writer = engine.writer
+    job = writer.job(job_id)
+    if job is None or job.state not in (JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING):
+        return  # finished meanwhile, as a side effect of an earlier job's recovery (a sub-job)
+    if job.state is JobState.PENDING:
+        engine.start_job(job)
+        return
+    for task in [writer.task(t.id) for t in writer.active_tasks(job.id)]:
+        if task is None or job.state not in (JobState.SCHEDULED, JobState.RUNNING):
+            continue
+        if task.state is TaskState.PENDING:
+            engine.handle_pending(job, task)
+        elif (
+            task.state in (TaskState.SCHEDULED, TaskState.RUNNING)
+            and not task.is_composite
+            and writer.move_task(task, TaskState.FAILED, error=LOST_TASK_ERROR)
+        ):
+            engine.on_task_failed(task)
