@@ -76,6 +76,12 @@ def execute(request: RunRequest, coordinator: Any, settings: RuntimeSettings, no
             return {"error": f"{type(exc).__name__}: {exc}"}
 
 
+@functools.cache
+def _coordinator(name: str, namespace: str) -> Any:
+    """One lookup per worker process: the handle stays valid when Ray restarts the actor (same actor id)."""
+    return ray.get_actor(name, namespace=namespace)
+
+
 @ray.remote(num_cpus=0, max_retries=0)
 def run_task(
     request: RunRequest,
@@ -85,7 +91,7 @@ def run_task(
 ) -> dict[str, str]:
     """Entry point placed by the coordinator with resources={"queue:<name>": 1}; `runtime` is the coordinator's
     runtime settings, which the node's own environment may override."""
-    coordinator = ray.get_actor(coordinator_name, namespace=namespace)
+    coordinator = _coordinator(coordinator_name, namespace)
     node_id = node_identity()["nodeId"]
     try:
         settings = node_settings(runtime)
