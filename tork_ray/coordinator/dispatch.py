@@ -7,6 +7,7 @@ import heapq
 import itertools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,8 @@ class Dispatcher:
         self._capacity: dict[str, int] = {}
         self._capacity_read_at = 0.0
         self._waiters: set[asyncio.Task[None]] = set()
+        # Running tasks per queue, kept beside _running so a pump never counts them one by one.
+        self._running_per_queue: Counter[str] = Counter()
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
         entry = _Entry((-priority, next(self._seq)), task_id, request)
@@ -86,6 +89,7 @@ class Dispatcher:
             entry = heapq.heappop(backlog)
             ref = self._launch(entry.request, queue_resource(queue))
             self._running[entry.task_id] = (queue, ref)
+            self._running_per_queue[queue] += 1
             waiter = asyncio.get_running_loop().create_task(self._await(entry.task_id, queue, ref))
             self._waiters.add(waiter)
             waiter.add_done_callback(self._waiters.discard)
@@ -101,14 +105,13 @@ class Dispatcher:
 
     def queue_info(self, name: str) -> QueueInfo:
         self._refresh_capacity()
-        running = sum(1 for queue, _ in self._running.values() if queue == name)
+        running = self._running_per_queue[name]
         return QueueInfo(name, len(self._backlogs.get(name, [])), self._capacity.get(name, 0), running)
 
     def find_queue(self, name: str) -> QueueInfo | None:
         """The queue if anything knows it: a node serves it, or tasks wait in it or run from it."""
         self._refresh_capacity(force=True)
-        known = name in self._capacity or name in self._backlogs
-        if not known and not any(queue == name for queue, _ in self._running.values()):
+        if name not in self._capacity and name not in self._backlogs and not self._running_per_queue[name]:
             return None
         return self.queue_info(name)
 
@@ -118,8 +121,7 @@ class Dispatcher:
 
     def _free_slots(self, queue: str) -> int:
         self._refresh_capacity()
-        running = sum(1 for name, _ in self._running.values() if name == queue)
-        return self._capacity.get(queue, 0) - running
+        return self._capacity.get(queue, 0) - self._running_per_queue[queue]
 
     def _refresh_capacity(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -142,6 +144,7 @@ class Dispatcher:
             outcome = {"error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
         finally:
             self._running.pop(task_id, None)
+            self._running_per_queue[queue] -= 1
         try:
             await self._on_result(task_id, outcome)
         finally:
