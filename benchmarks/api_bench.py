@@ -15,7 +15,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from tork_ray.api.background import free_port
 from tork_ray.domain.models import Job
 from tork_ray.domain.states import JobState
 from tork_ray.store.store import Store
@@ -201,7 +201,7 @@ def main() -> int:
         store.close()
         seeded = time.perf_counter() - began
         print(f"seeded {args.jobs} jobs in {seeded:.1f}s")
-        port = _free_port()
+        port = free_port()
         engine = start_engine(data_dir, port)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -227,12 +227,6 @@ def main() -> int:
     (RESULTS / "api_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

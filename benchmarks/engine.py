@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,18 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from tork_ray.api.app import create_app
+from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import RaySettings, Settings
 from tork_ray.standalone import engine as run_engine
 from tork_ray.store.store import Store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -36,19 +27,8 @@ def live_engine(data_dir: Path, slots: int) -> Iterator[httpx.Client]:
     )
     with run_engine(settings) as coordinator:
         app = create_app(settings, coordinator, Store(settings.store_url))
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as http:
-                yield http
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=600) as http:
+            yield http
 
 
 def run_job(http: httpx.Client, body: str) -> dict[str, Any]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from tests.engine import QUEUES, LiveEngine, free_port
+from tests.engine import QUEUES, LiveEngine
 from tork_ray.api.app import create_app
+from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import RaySettings, Settings
 from tork_ray.standalone import engine as run_engine
 from tork_ray.store.store import Store
@@ -65,14 +63,5 @@ def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) ->
     with run_engine(settings) as coordinator:
         store = Store(settings.store_url)
         app = create_app(settings, coordinator, store)
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
             yield LiveEngine(settings, coordinator, store, http)
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from tork_ray.api.background import free_port as free_port  # re-exported for the tests
 from tork_ray.settings import Settings
 from tork_ray.store.store import Store
 
@@ -38,9 +38,3 @@ class LiveEngine:
                 return job
             time.sleep(0.1)
         raise AssertionError(f"job {job_id} did not reach {wanted} in {timeout}s; last seen: {job}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

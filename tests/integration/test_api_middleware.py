@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
-from tests.engine import LiveEngine, free_port
+from tests.engine import LiveEngine
 from tork_ray.api.app import create_app
+from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import CorsSettings, RateLimitSettings, RequestLogSettings
 
 ORIGIN = "http://ui.example"
@@ -30,16 +29,9 @@ def base_url(live_engine: LiveEngine) -> Iterator[str]:
         disabled_endpoints=("users",),
     )
     app = create_app(dataclasses.replace(live_engine.settings, api=api), live_engine.coordinator, live_engine.store)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    # 0.0.0.0: the rate-limit tests reach it from several loopback addresses.
+    with serve_in_thread(app, host="0.0.0.0") as url:
+        yield url
 
 
 _next_ip = iter(range(2, 250))
