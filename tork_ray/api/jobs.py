@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
 from tork_ray.api.openapi import JOB_BODY
-from tork_ray.api.paging import page_params
+from tork_ray.api.paging import PageParam, page_params
 from tork_ray.api.schemas import ERRORS, ErrorOut, JobOut, JobSummaryOut, Page, StatusOut, TaskLogPartOut
 from tork_ray.api.streams import SSE_HEADERS, job_log_events
 from tork_ray.errors import TorkError, WaitTimedOut
@@ -22,7 +22,6 @@ from tork_ray.spec.units import parse_duration
 
 router = APIRouter(tags=["jobs"])
 Deps = Annotated[Backend, Depends(backend)]
-PageParam = Annotated[str | None, Query(description="Page number, from 1")]
 OK = {"status": "OK"}
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Query
+
 from tork_ray.errors import BadRequest
+
+# The `page` query parameter of every paged route (a string: a bad value is our 400, not a 422).
+PageParam = Annotated[str | None, Query(description="Page number, from 1")]
 
 
 def page_params(page: str | None, size: str | None, default_size: int, max_size: int) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
-from tork_ray.api.paging import page_params
+from tork_ray.api.paging import PageParam, page_params
 from tork_ray.api.schemas import ERRORS, Page, TaskLogPartOut, TaskOut
 from tork_ray.api.streams import SSE_HEADERS, task_log_events
 
@@ -47,7 +47,7 @@ async def get_task(task_id: str, b: Deps) -> Any:
 async def task_log(
     task_id: str,
     b: Deps,
-    page: Annotated[str | None, Query(description="Page number, from 1")] = None,
+    page: PageParam = None,
     size: Annotated[str | None, Query(description="Parts per page: default 25, at most 100")] = None,
     q: Annotated[str | None, Query(description="Full-text search of the log (totalItems ignores it)")] = None,
 ) -> Any:
