@@ -82,7 +82,9 @@ def serve(settings: Settings) -> None:
     """Runs the engine in the foreground until Ctrl-C."""
     with engine(settings) as coordinator:
         app = create_app(settings, coordinator)
-        config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="info")
+        # access_log off: requests are logged by our own middleware (middleware.web.logger: level, skip list),
+        # not a second time, unconditionally, by uvicorn.
+        config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="info", access_log=False)
         log.info("tork_ray API on http://%s:%d (data in %s)", settings.api.host, settings.api.port, settings.data_dir)
         # uvicorn re-raises the Ctrl-C it handled; the engine's own shutdown follows.
         with contextlib.suppress(KeyboardInterrupt):

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import ray
+import yaml
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tork_ray.coordinator.actor import Coordinator
+from tork_ray.domain.states import JobState, TaskState
+from tork_ray.spec.parse import parse_job
+from tork_ray.store.store import Store
 
 
 def job_doc(name: str, *tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -109,6 +117,29 @@ def test_cancel_and_restart_carry_on_from_the_current_task(live_engine: LiveEngi
     assert again.json()["message"] == "job is COMPLETED and can not be restarted"
     cancel = live_engine.http.put(f"/jobs/{job_id}/cancel")
     assert cancel.status_code == 400 and cancel.json()["message"] == "job is not running"
+
+
+def test_a_cancel_right_after_the_submit_is_not_refused(live_engine: LiveEngine, tmp_path: Path) -> None:
+    # accept() answers before it schedules the job's first task (a few ms later). A cancel in between must
+    # find the job started, not PENDING (which Tork refuses with 400). Run on the coordinator class itself,
+    # with its own store and scope, so that the cancel surely lands inside the delay; the task's queue has no
+    # node, so nothing reaches Ray.
+    settings = replace(live_engine.settings, data_dir=tmp_path, ray=replace(live_engine.settings.ray, namespace="x"))
+    doc = job_doc("cancelled at once", sh("never", "echo ran", queue="no-node-serves-this"))
+    spec = parse_job(yaml.safe_dump(doc).encode(), "text/yaml")
+
+    async def accept_then_cancel() -> str:
+        coordinator = Coordinator(settings)
+        job_id = str((await coordinator.accept(spec))["id"])
+        await coordinator.cancel_job(job_id)
+        await coordinator.shutdown()
+        return job_id
+
+    job_id = asyncio.run(accept_then_cancel())
+    store = Store(settings.store_url)
+    job = store.get_job(job_id)
+    assert job is not None and job.state is JobState.CANCELLED
+    assert [task.state for task in store.job_tasks(job_id)] == [TaskState.CANCELLED]
 
 
 def test_cancel_and_restart_of_unknown_jobs_are_404(live_engine: LiveEngine) -> None:

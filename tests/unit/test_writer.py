@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from tork_ray.coordinator.writer import IllegalTransition, StateWriter
 from tork_ray.domain.models import Job, Task
@@ -92,3 +93,16 @@ def test_a_failing_handler_still_stores_what_it_changed(writer: StateWriter) -> 
         writer.move_job(job, JobState.COMPLETED)  # PENDING -> COMPLETED: a bug
     stored = writer.store.get_job(job.id)
     assert stored is not None and stored.state is JobState.PENDING
+
+
+def test_a_new_job_and_task_are_inserted_without_looking_them_up_first(writer: StateWriter) -> None:
+    statements: list[str] = []
+    event.listen(writer.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    job = Job(name="fresh", tags=["t1"], task_count=1)
+    writer.create_job(job)
+    writer.create_tasks([Task(job_id=job.id, position=1, name="t")])
+    assert statements and not [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    # Still counted as new rows, tags written once: the lookup's other uses are kept.
+    writer.move_job(job, JobState.SCHEDULED, position=1)
+    assert writer.store.state_counts()["jobs"] == {"SCHEDULED": 1}
+    assert [j.id for j in writer.store.list_jobs(1, 10, "tag:t1")[0]] == [job.id]

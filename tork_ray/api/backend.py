@@ -20,5 +20,6 @@ class Backend:
     redactor: Redactor
 
 
-def backend(request: Request) -> Backend:
+async def backend(request: Request) -> Backend:
+    # async on purpose: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
     return request.app.state.backend

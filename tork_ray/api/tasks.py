@@ -1,4 +1,6 @@
-"""Routes of /tasks: get a task, read its log, follow its log live (SPEC §5.1, plus server-sent events)."""
+"""Routes of /tasks: get a task, read its log, follow its log live (SPEC §5.1, plus server-sent events).
+
+The reads are plain `def`, run in FastAPI's thread pool, for the reason given in jobs.py."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
     response_model_exclude_unset=True,
     responses={404: ERRORS[404]},
 )
-async def get_task(task_id: str, b: Deps) -> Any:
+def get_task(task_id: str, b: Deps) -> Any:
     return views.task_view(b, views.load_task(b, task_id))
 
 
@@ -44,7 +46,7 @@ async def get_task(task_id: str, b: Deps) -> Any:
     response_model_exclude_unset=True,
     responses=ERRORS,
 )
-async def task_log(
+def task_log(
     task_id: str,
     b: Deps,
     page: PageParam = None,

@@ -112,12 +112,14 @@ class StateWriter:
     def create_job(self, job: Job) -> None:
         self._check_job(None, job.state, job.id)
         self._jobs[job.id] = job
+        self.store.expect_new(jobs=[job])
         self._persist(jobs=[job])
 
     def create_tasks(self, tasks: list[Task]) -> None:
         for task in tasks:
             self._check_task(None, task.state, task.id)
             self._remember(task)
+        self.store.expect_new(tasks=tasks)
         self._persist(tasks=tasks)
 
     def move_job(self, job: Job, target: JobState, **changes: Any) -> bool:
@@ -132,6 +134,7 @@ class StateWriter:
             self._jobs.pop(job.id, None)
         else:
             self._jobs[job.id] = job
+        self.store.expect_new(jobs=[job])
         self._persist(jobs=[job])
         return True
 

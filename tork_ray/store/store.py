@@ -95,6 +95,11 @@ class Store:
 
     # --- writes (coordinator) -------------------------------------------------------------------------
 
+    def expect_new(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
+        """Jobs and tasks just created, not stored yet: their first save need not look for an older row."""
+        self._writer.expect_new("jobs", (job.id for job in jobs))
+        self._writer.expect_new("tasks", (task.id for task in tasks))
+
     def save(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
         """Upserts jobs and tasks in one transaction, so a state change is stored whole or not at all."""
         with self.engine.begin() as connection:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +59,8 @@ class RowWriter:
         # (table, id) -> the state last saved, for rows not yet final; a final row is forgotten (and read
         # back from the table should it ever be saved again, e.g. by a restart).
         self._states: dict[tuple[str, str], str] = {}
+        # Ids the coordinator has just created: known to be absent from the table, so not looked up.
+        self._new: set[tuple[str, str]] = set()
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def save(self, connection: Connection, jobs: Sequence[Job], tasks: Sequence[Task]) -> list[Change]:
@@ -80,10 +82,15 @@ class RowWriter:
         for row_id in ids:
             self._states.pop((table, row_id), None)
 
+    def expect_new(self, table: str, ids: Iterable[str]) -> None:
+        """Rows about to be inserted for the first time: their save skips the lookup of a previous state
+        (a submit's job and first task are new by construction, and the lookup was a third of its writes)."""
+        self._new.update((table, row_id) for row_id in ids)
+
     def _previous(self, connection: Connection, table: Table, ids: list[str]) -> dict[str, str]:
         """Previous state of each id that exists (ids absent from the result are new rows)."""
         known = {i: self._states[(table.name, i)] for i in ids if (table.name, i) in self._states}
-        unknown = [i for i in ids if i not in known]
+        unknown = [i for i in ids if i not in known and (table.name, i) not in self._new]
         if unknown:
             rows = connection.execute(select(table.c.id, table.c.state).where(table.c.id.in_(unknown))).all()
             known.update({row_id: state for row_id, state in rows})
@@ -108,6 +115,7 @@ class RowWriter:
             previous = old.get(record.id)
             if previous != new:
                 changes.append(Change(record, previous, new))
+            self._new.discard((table, record.id))
             if new in _FINAL:
                 self._states.pop((table, record.id), None)
             else:
