@@ -106,3 +106,19 @@ def test_a_new_job_and_task_are_inserted_without_looking_them_up_first(writer: S
     writer.move_job(job, JobState.SCHEDULED, position=1)
     assert writer.store.state_counts()["jobs"] == {"SCHEDULED": 1}
     assert [j.id for j in writer.store.list_jobs(1, 10, "tag:t1")[0]] == [job.id]
+
+
+def test_a_job_loaded_from_the_store_is_looked_up_before_it_is_saved(tmp_path: Path) -> None:
+    # Only rows the writer creates skip the lookup: after a restart, the stored state is the previous one.
+    url = f"sqlite:///{tmp_path / 'tork.db'}"
+    first = StateWriter(Store(url))
+    job = Job(name="stored", tags=["t1"], task_count=1)
+    first.create_job(job)
+    restarted = StateWriter(Store(url))
+    loaded = restarted.job(job.id)
+    assert loaded is not None
+    statements: list[str] = []
+    event.listen(restarted.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    restarted.move_job(loaded, JobState.SCHEDULED, position=1)
+    assert [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in statements if "jobs_tags" in s.lower()]  # known job: its tags are not written again

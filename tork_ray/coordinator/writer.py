@@ -134,7 +134,6 @@ class StateWriter:
             self._jobs.pop(job.id, None)
         else:
             self._jobs[job.id] = job
-        self.store.expect_new(jobs=[job])
         self._persist(jobs=[job])
         return True
 
