@@ -29,7 +29,7 @@ def stamp(value: str) -> datetime:
 
 def our_containers(engine: LiveEngine, docker_client: Any) -> list[Any]:
     label = f"tork_ray.scope={engine.settings.ray.namespace}"
-    return docker_client.containers.list(all=True, filters={"label": label})  # type: ignore[no-any-return]
+    return docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True)  # type: ignore[no-any-return]
 
 
 def test_every_example_has_a_test() -> None:

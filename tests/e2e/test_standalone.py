@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def containers_of(docker_client: Any, engine: EngineProcess) -> list[Any]:
     label = f"tork_ray.scope={engine.namespace}"
-    return docker_client.containers.list(all=True, filters={"label": label})  # type: ignore[no-any-return]
+    return docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True)  # type: ignore[no-any-return]
 
 
 def test_seed_example_as_written(engine_process: EngineProcess, docker_client: Any) -> None:

@@ -48,7 +48,9 @@ def stamp(value: str) -> datetime:
 
 
 def containers(engine: LiveEngine, docker_client: Any, job_id: str) -> list[Any]:
-    return docker_client.containers.list(all=True, filters={"label": f"tork_ray.job-id={job_id}"})  # type: ignore[no-any-return]
+    # ignore_removed: a container may go between the SDK's listing and its look at each one.
+    labelled = {"label": f"tork_ray.job-id={job_id}"}
+    return docker_client.containers.list(all=True, filters=labelled, ignore_removed=True)  # type: ignore[no-any-return]
 
 
 # --- wait ---------------------------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def test_a_killed_coordinator_resumes_its_jobs(live_engine: LiveEngine, docker_c
     # The lost attempt's container was found by its label and removed.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        leftovers = docker_client.containers.list(all=True, filters={"label": f"tork_ray.task-id={nap[0]['id']}"})
+        leftovers = docker_client.containers.list(
+            all=True, filters={"label": f"tork_ray.task-id={nap[0]['id']}"}, ignore_removed=True
+        )
         if not leftovers:
             break
         time.sleep(0.1)

@@ -21,7 +21,7 @@ def leftovers(docker_client: Any, engine: LiveEngine) -> dict[str, list[str]]:
     """Our containers, volumes and networks (by the engine's scope label): must all be empty between tasks."""
     label = {"label": f"tork_ray.scope={engine.settings.ray.namespace}"}
     return {
-        "containers": [c.name for c in docker_client.containers.list(all=True, filters=label)],
+        "containers": [c.name for c in docker_client.containers.list(all=True, filters=label, ignore_removed=True)],
         "volumes": [v.name for v in docker_client.volumes.list(filters=label)],
         "networks": [n.name for n in docker_client.networks.list(filters=label)],
     }

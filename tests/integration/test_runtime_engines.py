@@ -142,10 +142,10 @@ def test_docker_engine_with_binds_allowed_and_orphans_removed_at_start(
     allowed = tmp_path / "in" / "deeper"
     env = {"TORK_MOUNTS_BIND_ALLOWED": "true", "TORK_MOUNTS_BIND_SOURCES": f"{allowed},/var/run/docker.sock"}
     label = {"label": f"{LABEL_SCOPE}={orphans['scope']}"}
-    assert docker_client.containers.list(all=True, filters=label)
+    assert docker_client.containers.list(all=True, filters=label, ignore_removed=True)
     with engine_with(tmp_path, env, namespace=orphans["scope"]) as http:
         # Recovery at start removed what the crashed engine of this scope had left: all three kinds.
-        assert docker_client.containers.list(all=True, filters=label) == []
+        assert docker_client.containers.list(all=True, filters=label, ignore_removed=True) == []
         assert docker_client.volumes.list(filters=label) == []
         assert docker_client.networks.list(filters=label) == []
         job = run(

@@ -86,11 +86,11 @@ def test_a_killed_worker_leaves_no_container(docker_client: Any, tmp_path: Path)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         label = f"{LABEL_SCOPE}={scope}"
-        wait_until(lambda: not docker_client.containers.list(all=True, filters={"label": label}))
+        wait_until(lambda: not docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True))
         wait_until(lambda: not docker_client.volumes.list(filters={"label": label}))
         wait_until(lambda: not workspace.exists())
     finally:
-        for leftover in docker_client.containers.list(all=True, filters={"id": container.id}):
+        for leftover in docker_client.containers.list(all=True, filters={"id": container.id}, ignore_removed=True):
             leftover.remove(force=True)
         for leftover in docker_client.volumes.list(filters={"name": volume.name}):
             leftover.remove(force=True)

@@ -27,7 +27,7 @@ tasks:
 
 def our_containers(docker_client: Any, engine: LiveEngine) -> list[Any]:
     label = f"tork_ray.scope={engine.settings.ray.namespace}"
-    return docker_client.containers.list(all=True, filters={"label": label})  # type: ignore[no-any-return]
+    return docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True)  # type: ignore[no-any-return]
 
 
 def test_seed_job_completes_with_its_result(live_engine: LiveEngine, docker_client: Any) -> None:

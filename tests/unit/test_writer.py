@@ -102,7 +102,7 @@ def test_a_new_job_and_task_are_inserted_without_looking_them_up_first(writer: S
     writer.create_job(job)
     writer.create_tasks([Task(job_id=job.id, position=1, name="t")])
     assert statements and not [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    # Still counted as new rows, tags written once: the lookup's other uses are kept.
+    # What the lookup also decided still happens: the row is stored and its tags are written.
     writer.move_job(job, JobState.SCHEDULED, position=1)
     assert writer.store.state_counts()["jobs"] == {"SCHEDULED": 1}
     assert [j.id for j in writer.store.list_jobs(1, 10, "tag:t1")[0]] == [job.id]

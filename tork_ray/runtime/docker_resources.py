@@ -104,7 +104,8 @@ def remove_labelled(client: docker.DockerClient, labels: dict[str, str], keep: s
     filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
     kept = keep or set()
     removed = 0
-    for container in client.containers.list(all=True, filters=filters):
+    # ignore_removed: the SDK inspects each listed container, and a task's own clean-up may remove one in between.
+    for container in client.containers.list(all=True, filters=filters, ignore_removed=True):
         if container.labels.get(LABEL_TASK) not in kept:
             remove_container(container)
             removed += 1
