@@ -17,7 +17,7 @@ from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
-from tork_ray.domain.states import JOB_TERMINAL, JobState, TaskState
+from tork_ray.domain.states import JOB_TERMINAL, TaskState
 from tork_ray.errors import BadRequest, Conflict, NotFound
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
@@ -128,8 +128,6 @@ class Coordinator:
         # ms later, in one go for every job accepted meanwhile, the writes are off the submitter's clock.
         jobs, self._accepted = self._accepted, []
         for job in jobs:
-            if job.state is not JobState.PENDING:  # not ours to start any more (a guard: ready() starts first)
-                continue
             try:
                 with self.writer.batch():
                     self.engine.start_job(job)

@@ -38,7 +38,7 @@ from tork_ray.runtime.podman_spec import (
     ulimits,
     volume_create_argv,
 )
-from tork_ray.runtime.waiting import Deadline, in_thread, shielded
+from tork_ray.runtime.waiting import Deadline, in_thread, shielded, wait_process
 from tork_ray.runtime.workspace import LineTail, ProgressWatcher, files_tar, prepare, read_output
 from tork_ray.settings import RuntimeSettings
 
@@ -179,7 +179,7 @@ def _attach(container: str, log: LogSink, progress: ProgressWatcher, deadline: D
     pump = threading.Thread(target=_pump, args=(process, log, tail), name="tork-podman-log", daemon=True)
     pump.start()
     try:
-        code = _wait(process, progress, deadline)
+        code = wait_process(process, deadline, progress.poll)
     finally:
         if process.poll() is None:  # cancel or timeout: the container goes, and its attach with it
             podman("rm", "--force", "--time", "0", container, check=False)
@@ -188,15 +188,6 @@ def _attach(container: str, log: LogSink, progress: ProgressWatcher, deadline: D
         pump.join(timeout=5)
     if code != 0:
         raise RuntimeFailure(_exit_error(container, code, tail.lines()))
-
-
-def _wait(process: subprocess.Popen[bytes], progress: ProgressWatcher, deadline: Deadline) -> int:
-    while True:
-        deadline.check()
-        try:
-            return process.wait(timeout=max(0.05, deadline.remaining()))
-        except subprocess.TimeoutExpired:
-            progress.poll()
 
 
 def _pump(process: subprocess.Popen[bytes], log: LogSink, tail: LineTail) -> None:

@@ -14,7 +14,7 @@ from typing import IO
 
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import LogSink, NoTracker, ProgressSink, RunRequest, Step, Tracker
-from tork_ray.runtime.waiting import Deadline
+from tork_ray.runtime.waiting import Deadline, wait_process
 from tork_ray.runtime.workspace import (
     ENTRYPOINT_FILE,
     OUTPUT_FILE,
@@ -135,7 +135,7 @@ class ShellRuntime:
             assert process.stdout is not None
             pump = threading.Thread(target=_pump, args=(process.stdout, log, tail), name="tork-shell-log", daemon=True)
             pump.start()
-            code = _wait(process, ProgressWatcher(directory, progress), deadline)
+            code = wait_process(process, deadline, ProgressWatcher(directory, progress).poll)
         finally:
             # Whatever happened (exit, timeout, cancel), nothing the script started outlives it.
             if process is not None:
@@ -171,15 +171,6 @@ class ShellRuntime:
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise RuntimeFailure(f"error executing command: {exc}") from None
-
-
-def _wait(process: subprocess.Popen[bytes], progress: ProgressWatcher, deadline: Deadline) -> int:
-    while True:
-        deadline.check()
-        try:
-            return process.wait(timeout=max(0.05, deadline.remaining()))
-        except subprocess.TimeoutExpired:
-            progress.poll()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,17 @@ class Deadline:
     def check(self) -> None:
         if self.at is not None and time.monotonic() >= self.at:
             raise RuntimeFailure(TIMEOUT_ERROR)
+
+
+def wait_process(process: subprocess.Popen[bytes], deadline: Deadline, between: Callable[[], None]) -> int:
+    """A process's exit code, waited for in short steps (a timeout or a cancel still gets in), calling
+    `between` after each step (the task's progress file is read there)."""
+    while True:
+        deadline.check()
+        try:
+            return process.wait(timeout=max(0.05, deadline.remaining()))
+        except subprocess.TimeoutExpired:
+            between()
 
 
 def in_thread(fn: Callable[[], T], deadline: Deadline, name: str = "tork-runtime-call") -> T:
