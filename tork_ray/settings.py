@@ -152,6 +152,19 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """limits.*: bounds on what one job document may ask of the engine (a document comes from anyone who can
+    reach the API). Over a limit → 400 naming the limit and the field; at run time, the task fails naming it."""
+
+    tasks: int = 10_000  # limits.tasks: task definitions in one document, nested ones included
+    depth: int = 16  # limits.depth: nesting of parallel / each / subjob blocks
+    each_items: int = 100_000  # limits.each.items: items one each may expand to (sequence() included)
+    list_length: int = 10_000  # limits.list.length: entries of any one list or map (env, files, tags, ...)
+    string_length: int = 65_536  # limits.string.length: characters of any one string of a document
+    template_output: int = 1_048_576  # limits.template.output: characters one template may render to
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path.home() / ".tork_ray")
     queues: Mapping[str, int] = field(default_factory=lambda: {"default": os.cpu_count() or 1})
@@ -159,6 +172,7 @@ class Settings:
     ray: RaySettings = field(default_factory=RaySettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
 
     @property
     def store_url(self) -> str:
@@ -283,7 +297,21 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         ),
         runtime=runtime_settings(tree),
         api=api_settings(tree),
+        limits=limits_settings(tree),
     )
+
+
+def limits_settings(tree: Mapping[str, Any]) -> LimitsSettings:
+    """limits.* (TORK_LIMITS_EACH_ITEMS=... lands on limits.each.items); each must be a positive integer."""
+    base = LimitsSettings()
+    values: dict[str, int] = {}
+    for name in ("tasks", "depth", "each_items", "list_length", "string_length", "template_output"):
+        dotted = "limits." + name.replace("_", ".")
+        value = _as_int(dotted, _get(tree, dotted, getattr(base, name)))
+        if value < 1:
+            raise BadRequest(f"setting {dotted} must be a positive integer, got {value}")
+        values[name] = value
+    return LimitsSettings(**values)
 
 
 def api_settings(tree: Mapping[str, Any]) -> ApiSettings:
