@@ -15,6 +15,11 @@ from tork_ray.settings import load_settings
 
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from tork_ray.worker.interrupts import restore_sigint
+
+    # Either mode starts Ray processes (and the API's): none may inherit an ignored SIGINT from our launcher.
+    if restore_sigint():
+        logging.getLogger("tork_ray").info("SIGINT was ignored by the launcher: handling restored")
     settings = load_settings()
     if args.mode == "standalone":
         from tork_ray.standalone import serve

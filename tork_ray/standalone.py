@@ -16,6 +16,7 @@ from tork_ray.api.app import create_app
 from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.coordinator.dispatch import queue_resource
 from tork_ray.settings import Settings
+from tork_ray.worker.interrupts import restore_sigint
 
 log = logging.getLogger("tork_ray")
 
@@ -47,6 +48,9 @@ def engine(settings: Settings) -> Iterator[Any]:
     # Without this Ray churns worker processes once more tasks run at once than it has CPUs.
     slots = sum(settings.queues.values())
     os.environ.setdefault("RAY_num_workers_soft_limit", str(max(slots + 2, os.cpu_count() or 1)))
+    # Before Ray starts its processes: started with SIGINT ignored, they would all inherit it (see restore_sigint).
+    if restore_sigint():
+        log.info("SIGINT was ignored by whatever started the engine: handling restored")
     ray.init(**ray_init_args(settings))
     coordinator: Any = None
     try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import EngineProcess, wait_for_job
+from tests.integration.gates import GATED, open_gates, running_containers
+from tests.polling import poll_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,8 +42,8 @@ def test_jobs_survive_a_restart_and_running_ones_resume(engine_process: EnginePr
         wait_for_job(http, done)
         retried = http.post("/jobs", json=_sleeper("survivor", retry=1), headers={}).json()["id"]
         lost = http.post("/jobs", json=_sleeper("casualty", retry=0)).json()["id"]
-        wait_for_job(http, retried, "RUNNING")
-        wait_for_job(http, lost, "RUNNING")
+        for job_id in (retried, lost):  # gated: both surely still run when the engine stops
+            poll_until(partial(running_containers, docker_client, job_id), 90, f"{job_id}'s container running")
     # Ctrl-C while both run: their containers go with the engine.
     assert engine_process.stop() == 0
     assert containers_of(docker_client, engine_process) == []
@@ -48,8 +51,8 @@ def test_jobs_survive_a_restart_and_running_ones_resume(engine_process: EnginePr
     engine_process.start()
     with engine_process.http() as http:
         assert http.get(f"/jobs/{done}").json()["state"] == "COMPLETED"
-        resumed = wait_for_job(http, retried)
-        failed = wait_for_job(http, lost)
+        resumed = poll_until(lambda: _let_finish(http, docker_client, retried), 90, "the retried job to finish")
+        failed = poll_until(lambda: _let_finish(http, docker_client, lost), 90, "the lost job to finish")
     assert resumed["state"] == "COMPLETED", resumed
     assert [t["state"] for t in resumed["execution"]] == ["FAILED", "COMPLETED"]
     assert "coordinator restarted" in resumed["execution"][0]["error"]
@@ -59,8 +62,15 @@ def test_jobs_survive_a_restart_and_running_ones_resume(engine_process: EnginePr
     assert containers_of(docker_client, engine_process) == []
 
 
+def _let_finish(http: Any, docker_client: Any, job_id: str) -> dict[str, Any] | None:
+    """Opens the gates of the job's running containers; the job once it is finished."""
+    open_gates(docker_client, job_id)
+    job: dict[str, Any] = http.get(f"/jobs/{job_id}").json()
+    return job if job["state"] in ("COMPLETED", "FAILED", "CANCELLED") else None
+
+
 def _sleeper(name: str, retry: int) -> dict[str, Any]:
-    task: dict[str, Any] = {"name": "nap", "image": "ubuntu:mantic", "run": "sleep 4"}
+    task: dict[str, Any] = {"name": "nap", "image": "ubuntu:mantic", "run": GATED}
     if retry:
         task["retry"] = {"limit": retry}
     return {"name": name, "tasks": [task]}

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,8 @@ import yaml
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.integration.gates import GATED, open_gates
+from tests.polling import poll_until
 from tork_ray.coordinator.actor import Coordinator
 from tork_ray.domain.states import JobState, TaskState
 from tork_ray.spec.parse import parse_job
@@ -32,15 +33,6 @@ def sh(name: str, run: str, **fields: Any) -> dict[str, Any]:
 
 def post(engine: LiveEngine, doc: dict[str, Any]) -> Any:
     return engine.http.post("/jobs", json=doc)
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 def stamp(value: str) -> datetime:
@@ -65,9 +57,12 @@ def test_wait_returns_the_finished_job(live_engine: LiveEngine) -> None:
 
 
 def test_wait_times_out_with_408(live_engine: LiveEngine) -> None:
-    response = post(live_engine, job_doc("too slow to wait for", sh("nap", "sleep 5"), wait={"timeout": "1s"}))
+    # Gated: the job cannot end before the test lets it, so the wait surely outlasts its 1s.
+    response = post(live_engine, job_doc("too slow to wait for", sh("gated", GATED), wait={"timeout": "1s"}))
     assert response.status_code == 408
     assert response.json() == {"message": "timeout waiting for job to complete"}
+    job_id = poll_until(lambda: _running_named(live_engine, "too slow to wait for"), 60, "the job to run")
+    assert live_engine.http.put(f"/jobs/{job_id}/cancel").status_code == 200
 
 
 def test_wait_returns_at_once_when_the_job_is_cancelled(live_engine: LiveEngine) -> None:
@@ -80,11 +75,9 @@ def test_wait_returns_at_once_when_the_job_is_cancelled(live_engine: LiveEngine)
 
     waiter = threading.Thread(target=submit)
     waiter.start()
-    eventually(lambda: _running_named(live_engine, "wait then cancel") is not None, "the job runs")
-    job_id = _running_named(live_engine, "wait then cancel")
+    job_id = poll_until(lambda: _running_named(live_engine, "wait then cancel"), 60, "the job to run")
     assert live_engine.http.put(f"/jobs/{job_id}/cancel").status_code == 200
-    waiter.join(timeout=20)
-    assert not waiter.is_alive()
+    poll_until(lambda: not waiter.is_alive(), 30, "the waiting submit to answer")
     assert answer["response"].status_code == 200
     assert answer["response"].json()["state"] == "CANCELLED"
 
@@ -100,15 +93,17 @@ def _running_named(engine: LiveEngine, name: str) -> str | None:
 
 
 def test_cancel_and_restart_carry_on_from_the_current_task(live_engine: LiveEngine, docker_client: Any) -> None:
-    doc = job_doc("restartable", sh("first", "echo -n one > $TORK_OUTPUT", var="first"), sh("second", "sleep 3"))
+    # The second task runs until its gate opens: cancelled while it surely runs, then let through on restart.
+    doc = job_doc("restartable", sh("first", "echo -n one > $TORK_OUTPUT", var="first"), sh("second", GATED))
     job_id = post(live_engine, doc).json()["id"]
-    eventually(lambda: _state_of_task(live_engine, job_id, "second") == "RUNNING", "the second task runs")
+    poll_until(lambda: _state_of_task(live_engine, job_id, "second") == "RUNNING", 60, "the second task to run")
     assert live_engine.http.put(f"/jobs/{job_id}/cancel").json() == {"status": "OK"}
     cancelled = live_engine.wait_for(job_id, "CANCELLED")
     assert [t["state"] for t in cancelled["execution"]] == ["COMPLETED", "CANCELLED"]
-    eventually(lambda: containers(live_engine, docker_client, job_id) == [], "the container is removed", 5)
+    poll_until(lambda: containers(live_engine, docker_client, job_id) == [], 30, "the container removed")
 
     assert live_engine.http.put(f"/jobs/{job_id}/restart").json() == {"status": "OK"}
+    poll_until(lambda: open_gates(docker_client, job_id), 60, "the restarted task's container, to let it finish")
     job = live_engine.wait_for(job_id, "COMPLETED")
     assert [t["state"] for t in job["execution"]] == ["COMPLETED", "CANCELLED", "COMPLETED"]
     assert job["context"]["tasks"]["first"] == "one"
@@ -151,6 +146,10 @@ def test_cancel_and_restart_of_unknown_jobs_are_404(live_engine: LiveEngine) -> 
         assert response.json() == {"message": "job not found"}
 
 
+def _task_in(engine: LiveEngine, job_id: str, name: str, state: str) -> bool:
+    return _state_of_task(engine, job_id, name) == state
+
+
 def _state_of_task(engine: LiveEngine, job_id: str, name: str) -> str | None:
     tasks = [t for t in engine.http.get(f"/jobs/{job_id}").json()["execution"] if t["name"] == name]
     return str(tasks[-1]["state"]) if tasks else None
@@ -159,19 +158,17 @@ def _state_of_task(engine: LiveEngine, job_id: str, name: str) -> str | None:
 def test_cancelling_a_parent_cancels_its_attached_subjob(live_engine: LiveEngine) -> None:
     doc = job_doc("parent", {"name": "child", "subjob": {"name": "sleepy child", "tasks": [sh("nap", "sleep 60")]}})
     job_id = post(live_engine, doc).json()["id"]
-    eventually(lambda: _subjob_id(live_engine, job_id) is not None, "the sub-job exists")
-    child_id = _subjob_id(live_engine, job_id)
-    live_engine.wait_for(str(child_id), "RUNNING")
+    child_id = poll_until(lambda: _subjob_id(live_engine, job_id), 60, "the sub-job")
+    live_engine.wait_for(child_id, "RUNNING")
     live_engine.http.put(f"/jobs/{job_id}/cancel")
-    assert live_engine.wait_for(str(child_id), "CANCELLED")["state"] == "CANCELLED"
+    assert live_engine.wait_for(child_id, "CANCELLED")["state"] == "CANCELLED"
     assert live_engine.wait_for(job_id)["state"] == "CANCELLED"
 
 
 def test_cancelling_an_attached_subjob_cancels_its_parent(live_engine: LiveEngine) -> None:
     doc = job_doc("parent 2", {"name": "child", "subjob": {"name": "child 2", "tasks": [sh("nap", "sleep 60")]}})
     job_id = post(live_engine, doc).json()["id"]
-    eventually(lambda: _subjob_id(live_engine, job_id) is not None, "the sub-job exists")
-    child_id = str(_subjob_id(live_engine, job_id))
+    child_id = poll_until(lambda: _subjob_id(live_engine, job_id), 60, "the sub-job")
     live_engine.wait_for(child_id, "RUNNING")
     live_engine.http.put(f"/jobs/{child_id}/cancel")
     assert live_engine.wait_for(job_id)["state"] == "CANCELLED"
@@ -196,7 +193,7 @@ def test_a_failed_child_fails_the_job_and_cancels_its_siblings(live_engine: Live
     assert job["state"] == "FAILED"
     assert states == {"both": "FAILED", "sleeper": "CANCELLED", "breaker": "FAILED"}
     assert job["error"].startswith("exit code 4")
-    eventually(lambda: containers(live_engine, docker_client, job_id) == [], "the sibling's container is removed", 5)
+    poll_until(lambda: containers(live_engine, docker_client, job_id) == [], 30, "the sibling's container removed")
 
 
 def test_unknown_name_in_the_first_task_fails_the_job(live_engine: LiveEngine) -> None:
@@ -233,12 +230,15 @@ def test_job_output_failure_fails_the_job(live_engine: LiveEngine) -> None:
 # --- priorities and auto-delete -----------------------------------------------------------------------
 
 
-def test_higher_priority_runs_first_when_the_queue_is_full(live_engine: LiveEngine) -> None:
-    # The "other" queue has a single slot: a blocker holds it while two jobs wait.
-    blocker = post(live_engine, job_doc("blocker", sh("hold", "sleep 3", queue="other"))).json()["id"]
+def test_higher_priority_runs_first_when_the_queue_is_full(live_engine: LiveEngine, docker_client: Any) -> None:
+    # The "other" queue has a single slot: a gated blocker holds it until both jobs wait in its queue.
+    blocker = post(live_engine, job_doc("blocker", sh("hold", GATED, queue="other"))).json()["id"]
     live_engine.wait_for(blocker, "RUNNING")
     low = post(live_engine, job_doc("low", sh("low", "true", queue="other", priority=1))).json()["id"]
     high = post(live_engine, job_doc("high", sh("high", "true", queue="other", priority=9))).json()["id"]
+    for job_id, name in ((low, "low"), (high, "high")):
+        poll_until(partial(_task_in, live_engine, job_id, name, "SCHEDULED"), 30, f"{name} queued behind the blocker")
+    poll_until(lambda: open_gates(docker_client, blocker), 30, "the blocker's gate opened")
     low_job, high_job = live_engine.wait_for(low), live_engine.wait_for(high)
     assert stamp(high_job["execution"][0]["startedAt"]) < stamp(low_job["execution"][0]["startedAt"])
 
@@ -252,7 +252,7 @@ def test_auto_delete_removes_the_job_after_its_delay(live_engine: LiveEngine) ->
         ray.get(live_engine.coordinator.sweep.remote())
         return live_engine.http.get(f"/jobs/{job['id']}").status_code == 404
 
-    eventually(swept, "the job is deleted")
+    poll_until(swept, 30, "the job deleted")
     assert live_engine.http.get(f"/tasks/{job['execution'][0]['id']}").status_code == 404
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from tests.integration.conftest import LiveEngine
 from tests.integration.test_runtime_docker import assert_clean, run_job, task_log
 from tests.integration.test_runtime_engines import engine_with
 from tests.integration.test_runtime_registry import PASSWORD, USER, Registry, registry  # noqa: F401
+from tests.polling import poll_until
 from tork_ray.runtime.base import LABEL_SCOPE, RunRequest, Step
 from tork_ray.runtime.docker import DockerRuntime
 from tork_ray.runtime.docker_image_gc import ImageRecord
@@ -32,14 +32,6 @@ CGROUP_LIMITS = """
         quota=$(cat $c/cpu/cpu.cfs_quota_us)
         echo -n "$quota $(cat $c/cpu/cpu.cfs_period_us) $(cat $c/memory/memory.limit_in_bytes)" > $TORK_OUTPUT
       fi"""
-
-
-def poll(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
-        time.sleep(0.1)
-    return value
 
 
 def submit(http: httpx.Client, body: str) -> str:
@@ -166,8 +158,8 @@ def test_pulled_images_unused_past_the_ttl_are_pruned(tmp_path: Path, docker_cli
             except ImageNotFound:
                 return True
 
-        poll(pruned, 20, f"{old} pruned")
-        poll(lambda: old not in record.images(), 5, "record updated")
+        poll_until(pruned, 30, f"{old} pruned")
+        poll_until(lambda: old not in record.images(), 30, "record updated")
         assert docker_client.images.get(TEST_IMAGE)
         assert docker_client.images.get(busy) and docker_client.images.get(recent)
         assert set(record.images()) == {busy, recent}

@@ -4,15 +4,15 @@ nothing of ours is left in Docker whatever happens to the task."""
 from __future__ import annotations
 
 import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_IMAGE
 from tests.integration.conftest import LiveEngine, free_port
+from tests.polling import poll_until
 
 IMAGE = TEST_IMAGE
 
@@ -31,18 +31,8 @@ def nothing_left(docker_client: Any, engine: LiveEngine) -> bool:
     return not any(leftovers(docker_client, engine).values())
 
 
-def poll(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} not met within {timeout}s"
-        time.sleep(0.1)
-
-
 def assert_clean(docker_client: Any, engine: LiveEngine) -> None:
-    poll(lambda: nothing_left(docker_client, engine), 20, "no leftovers")
+    poll_until(lambda: nothing_left(docker_client, engine), 30, "no leftovers")
 
 
 def run_job(engine: LiveEngine, body: str, timeout: float = 90) -> dict[str, Any]:
@@ -59,7 +49,7 @@ def running_task(engine: LiveEngine, job_id: str) -> dict[str, Any]:
         job = engine.http.get(f"/jobs/{job_id}").json()
         return next((t for t in job.get("execution", []) if t["state"] == "RUNNING"), None)
 
-    return poll(find, 60, "a RUNNING task")
+    return poll_until(find, 60, "a RUNNING task")
 
 
 def test_task_sees_its_files_env_workdir_and_command(live_engine: LiveEngine, docker_client: Any) -> None:

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import TEST_IMAGE
+from tests.polling import poll_until
 from tork_ray.runtime.base import LABEL_SCOPE, LABEL_TASK
 from tork_ray.worker.reaper import watch
 
@@ -40,13 +40,6 @@ def start_worker(action: dict[str, Any]) -> tuple[subprocess.Popen[str], dict[st
     return worker, json.loads(worker.stdout.readline())
 
 
-def wait_until(condition: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
 def gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
@@ -71,7 +64,7 @@ def test_a_killed_worker_takes_its_process_group_along() -> None:
     assert not gone(action["pgid"])
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
-    wait_until(lambda: gone(action["pgid"]))
+    poll_until(lambda: gone(action["pgid"]), 30, "the task's process group killed by the reaper")
 
 
 def test_a_killed_worker_leaves_no_container(docker_client: Any, tmp_path: Path) -> None:
@@ -86,9 +79,10 @@ def test_a_killed_worker_leaves_no_container(docker_client: Any, tmp_path: Path)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         label = f"{LABEL_SCOPE}={scope}"
-        wait_until(lambda: not docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True))
-        wait_until(lambda: not docker_client.volumes.list(filters={"label": label}))
-        wait_until(lambda: not workspace.exists())
+        containers = docker_client.containers.list
+        poll_until(lambda: not containers(all=True, filters={"label": label}, ignore_removed=True), 30, "containers")
+        poll_until(lambda: not docker_client.volumes.list(filters={"label": label}), 30, "the volume removed")
+        poll_until(lambda: not workspace.exists(), 30, "the workspace removed")
     finally:
         for leftover in docker_client.containers.list(all=True, filters={"id": container.id}, ignore_removed=True):
             leftover.remove(force=True)

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 LogSink = Callable[[str], None]
 ProgressSink = Callable[[float], None]
+CancelProbe = Callable[[], bool]  # True once the task is cancelled (the worker reads Ray's cancel flag)
 
 LABEL_MANAGED = "tork_ray.managed"
 LABEL_TASK = "tork_ray.task-id"
@@ -119,10 +120,14 @@ class Runtime(Protocol):
     """Runs one task to its end. Returns the content of $TORK_OUTPUT; raises RuntimeFailure (its message
     becomes the task's error) when the task fails: non-zero exit, timeout, out of memory, unsupported field.
 
-    Cancellation reaches a runtime as KeyboardInterrupt (Ray's cancel): every blocking wait must be short
-    enough to let it in, and everything started must be removed in `finally`.
+    Cancellation reaches a runtime as KeyboardInterrupt: Ray's cancel interrupts the worker, and every wait
+    raises one itself (waiting.TaskCancelled) once `cancelled()` turns true, since the interrupt never arrives
+    in a process that inherited SIGINT ignored. Every blocking wait must be short enough to let either in, and
+    everything started must be removed in `finally`.
     """
 
-    def run(self, request: RunRequest, log: LogSink, progress: ProgressSink) -> str: ...
+    def run(
+        self, request: RunRequest, log: LogSink, progress: ProgressSink, cancelled: CancelProbe | None = None
+    ) -> str: ...
 
     def remove_orphans(self, scope: str, live_task_ids: set[str] | None = None) -> int: ...

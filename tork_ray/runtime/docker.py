@@ -16,6 +16,7 @@ from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import (
     LABEL_SCOPE,
     LABEL_TASK,
+    CancelProbe,
     LogSink,
     NoTracker,
     ProgressSink,
@@ -68,9 +69,11 @@ class DockerRuntime:
 
     # --- the Runtime contract -------------------------------------------------------------------------
 
-    def run(self, request: RunRequest, log: LogSink, progress: ProgressSink) -> str:
+    def run(
+        self, request: RunRequest, log: LogSink, progress: ProgressSink, cancelled: CancelProbe | None = None
+    ) -> str:
         check_request(request, self.settings)
-        deadline = Deadline(request.timeout_seconds)
+        deadline = Deadline(request.timeout_seconds, cancelled)
         self.pruner.maybe_prune()  # a clock check; the pruning itself, when due, runs in its own thread
         for step in image_refs(request):
             self.images.ensure(step.image, step.registry, deadline, log, request.labels())

@@ -15,6 +15,7 @@ from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import (
     LABEL_SCOPE,
     LABEL_TASK,
+    CancelProbe,
     LogSink,
     NoTracker,
     ProgressSink,
@@ -72,10 +73,12 @@ class PodmanRuntime:
         self.tracker: Tracker = tracker or NoTracker()
         self.limits = ulimits()
 
-    def run(self, request: RunRequest, log: LogSink, progress: ProgressSink) -> str:
+    def run(
+        self, request: RunRequest, log: LogSink, progress: ProgressSink, cancelled: CancelProbe | None = None
+    ) -> str:
         check_request(request, self.settings)
         check_mounts(request.mounts, self.settings)
-        deadline = Deadline(request.timeout_seconds)
+        deadline = Deadline(request.timeout_seconds, cancelled)
         for step in {step.image: step for step in request.steps}.values():
             self.ensure_image(step.image, step.registry, deadline)
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from tork_ray.errors import RuntimeFailure
-from tork_ray.runtime.base import LogSink, NoTracker, ProgressSink, RunRequest, Step, Tracker
+from tork_ray.runtime.base import CancelProbe, LogSink, NoTracker, ProgressSink, RunRequest, Step, Tracker
 from tork_ray.runtime.waiting import Deadline, wait_process
 from tork_ray.runtime.workspace import (
     ENTRYPOINT_FILE,
@@ -91,11 +91,13 @@ class ShellRuntime:
         self.settings = settings or RuntimeSettings(type="shell")
         self.tracker: Tracker = tracker or NoTracker()
 
-    def run(self, request: RunRequest, log: LogSink, progress: ProgressSink) -> str:
+    def run(
+        self, request: RunRequest, log: LogSink, progress: ProgressSink, cancelled: CancelProbe | None = None
+    ) -> str:
         unsupported = unsupported_fields(request)
         if unsupported:
             raise RuntimeFailure(unsupported_error(unsupported))
-        deadline = Deadline(request.timeout_seconds)
+        deadline = Deadline(request.timeout_seconds, cancelled)
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
         self.tracker.track(request.task_id, {"kind": "path", "workspace": str(workspace)})
         try:

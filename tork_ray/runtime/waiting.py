@@ -1,4 +1,4 @@
-"""Deadlines and interruptible waits: Ray's cancel only lands between Python bytecodes, so nothing may block long."""
+"""Deadlines and interruptible waits: a cancel or a timeout lands only between short steps, so nothing blocks long."""
 
 from __future__ import annotations
 
@@ -9,24 +9,35 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from tork_ray.errors import RuntimeFailure
-from tork_ray.runtime.base import TIMEOUT_ERROR
+from tork_ray.runtime.base import TIMEOUT_ERROR, CancelProbe
 
 T = TypeVar("T")
 
 POLL_SECONDS = 0.5
 
 
-class Deadline:
-    """The task's timeout, shared by every step (pre + sidecars + main + post), as Tork's context deadline."""
+class TaskCancelled(KeyboardInterrupt):
+    """The task was cancelled. A KeyboardInterrupt, as Ray's own cancel raises it: one clean-up path serves
+    both, and Ray reports either as the task's cancellation."""
 
-    def __init__(self, seconds: float | None) -> None:
+
+class Deadline:
+    """The task's timeout, shared by every step (pre + sidecars + main + post), as Tork's context deadline;
+    and its cancel probe, which every wait checks with it."""
+
+    def __init__(self, seconds: float | None, cancelled: CancelProbe | None = None) -> None:
         self.at = time.monotonic() + seconds if seconds else None
+        self.cancelled = cancelled
 
     def remaining(self, cap: float = POLL_SECONDS) -> float:
         """Seconds to block for at most: `cap`, or less when the deadline is nearer."""
         return cap if self.at is None else max(0.0, min(cap, self.at - time.monotonic()))
 
     def check(self) -> None:
+        """Raises TaskCancelled once the task is cancelled, RuntimeFailure once its time is up."""
+        # Not left to Ray's interrupt alone: a process that inherited SIGINT ignored never receives it.
+        if self.cancelled is not None and self.cancelled():
+            raise TaskCancelled("the task was cancelled")
         if self.at is not None and time.monotonic() >= self.at:
             raise RuntimeFailure(TIMEOUT_ERROR)
 

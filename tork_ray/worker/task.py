@@ -10,9 +10,10 @@ from typing import Any
 import ray
 
 from tork_ray.errors import RuntimeFailure, TorkError
-from tork_ray.runtime.base import NoTracker, RunRequest, Runtime, Tracker
+from tork_ray.runtime.base import CancelProbe, NoTracker, RunRequest, Runtime, Tracker
 from tork_ray.runtime.defaults import with_node_defaults
 from tork_ray.settings import RuntimeSettings, runtime_settings_from_env
+from tork_ray.worker.interrupts import ray_cancel_requested, restore_sigint
 from tork_ray.worker.logs import LogShipper
 from tork_ray.worker.reaper import reaper
 
@@ -59,15 +60,25 @@ def node_identity() -> dict[str, str]:
     return {"nodeId": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
 
 
-def execute(request: RunRequest, coordinator: Any, settings: RuntimeSettings, node_id: str) -> dict[str, str]:
-    """Runs `request`; returns {"result": ...} or {"error": ...}. Cancellation propagates as KeyboardInterrupt."""
+def execute(
+    request: RunRequest,
+    coordinator: Any,
+    settings: RuntimeSettings,
+    node_id: str,
+    cancelled: CancelProbe = ray_cancel_requested,
+) -> dict[str, str]:
+    """Runs `request`; returns {"result": ...} or {"error": ...}. Cancellation (Ray's interrupt, or `cancelled()`
+    turning true) propagates as KeyboardInterrupt once the runtime has removed what it started."""
     coordinator.task_started.remote(request.task_id, node_id)
     with LogShipper(lambda text: coordinator.append_log.remote(request.task_id, text)) as shipper:
         try:
             # Applied here, not by the coordinator: the limits and the host env are this node's.
             request = with_node_defaults(request, settings, os.environ)
             result = _runtime(settings).run(
-                request, shipper.write, lambda value: coordinator.task_progress.remote(request.task_id, value)
+                request,
+                shipper.write,
+                lambda value: coordinator.task_progress.remote(request.task_id, value),
+                cancelled,
             )
             return {"result": result}
         except TorkError as exc:  # RuntimeFailure, or a bad worker.limits.* / hostenv value on this node
@@ -91,6 +102,9 @@ def run_task(
 ) -> dict[str, str]:
     """Entry point placed by the coordinator with resources={"queue:<name>": 1}; `runtime` is the coordinator's
     runtime settings, which the node's own environment may override."""
+    # This worker may have inherited SIGINT ignored (a node started from a script's background `ray start`):
+    # Ray's cancel interrupt needs it handled. The cancel flag read by the runtime's waits covers it anyway.
+    restore_sigint()
     coordinator = _coordinator(coordinator_name, namespace)
     node_id = node_identity()["nodeId"]
     try:
