@@ -56,7 +56,7 @@ def _loose_document(body: bytes) -> Any:
 async def submit_job(request: Request, b: Deps) -> Any:
     body = await request.body()
     try:
-        spec = parse_job(body, request.headers.get("content-type"))
+        spec = parse_job(body, request.headers.get("content-type"), limits=b.settings.limits)
     except TorkError as exc:
         raise views.redacted_error(b, exc, _loose_document(body)) from None
     document = to_dict(spec)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-_SHOWN = 80  # characters of a name quoted in a message: enough to recognise it, never the whole body
+_SHOWN = 200  # characters of a name quoted in a message: enough to recognise it, never a whole body
 
 
 def file_name_problem(name: str) -> str | None:
