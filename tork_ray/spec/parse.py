@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from collections.abc import Callable
@@ -124,24 +123,28 @@ if _CLoader is not None:  # the very same tables, filled above
     _FastStrictLoader.yaml_constructors = _StrictLoader.yaml_constructors
 
 
-def _load_yaml(text: str, limits: LimitsSettings) -> Any:
+def _load_yaml(text: str, limits: LimitsSettings, *, exact_errors: bool = True) -> Any:
     # A first pass over the parser's events (a state machine, no recursion) refuses anchors and aliases and
     # bounds the nesting, before the composer (recursive, in C or Python) sees the document.
     try:
         check_yaml_events(yaml.parse(text, Loader=_EventLoader), limits, _refuse_anchors)
+    except yaml.MarkedYAMLError as exc:
+        if "nesting depth" in str(exc.problem):  # libyaml's own bound (1,000 flow levels), met before any event
+            raise _yaml_bad(exc.problem_mark, too_deep("", limits).message) from None
+        if not exact_errors:
+            raise BadRequest("yaml: malformed") from None
+        return _get_data(lambda: _StrictLoader(text))  # malformed: the pure-Python loader reports it exactly
     except yaml.YAMLError:
-        # Malformed, or deeper than libyaml's own bound (1,000 flow levels, refused before any event): the
-        # pure-Python parser names the nesting limit, or the pure-Python loader reports the error as before.
-        with contextlib.suppress(yaml.YAMLError):
-            check_yaml_events(yaml.parse(text, Loader=yaml.BaseLoader), limits, _refuse_anchors)
-        return _get_data(_StrictLoader(text))
-    if _CLoader is not None:
-        return _get_data(_FastStrictLoader(text))
-    return _get_data(_StrictLoader(text))
+        if not exact_errors:
+            raise BadRequest("yaml: malformed") from None
+        return _get_data(lambda: _StrictLoader(text))
+    return _get_data(lambda: _FastStrictLoader(text) if _CLoader is not None else _StrictLoader(text))
 
 
-def _get_data(loader: Any) -> Any:
+def _get_data(make_loader: Callable[[], Any]) -> Any:
+    loader = None
     try:
+        loader = make_loader()  # the reader already refuses some input (control characters) here
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -151,7 +154,8 @@ def _get_data(loader: Any) -> Any:
         # ValueError/TypeError come from explicitly tagged scalars that do not convert (`!!int abc`).
         raise BadRequest(f"yaml: {exc}") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _reject_constant(name: str) -> Any:
@@ -181,6 +185,31 @@ def _load(body: bytes, kind: str, limits: LimitsSettings) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadRequest(f"the document must be a mapping of fields, not {_type_name(data)}")
     return data
+
+
+def loose_document(body: bytes) -> Any:
+    """Whatever a rejected body holds, or None: only to know which secrets to keep out of its error message.
+    Bounded like the strict loaders (nesting, no aliases), and never the slow pure-Python YAML parser."""
+    limits = default_limits()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for load in (_load_json, lambda t, lim: _load_yaml(t, lim, exact_errors=False)):
+        try:
+            return _plain(load(text, limits))
+        except (BadRequest, RecursionError):
+            continue
+    return None
+
+
+def _plain(data: Any) -> Any:
+    """YAML scalars as their text, like the strings a job keeps (recursive: the nesting is bounded by now)."""
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return str(data) if isinstance(data, YamlScalar) else data
 
 
 def _content_kind(content_type: str | None, allowed: tuple[str, ...], *, missing_message: bool) -> str:

@@ -3,13 +3,16 @@ a document nested 10,000 deep costs a 400, not a RecursionError):
 
 - the `limits.*` bounds: tasks per document (nested ones included), nesting of parallel/each/subjob, entries of
   any list or map, characters of any string;
-- characters no store can hold (NUL: PostgreSQL text and JSONB refuse it; lone UTF-16 surrogates: not Unicode);
+- characters no store can hold (NUL: PostgreSQL text and JSONB refuse it; lone UTF-16 surrogates: not Unicode),
+  and numbers JSON cannot carry (NaN, infinities);
 - `files` names that stay inside the task's directory (tork_ray.spec.paths), in every task, sub-job tasks and
   `each` templates included, and in pre/post/sidecar steps.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +70,8 @@ def check_document(document: BaseModel, limits: LimitsSettings | None = None) ->
         path, value, depth = stack.pop()
         if isinstance(value, str):
             _check_string(found, path, value, limits)
+        elif isinstance(value, float) and not math.isfinite(value):  # YAML .nan/.inf: no JSON column holds them
+            found.rule(f"{path} must be a finite number")
         elif isinstance(value, BaseModel):
             if isinstance(value, TaskInput):
                 tasks += 1
@@ -85,17 +90,27 @@ def check_document(document: BaseModel, limits: LimitsSettings | None = None) ->
 
 
 def _push_fields(found: Findings, stack: list[tuple[str, Any, int]], path: str, model: BaseModel, depth: int) -> None:
+    # Only the fields the document set: the others hold their defaults, which break no bound.
+    given = model.model_fields_set
+    composite = isinstance(model, TaskInput)
     children = []
-    for name, field in type(model).model_fields.items():
+    for name, key in _keys(type(model)):
+        if name not in given:
+            continue
         value = getattr(model, name)
         if value is None:
             continue
-        where = child_path(path, field.alias or name)
+        where = child_path(path, key)
         if name == "files" and isinstance(value, dict):  # a task's or a pre/post/sidecar step's files
             _check_file_names(found, where, value)
-        inner = depth + 1 if isinstance(model, TaskInput) and name in COMPOSITES else depth
-        children.append((where, value, inner))
+        children.append((where, value, depth + 1 if composite and name in COMPOSITES else depth))
     stack.extend(reversed(children))
+
+
+@functools.cache
+def _keys(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(attribute, document key) of a model's fields, in declaration order (so problems come in document order)."""
+    return tuple((name, field.alias or name) for name, field in model.model_fields.items())
 
 
 def _check_file_names(found: Findings, path: str, files: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ import yaml
 from tork_ray.errors import BadRequest, ValidationFailed
 from tork_ray.settings import LimitsSettings
 from tork_ray.spec import JobInput, parse_job, parse_scheduled_job, validate_job
+from tork_ray.spec.parse import loose_document
 from tork_ray.spec.paths import file_name_parts, file_name_problem
 
 Doc = dict[str, Any]
@@ -161,18 +162,20 @@ def test_deep_json_is_a_400_naming_the_limit_and_where(levels: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
+    ("body", "where"),
     [
-        "name: j\ntasks: " + "[" * 10_000 + "]" * 10_000,  # flow style: libyaml stops at 1,000 levels itself
-        "name: j\ntasks: " + "[" * 100_000,  # and unclosed
-        "name: j\ntasks:\n" + "".join(" " * i + "- \n" for i in range(0, 400)),  # block style
-        "name: j\ntasks:\n" + "".join(" " * i + "k:\n" for i in range(2, 400)),
+        # Flow style on one line: libyaml stops at 1,000 levels before any event; its position is named.
+        ("name: j\ntasks: " + "[" * 10_000 + "]" * 10_000, "yaml: line 2, column "),
+        ("name: j\ntasks: " + "[" * 100_000, "yaml: line 2, column "),
+        ("name: j\ntasks: " + "[\n" * 100, "tasks[0][0]"),  # a line each: the events name the path
+        ("name: j\ntasks:\n" + "".join(" " * i + "- \n" for i in range(0, 400)), "tasks[0][0]"),
+        ("name: j\ntasks:\n" + "".join(" " * i + "k:\n" for i in range(2, 400)), "tasks.k.k"),
     ],
-    ids=["flow", "flow-unclosed", "block-lists", "block-maps"],
+    ids=["flow", "flow-unclosed", "flow-lines", "block-lists", "block-maps"],
 )
-def test_deep_yaml_is_a_400_naming_the_limit(body: str) -> None:
+def test_deep_yaml_is_a_400_naming_the_limit(body: str, where: str) -> None:
     err = rejected(body.encode(), "text/yaml")
-    assert err.message.startswith("tasks") and "limits.depth is 16" in err.message, err.message
+    assert err.message.startswith(where) and "limits.depth is 16" in err.message, err.message
 
 
 def test_a_valid_document_near_every_limit_is_accepted() -> None:
@@ -191,5 +194,41 @@ def test_a_valid_document_near_every_limit_is_accepted() -> None:
         (b'{"name": "j", "tasks": [{"name": "t", "priority": ' + b"9" * 5000 + b"}]}", "json: Exceeds the limit"),
     ],
 )
-def test_characters_no_store_can_hold_and_huge_numbers(body: bytes, line: str) -> None:
+def test_characters_and_numbers_no_store_can_hold(body: bytes, line: str) -> None:
     assert line in rejected(body).message
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_yaml_non_finite_numbers_are_refused(value: str) -> None:
+    body = f"name: j\ntasks:\n  - name: t\n    retry: {{limit: 1, scalingFactor: {value}}}\n"
+    assert "tasks[0].retry.scalingFactor must be a finite number" in rejected(body.encode(), "text/yaml").message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"name: a\x00b\ntasks: []\n",  # the YAML reader refuses control characters before any parsing
+        b"name: j\ntasks:\n  - name: t\n    priority: " + b"9" * 5000 + b"\n",
+    ],
+)
+def test_yaml_the_reader_or_a_constructor_refuses_is_a_400(body: bytes) -> None:
+    assert rejected(body, "text/yaml").message.startswith("yaml:")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"name": "j", "tasks": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+        b"name: j\ntasks: " + b"{a: " * 100_000,
+        b'{"priority": ' + b"9" * 5000 + b"}",
+        b"a: &a [1]\nb: *a\n",
+        b"\xff\xfe",
+    ],
+)
+def test_loose_document_never_raises(body: bytes) -> None:
+    assert loose_document(body) is None
+
+
+def test_loose_document_reads_what_it_can() -> None:
+    assert loose_document(b'{"secrets": {"k": "v"}, "tasks": 1}') == {"secrets": {"k": "v"}, "tasks": 1}
+    assert loose_document(b"secrets: {k: v}\nunknown: 1\n") == {"secrets": {"k": "v"}, "unknown": "1"}
