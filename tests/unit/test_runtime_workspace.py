@@ -157,6 +157,10 @@ def test_output_replaced_by_a_symlink_reads_as_nothing(tmp_path: Path) -> None:
     assert seen == []
 
 
-def test_files_tar_names_stay_under_the_workdir() -> None:
-    with tarfile.open(fileobj=io.BytesIO(files_tar("/src/app/", {"./a//b.txt": "B"}))) as archive:
-        assert archive.getnames() == ["src/app/a/b.txt"]
+@pytest.mark.parametrize(
+    ("workdir", "member"),
+    [("/src/app/", "src/app/a/b.txt"), ("/app/../etc", "etc/a/b.txt"), ("../../x", "x/a/b.txt"), ("/", "a/b.txt")],
+)
+def test_files_tar_names_stay_under_the_workdir(workdir: str, member: str) -> None:
+    with tarfile.open(fileobj=io.BytesIO(files_tar(workdir, {"./a//b.txt": "B"}))) as archive:
+        assert archive.getnames() == [member]

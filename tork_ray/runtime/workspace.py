@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import tarfile
 import time
 from pathlib import Path
@@ -39,6 +40,13 @@ def prepare(directory: Path, step: Step, *, files_dir: Path | None, output_file:
                 _write_files_at(inner, step.files)
 
 
+def private_dir(workspace: Path, label: str) -> Path:
+    """A directory of the worker's own beside a step's: no container mounts it, so nothing there is the task's."""
+    path = workspace / f"{label}.private"
+    make_dir(path)
+    return path
+
+
 def write_files(directory: Path, files: dict[str, str]) -> None:
     """Writes `files` (0444) inside `directory` and nowhere else: each name must be a relative path without
     `..` (tork_ray.spec.paths: checked here again, the names may not have come through submit validation),
@@ -64,7 +72,9 @@ def _parts(name: str) -> list[str]:
 def files_tar(workdir: str, files: dict[str, str]) -> bytes:
     """A tar of `files` under `workdir`, to copy into a container whose working directory is in its image.
     `workdir` is a path inside the container (the engine resolves it there); the names may not climb out."""
-    base = [part for part in workdir.split("/") if part]
+    # An absolute container path, as Docker requires of a working directory: "/app/../etc" is /etc there, and
+    # no member name of the archive ever holds a "..".
+    base = [part for part in posixpath.normpath("/" + workdir).split("/") if part]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, content in files.items():
