@@ -70,8 +70,16 @@ def test_shell_engine_refuses_them_and_a_planted_symlink_leads_nowhere(tmp_path:
     outside = tmp_path / "outside"
     outside.mkdir()
     files = hostile_names(outside)
-    with engine_with(tmp_path, {"TORK_RUNTIME_TYPE": "shell"}) as http:
+    with engine_with(tmp_path, {"TORK_RUNTIME_TYPE": "shell", "TORK_LIMITS_DEPTH": "1"}) as http:
         assert_refused(submit(http, files, "application/json"), files)
+        # The engine's own limits.* settings reach submit validation.
+        nested = {"name": "p", "parallel": {"tasks": [{"name": "q", "parallel": {"tasks": [{"name": "leaf"}]}}]}}
+        deep = http.post("/jobs", json={"name": "deep", "tasks": [nested]})
+        assert deep.status_code == 400, deep.text
+        assert deep.json()["message"] == (
+            "tasks[0].parallel.tasks[0].parallel.tasks[0] is nested 2 levels deep in parallel/each/subjob: "
+            "limits.depth is 1"
+        )
         # A pre step's script points the main step's directory-to-be at a host directory.
         body = f"""
 name: planted symlink
