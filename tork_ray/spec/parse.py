@@ -128,16 +128,13 @@ def _load_yaml(text: str, limits: LimitsSettings, *, exact_errors: bool = True) 
     # bounds the nesting, before the composer (recursive, in C or Python) sees the document.
     try:
         check_yaml_events(yaml.parse(text, Loader=_EventLoader), limits, _refuse_anchors)
-    except yaml.MarkedYAMLError as exc:
-        if "nesting depth" in str(exc.problem):  # libyaml's own bound (1,000 flow levels), met before any event
+    except yaml.YAMLError as exc:
+        if isinstance(exc, yaml.MarkedYAMLError) and "nesting depth" in str(exc.problem):
+            # libyaml's own bound (1,000 flow levels), met before any event: its position names the place.
             raise _yaml_bad(exc.problem_mark, too_deep("", limits).message) from None
         if not exact_errors:
             raise BadRequest("yaml: malformed") from None
         return _get_data(lambda: _StrictLoader(text))  # malformed: the pure-Python loader reports it exactly
-    except yaml.YAMLError:
-        if not exact_errors:
-            raise BadRequest("yaml: malformed") from None
-        return _get_data(lambda: _StrictLoader(text))
     return _get_data(lambda: _FastStrictLoader(text) if _CLoader is not None else _StrictLoader(text))
 
 
