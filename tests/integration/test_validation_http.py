@@ -44,3 +44,21 @@ def test_yaml_aliases_are_refused(live_engine: LiveEngine) -> None:
     response = live_engine.http.post("/jobs", content=body, headers={"Content-Type": "text/yaml"})
     assert response.status_code == 400
     assert "anchors are not allowed" in response.json()["message"]
+
+
+def test_plain_text_output_is_not_an_expression(live_engine: LiveEngine) -> None:
+    # SPEC §3.6: an output without braces is compiled whole, and "plain text" does not compile.
+    before = live_engine.store.list_jobs(1, 1)[1]
+    body = b'{"name": "j", "output": "plain text", "tasks": [{"name": "t", "image": "alpine"}]}'
+    response = live_engine.http.post("/jobs", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith("output is not a valid expression: ")
+    assert live_engine.store.list_jobs(1, 1)[1] == before
+
+
+@pytest.mark.parametrize("username", ["", "   ", "\t"])
+def test_a_blank_username_must_be_provided(live_engine: LiveEngine, username: str) -> None:
+    for _ in range(2):  # the second time too: no blank user was made by the first
+        response = live_engine.http.post("/users", json={"username": username, "password": "secret"})
+        assert response.status_code == 400, response.text
+        assert response.json() == {"message": "must provide username"}

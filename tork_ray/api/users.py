@@ -29,7 +29,8 @@ def _user_input(body: bytes) -> UserIn:
     if any(value is not None and not isinstance(value, str) for value in fields.values()):
         raise BadRequest("username, password and name must be strings")
     user = UserIn(**{key: value or "" for key, value in fields.items()})
-    if not user.username:
+    # A username of only blanks is no username (SPEC §5.1: `must provide username`), not a user to create.
+    if not user.username.strip():
         raise BadRequest("must provide username")
     if not user.password:
         raise BadRequest("must provide password")

@@ -40,7 +40,7 @@ from tork_ray.runtime.podman_spec import (
     volume_create_argv,
 )
 from tork_ray.runtime.waiting import Deadline, in_thread, shielded, wait_process
-from tork_ray.runtime.workspace import LineTail, ProgressWatcher, files_tar, prepare, read_output
+from tork_ray.runtime.workspace import LineTail, ProgressWatcher, files_tar, prepare, private_dir, read_output
 from tork_ray.settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,8 @@ class PodmanRuntime:
         try:
             if step.files and request.workdir:
                 podman("cp", "-", f"{container}:/", stdin=files_tar(request.workdir, step.files))
-            _attach(container, log, ProgressWatcher(tork_dir, progress), deadline, cwd=tork_dir)
+            # conmon drops its `oom` marker in this cwd, following symlinks: not in /tork, which the task can write.
+            _attach(container, log, ProgressWatcher(tork_dir, progress), deadline, cwd=private_dir(workspace, label))
             return read_output(tork_dir, OUTPUT_FILE)
         finally:
             shielded(lambda: _quiet_remove_container(container))

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import io
 import os
+import posixpath
 import tarfile
 import time
 from pathlib import Path
 
+from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import ProgressSink, Step
+from tork_ray.runtime.confined import make_dir, opened_dir, read_regular, subdir, write_at
+from tork_ray.spec.paths import file_name_parts
 
 OUTPUT_FILE = "stdout"
 PROGRESS_FILE = "progress"
@@ -18,51 +22,74 @@ ENTRYPOINT_FILE = "entrypoint"
 
 def prepare(directory: Path, step: Step, *, files_dir: Path | None, output_file: str = OUTPUT_FILE) -> None:
     """Writes the step's script (0555), empty output and progress files, and its `files` (0444) into
-    `files_dir` when given (None: the runtime puts them somewhere else itself)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    # A container may run as any user: it must be able to write $TORK_OUTPUT and $TORK_PROGRESS.
-    os.chmod(directory, 0o777)
-    for name in (output_file, PROGRESS_FILE):
-        path = directory / name
-        path.touch()
-        os.chmod(path, 0o666)
-    if step.run:
-        script = directory / ENTRYPOINT_FILE
-        script.write_text(step.run)
-        os.chmod(script, 0o555)
-    if files_dir is not None and step.files:
-        files_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(files_dir, 0o777)
-        write_files(files_dir, step.files)
+    `files_dir` when given (None: the runtime puts them somewhere else itself).
+
+    `directory` is the step's own directory inside the task's private workspace; every write below it is
+    confined to it (tork_ray.runtime.confined), whatever an earlier step planted there."""
+    make_dir(directory)
+    with opened_dir(directory) as top:
+        # A container may run as any user: it must be able to write $TORK_OUTPUT and $TORK_PROGRESS.
+        os.fchmod(top, 0o777)
+        for name in (output_file, PROGRESS_FILE):
+            write_at(top, name, b"", 0o666)
+        if step.run:
+            write_at(top, ENTRYPOINT_FILE, step.run.encode(), 0o555)
+        if files_dir is not None and step.files:
+            with subdir(top, list(files_dir.relative_to(directory).parts)) as inner:
+                os.fchmod(inner, 0o777)
+                _write_files_at(inner, step.files)
+
+
+def private_dir(workspace: Path, label: str) -> Path:
+    """A directory of the worker's own beside a step's: no container mounts it, so nothing there is the task's."""
+    path = workspace / f"{label}.private"
+    make_dir(path)
+    return path
 
 
 def write_files(directory: Path, files: dict[str, str]) -> None:
+    """Writes `files` (0444) inside `directory` and nowhere else: each name must be a relative path without
+    `..` (tork_ray.spec.paths: checked here again, the names may not have come through submit validation),
+    parents are made inside, and no symlink is followed on the way."""
+    with opened_dir(directory) as top:
+        _write_files_at(top, files)
+
+
+def _write_files_at(top: int, files: dict[str, str]) -> None:
     for name, content in files.items():
-        path = directory / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
-        os.chmod(path, 0o444)
+        parts = _parts(name)
+        with subdir(top, parts[:-1]) as parent:
+            write_at(parent, parts[-1], content.encode(), 0o444)
+
+
+def _parts(name: str) -> list[str]:
+    try:
+        return file_name_parts(name)
+    except ValueError as exc:
+        raise RuntimeFailure(f"files: {exc}") from None
 
 
 def files_tar(workdir: str, files: dict[str, str]) -> bytes:
-    """A tar of `files` under `workdir`, to copy into a container whose working directory is in its image."""
+    """A tar of `files` under `workdir`, to copy into a container whose working directory is in its image.
+    `workdir` is a path inside the container (the engine resolves it there); the names may not climb out."""
+    # An absolute container path, as Docker requires of a working directory: "/app/../etc" is /etc there, and
+    # no member name of the archive ever holds a "..".
+    base = [part for part in posixpath.normpath("/" + workdir).split("/") if part]
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, content in files.items():
             data = content.encode()
-            info = tarfile.TarInfo(name=f"{workdir.strip('/')}/{name}".lstrip("/"))
+            info = tarfile.TarInfo(name="/".join([*base, *_parts(name)]))
             info.size, info.mode, info.mtime = len(data), 0o444, int(time.time())
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 
 def read_output(directory: Path, output_file: str = OUTPUT_FILE) -> str:
-    """$TORK_OUTPUT's content: the task's result (NUL bytes stripped, as Tork stores it)."""
-    path = directory / output_file
-    try:
-        return path.read_text(errors="replace").replace("\x00", "")
-    except OSError:
-        return ""
+    """$TORK_OUTPUT's content: the task's result (NUL bytes stripped, as Tork stores it). A symlink the task
+    put there (to a host file) or a FIFO reads as no output."""
+    data = read_regular(directory / output_file)
+    return "" if data is None else data.decode(errors="replace").replace("\x00", "")
 
 
 class ProgressWatcher:
@@ -76,10 +103,10 @@ class ProgressWatcher:
     def poll(self) -> None:
         if self._sink is None:
             return
-        try:
-            text = self._path.read_text().strip()
-        except OSError:
+        data = read_regular(self._path)  # as read_output: never through a symlink, never blocked on a FIFO
+        if data is None:
             return
+        text = data.decode(errors="replace").strip()
         if not text or text == self._last:
             return
         self._last = text

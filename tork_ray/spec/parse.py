@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -15,7 +15,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 
 from tork_ray.errors import BadRequest, ValidationFailed
 from tork_ray.spec.models import JobInput, ScheduledJobInput, YamlScalar
+from tork_ray.spec.nesting import check_data, check_yaml_events, json_too_deep, too_deep
+from tork_ray.spec.safety import default_limits
 from tork_ray.spec.validate import Exists, validate_job, validate_scheduled_job
+
+if TYPE_CHECKING:  # tork_ray.settings imports tork_ray.spec: only the type is needed here
+    from tork_ray.settings import LimitsSettings
 
 JOB_CONTENT_TYPES = ("application/json", "text/yaml", "application/x-yaml")
 SCHEDULED_JOB_CONTENT_TYPES = ("application/json", "text/yaml")
@@ -65,6 +70,7 @@ def _refuse_anchors(event: Any) -> None:
 
 
 _CLoader: Any = getattr(yaml, "CSafeLoader", None)
+_EventLoader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 if _CLoader is not None:
 
     class _FastStrictLoader(_StrictConstruction, _CLoader):
@@ -117,21 +123,25 @@ if _CLoader is not None:  # the very same tables, filled above
     _FastStrictLoader.yaml_constructors = _StrictLoader.yaml_constructors
 
 
-def _load_yaml(text: str) -> Any:
-    if _CLoader is not None:
-        try:
-            for event in yaml.parse(text, Loader=yaml.CBaseLoader):
-                _refuse_anchors(event)
-        except yaml.YAMLError:
-            pass  # malformed: the pure-Python loader below reports it exactly as before
-        else:
-            loader = _FastStrictLoader(text)
-            return _get_data(loader)
-    return _get_data(_StrictLoader(text))
-
-
-def _get_data(loader: Any) -> Any:
+def _load_yaml(text: str, limits: LimitsSettings, *, exact_errors: bool = True) -> Any:
+    # A first pass over the parser's events (a state machine, no recursion) refuses anchors and aliases and
+    # bounds the nesting, before the composer (recursive, in C or Python) sees the document.
     try:
+        check_yaml_events(yaml.parse(text, Loader=_EventLoader), limits, _refuse_anchors)
+    except yaml.YAMLError as exc:
+        if isinstance(exc, yaml.MarkedYAMLError) and "nesting depth" in str(exc.problem):
+            # libyaml's own bound (1,000 flow levels), met before any event: its position names the place.
+            raise _yaml_bad(exc.problem_mark, too_deep("", limits).message) from None
+        if not exact_errors:
+            raise BadRequest("yaml: malformed") from None
+        return _get_data(lambda: _StrictLoader(text))  # malformed: the pure-Python loader reports it exactly
+    return _get_data(lambda: _FastStrictLoader(text) if _CLoader is not None else _StrictLoader(text))
+
+
+def _get_data(make_loader: Callable[[], Any]) -> Any:
+    loader = None
+    try:
+        loader = make_loader()  # the reader already refuses some input (control characters) here
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -141,27 +151,62 @@ def _get_data(loader: Any) -> Any:
         # ValueError/TypeError come from explicitly tagged scalars that do not convert (`!!int abc`).
         raise BadRequest(f"yaml: {exc}") from exc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _reject_constant(name: str) -> Any:
     raise BadRequest(f"json: invalid number {name}")
 
 
-def _load(body: bytes, kind: str) -> dict[str, Any]:
+def _load_json(text: str, limits: LimitsSettings) -> Any:
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise json_too_deep(text, limits) from None
+    except ValueError as exc:  # JSONDecodeError, and integers longer than Python converts (4,300 digits)
+        raise BadRequest(f"json: {exc}") from None
+    check_data(data, limits)
+    return data
+
+
+def _load(body: bytes, kind: str, limits: LimitsSettings) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequest(f"request body is not valid UTF-8: {exc}") from exc
     try:
-        data = json.loads(text, parse_constant=_reject_constant) if kind == "json" else _load_yaml(text)
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"json: {exc}") from exc
-    except RecursionError as exc:
-        raise BadRequest("document is nested too deeply") from exc
+        data = _load_json(text, limits) if kind == "json" else _load_yaml(text, limits)
+    except RecursionError as exc:  # a backstop: both loaders bound the nesting before anything recursive runs
+        raise too_deep("", limits) from exc
     if not isinstance(data, dict):
         raise BadRequest(f"the document must be a mapping of fields, not {_type_name(data)}")
     return data
+
+
+def loose_document(body: bytes) -> Any:
+    """Whatever a rejected body holds, or None: only to know which secrets to keep out of its error message.
+    Bounded like the strict loaders (nesting, no aliases), and never the slow pure-Python YAML parser."""
+    limits = default_limits()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    for load in (_load_json, lambda t, lim: _load_yaml(t, lim, exact_errors=False)):
+        try:
+            return _plain(load(text, limits))
+        except (BadRequest, RecursionError):
+            continue
+    return None
+
+
+def _plain(data: Any) -> Any:
+    """YAML scalars as their text, like the strings a job keeps (recursive: the nesting is bounded by now)."""
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return str(data) if isinstance(data, YamlScalar) else data
 
 
 def _content_kind(content_type: str | None, allowed: tuple[str, ...], *, missing_message: bool) -> str:
@@ -240,29 +285,44 @@ def _decode(model: type[_M], data: dict[str, Any], *, from_yaml: bool) -> _M:
             raise ValidationFailed(problems) from None
         raise BadRequest("\n".join(problems)) from None
     except RecursionError as exc:
-        raise BadRequest("document is nested too deeply") from exc
+        raise BadRequest("document is nested too deeply (limits.depth)") from exc
 
 
 def parse_job(
-    body: bytes, content_type: str | None, *, user_exists: Exists = None, role_exists: Exists = None
+    body: bytes,
+    content_type: str | None,
+    *,
+    user_exists: Exists = None,
+    role_exists: Exists = None,
+    limits: LimitsSettings | None = None,
 ) -> JobInput:
-    """Decode and validate a `POST /jobs` body; BadRequest when malformed, ValidationFailed on rule failures."""
+    """Decode and validate a `POST /jobs` body; BadRequest when malformed, ValidationFailed on rule failures.
+    `limits` (default LimitsSettings()) bounds the document: tasks, nesting, list entries, string lengths."""
+    limits = limits or default_limits()
     kind = _content_kind(content_type, JOB_CONTENT_TYPES, missing_message=True)
-    job = _decode(JobInput, _load(body, kind), from_yaml=kind == "yaml")
-    problems = _guard(lambda: validate_job(job, user_exists=user_exists, role_exists=role_exists))
+    job = _decode(JobInput, _load(body, kind, limits), from_yaml=kind == "yaml")
+    problems = _guard(lambda: validate_job(job, user_exists=user_exists, role_exists=role_exists, limits=limits))
     if problems:
         raise ValidationFailed(problems)
     return job
 
 
 def parse_scheduled_job(
-    body: bytes, content_type: str | None, *, user_exists: Exists = None, role_exists: Exists = None
+    body: bytes,
+    content_type: str | None,
+    *,
+    user_exists: Exists = None,
+    role_exists: Exists = None,
+    limits: LimitsSettings | None = None,
 ) -> ScheduledJobInput:
     """Decode and validate a `POST /scheduled-jobs` body (JSON or text/yaml only, as in Tork)."""
+    limits = limits or default_limits()
     # Tork answers a missing header here with "unknown content type: " (SPEC §1.4); kept as is.
     kind = _content_kind(content_type, SCHEDULED_JOB_CONTENT_TYPES, missing_message=False)
-    job = _decode(ScheduledJobInput, _load(body, kind), from_yaml=kind == "yaml")
-    problems = _guard(lambda: validate_scheduled_job(job, user_exists=user_exists, role_exists=role_exists))
+    job = _decode(ScheduledJobInput, _load(body, kind, limits), from_yaml=kind == "yaml")
+    problems = _guard(
+        lambda: validate_scheduled_job(job, user_exists=user_exists, role_exists=role_exists, limits=limits)
+    )
     if problems:
         raise ValidationFailed(problems)
     return job
@@ -272,4 +332,4 @@ def _guard(check: Callable[[], list[str]]) -> list[str]:
     try:
         return check()
     except RecursionError as exc:
-        raise BadRequest("document is nested too deeply") from exc
+        raise BadRequest("document is nested too deeply (limits.depth)") from exc

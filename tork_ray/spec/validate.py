@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from tork_ray.errors import BadRequest, ExpressionError
 from tork_ray.spec.cron import InvalidCron, parse_cron
@@ -23,7 +24,11 @@ from tork_ray.spec.models import (
     TaskInput,
     WebhookInput,
 )
+from tork_ray.spec.safety import check_document
 from tork_ray.spec.units import parse_cpus, parse_duration_ns, parse_memory
+
+if TYPE_CHECKING:  # tork_ray.settings imports tork_ray.spec: only the type is needed here
+    from tork_ray.settings import LimitsSettings
 
 Exists = Callable[[str], bool] | None
 
@@ -213,7 +218,7 @@ def _check_subjob(c: _Checker, path: str, sub: SubJobInput) -> None:
         c.max_len(_at(path, "name"), sub.name, _MAX_NAME)
     # Like Tork, the sub-job's tasks are not validated one by one here.
     _check_task_list(c, _at(path, "tasks"), sub.tasks, "tasks" in sub.model_fields_set)
-    c.expression(_at(path, "output"), sub.output, whole=False)
+    c.expression(_at(path, "output"), sub.output, whole=True)
     if sub.autoDelete is not None:
         c.duration(_at(path, "autoDelete.after"), sub.autoDelete.after, allow_zero=True)
     _check_webhooks(c, _at(path, "webhooks"), sub.webhooks)
@@ -280,7 +285,8 @@ def _check_job_fields(c: _Checker, job: JobInput | ScheduledJobInput) -> None:
     if c.required("name", job.name):
         c.max_len("name", job.name, _MAX_NAME)
     _check_tasks(c, "tasks", job.tasks, "tasks" in job.model_fields_set)
-    c.expression("output", job.output, whole=False)
+    # SPEC §3.6: without braces the whole text is one expression, so `output: "plain text"` is refused.
+    c.expression("output", job.output, whole=True)
     _check_defaults(c, job.defaults)
     _check_webhooks(c, "webhooks", job.webhooks)
     for i, perm in enumerate(job.permissions or ()):
@@ -289,19 +295,45 @@ def _check_job_fields(c: _Checker, job: JobInput | ScheduledJobInput) -> None:
         c.duration("autoDelete.after", job.autoDelete.after, allow_zero=True)
 
 
-def validate_job(job: JobInput, *, user_exists: Exists = None, role_exists: Exists = None) -> list[str]:
-    """Every rule a job document breaks, one line each; empty when the job is valid."""
+def _bounded(job: JobInput | ScheduledJobInput, limits: LimitsSettings | None) -> tuple[list[str], bool]:
+    """The limits and character rules first (one linear pass); when a limit is broken, only those are
+    reported: the per-field rules below walk tasks recursively and need the bounds to hold."""
+    found = check_document(job, limits)
+    if found.limits:
+        return [*found.limits.values(), *found.rules], False
+    return found.rules, True
+
+
+def validate_job(
+    job: JobInput,
+    *,
+    user_exists: Exists = None,
+    role_exists: Exists = None,
+    limits: LimitsSettings | None = None,
+) -> list[str]:
+    """Every rule a job document breaks, one line each; empty when the job is valid. `limits` defaults to
+    LimitsSettings()."""
+    problems, within = _bounded(job, limits)
+    if not within:
+        return problems
     c = _Checker(user_exists, role_exists)
     _check_job_fields(c, job)
     if job.wait is not None and c.required("wait.timeout", job.wait.timeout):
         c.duration("wait.timeout", job.wait.timeout)
-    return c.problems
+    return c.problems + problems
 
 
 def validate_scheduled_job(
-    job: ScheduledJobInput, *, user_exists: Exists = None, role_exists: Exists = None
+    job: ScheduledJobInput,
+    *,
+    user_exists: Exists = None,
+    role_exists: Exists = None,
+    limits: LimitsSettings | None = None,
 ) -> list[str]:
     """Every rule a scheduled job breaks: the job rules (there is no `wait`) plus a valid `schedule.cron`."""
+    problems, within = _bounded(job, limits)
+    if not within:
+        return problems
     c = _Checker(user_exists, role_exists)
     _check_job_fields(c, job)
     if c.required("schedule.cron", job.schedule.cron):
@@ -309,4 +341,4 @@ def validate_scheduled_job(
             parse_cron(job.schedule.cron)
         except InvalidCron as exc:
             c.add("schedule.cron", f"is not a valid cron expression: {exc.reason}")
-    return c.problems
+    return c.problems + problems

@@ -34,6 +34,11 @@ def only_problem(body: bytes) -> str:
         (with_task(**{"if": "{{ " + BROKEN + " }}"}), "tasks[0].if"),
         (with_task(**{"if": BROKEN}), "tasks[0].if"),  # no braces: still an expression (Decisions, Q2)
         (doc(output="{{ " + BROKEN + " }}"), "output"),
+        (doc(output="some plain text"), "output"),  # SPEC §3.6: no braces, so the whole text is an expression
+        (
+            with_task(subjob={"name": "s", "tasks": [{"name": "c"}], "output": "plain text"}),
+            "tasks[0].subjob.output",
+        ),
         (doc(output="ok {{ tasks.a }} then {{ " + BROKEN + " }}"), "output"),  # every segment is checked
         (doc(webhooks=[{"url": "http://x", "if": BROKEN}]), "webhooks[0].if"),
         (doc(webhooks=[{"url": "http://x", "if": "{{ " + BROKEN + " }}"}]), "webhooks[0].if"),
@@ -64,7 +69,7 @@ def test_broken_expressions_are_rejected(body: bytes, path: str) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        doc(output="some plain text"),  # plain text output is fine (no Tork quirk)
+        doc(output="word"),  # SPEC §3.6: one word compiles as an expression (a name), as in Tork
         doc(output="hello {{ tasks.x }} and {{ inputs.y }}"),
         doc(output="{{ tasks.x }}"),
         with_task(**{"if": "{{ inputs.run == 'yes' }}"}),

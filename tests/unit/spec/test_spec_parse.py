@@ -124,7 +124,7 @@ def test_billion_laughs_is_refused_before_expansion() -> None:
         ("- a\n- b\n", "text/yaml", "must be a mapping of fields, not list"),
         ('"just text"', "application/json", "must be a mapping of fields, not string"),
         (b"\xff\xfe", "application/json", "not valid UTF-8"),
-        ("[" * 5000 + "]" * 5000, "application/json", "nested too deeply"),
+        ("[" * 5000 + "]" * 5000, "application/json", "limits.depth"),
     ],
 )
 def test_malformed_documents(body: str | bytes, content_type: str, fragment: str) -> None:

@@ -19,6 +19,6 @@ tasks: [{name: t, priority: 3, each: {list: "[1]", concurrency: 0o17, task: {nam
 @pytest.mark.parametrize("text", [SCALARS, *(path.read_text() for path in EXAMPLES)])
 def test_fast_and_pure_loaders_agree(text: str) -> None:
     assert parse_module._CLoader is not None, "PyYAML's wheels carry libyaml: submit latency depends on it"
-    fast = parse_module._get_data(parse_module._FastStrictLoader(text))
-    pure = parse_module._get_data(parse_module._StrictLoader(text))
+    fast = parse_module._get_data(lambda: parse_module._FastStrictLoader(text))
+    pure = parse_module._get_data(lambda: parse_module._StrictLoader(text))
     assert repr(fast) == repr(pure)
