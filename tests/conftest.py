@@ -16,7 +16,7 @@ from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import RaySettings, Settings
 from tork_ray.standalone import engine as run_engine
-from tork_ray.store.store import Store
+from tork_ray.store.store import open_store
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_IMAGE = os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest")
@@ -61,7 +61,7 @@ def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) ->
         ray=RaySettings(namespace=f"tork_test_{uuid.uuid4().hex[:8]}", num_cpus=2),
     )
     with run_engine(settings) as coordinator:
-        store = Store(settings.store_url)
+        store = open_store(settings)
         app = create_app(settings, coordinator, store)
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
             yield LiveEngine(settings, coordinator, store, http)
