@@ -220,7 +220,7 @@ tasks:
           image: {TEST_IMAGE}
           env: {{TOKEN: "{{{{ secrets.token }}}}"}}
           run: echo "child has $TOKEN" && echo -n "child $TOKEN" > $TORK_OUTPUT
-  - name: retried then failed
+  - name: "retried then failed, {{{{ secrets.token }}}}"
     image: {TEST_IMAGE}
     retry: {{limit: 1}}
     env: {{TOKEN: "{{{{ secrets.token }}}}"}}
@@ -251,6 +251,7 @@ def test_the_canary_is_in_no_database_file_and_no_answer(live_engine: LiveEngine
     first, child_task, retried = job["execution"][0], job["execution"][1], job["execution"][-1]
     assert first["result"] == "out [REDACTED]" and first["registry"]["password"] == "[REDACTED]"
     assert len(job["execution"]) == 4 and "[REDACTED]" in retried["error"]  # the retry ran too, and failed
+    assert retried["name"] == "retried then failed, [REDACTED]"  # a task's name is rendered, then stored
     child = c.call("GET", f"/jobs/{child_task['subjob']['id']}").json()
     assert child["state"] == "COMPLETED" and child["result"] == "child [REDACTED]"
     for task in job["execution"] + child["execution"]:

@@ -68,7 +68,8 @@ def secret_job() -> tuple[Job, Task]:
     task = Task(
         job_id=job.id,
         position=1,
-        name="t",
+        name=f"rendered {CANARY}",  # a task's name and queue are templates, rendered before they are stored
+        queue=f"q-{CANARY}",
         state=TaskState.RUNNING,
         spec={"image": "x", "env": {"TOKEN": CANARY}, "registry": {"username": "u", "password": CANARY}},
         result=f"out {CANARY}",
@@ -122,6 +123,7 @@ def test_with_a_key_no_stored_copy_of_a_secret_is_in_clear(url: str) -> None:
         assert stored_job.webhooks == job.webhooks and stored_job.result == job.result
         assert stored_job.error == job.error and stored_task.error == task.error
         assert stored_task.spec == task.spec and stored_task.result == task.result
+        assert (stored_task.name, stored_task.queue) == (task.name, task.queue)
         assert again.task_specs([job.id]) == {job.id: [task.spec]}
         assert [j.id for j in again.list_jobs(1, 10, "deploy")[0]] == [job.id]
         parts = sorted(again.task_log(task.id, 1, 10)[0], key=lambda p: p["number"])
@@ -159,3 +161,19 @@ def test_clear_rows_are_read_with_a_key_and_a_wrong_key_is_a_clear_error(url: st
     with pytest.raises(SealError, match=r"set datastore\.encryption\.key"):
         keyless.get_task(task.id)
     keyless.close()
+
+
+def test_a_store_made_before_sealing_takes_long_sealed_names(url: str) -> None:
+    Store(url).close()
+    engine = create_engine(url)
+    if engine.dialect.name == "postgresql":  # the schema as it was: SQLite never enforced the length
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE tasks ALTER COLUMN name TYPE varchar(256)"))
+    engine.dispose()
+    store = Store(url, encryption_key=KEY)
+    job, task = secret_job()
+    task.name = "n" * 256
+    store.save(jobs=[job], tasks=[task])
+    stored = store.get_task(task.id)
+    assert stored is not None and stored.name == task.name
+    store.close()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, text
+from sqlalchemy import Connection, event, func, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
@@ -89,6 +89,7 @@ class Store:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
             SQLModel.metadata.create_all(connection)
+            _widen_sealed_columns(connection)
             self.search.install(connection)
             if connection.execute(select(UserRow.id).where(UserRow.username == GUEST.username)).first() is None:
                 connection.execute(
@@ -336,6 +337,21 @@ class Store:
                 .group_by(col(TaskRow.node_id))
             ).all()
             return {node: int(n) for node, n in rows if node}
+
+
+def _widen_sealed_columns(connection: Connection) -> None:
+    """Stores made before encryption at rest had varchar(256) task names and queues, too short for a sealed
+    value on PostgreSQL (SQLite does not enforce lengths): make them text, once (no rewrite of the table)."""
+    if connection.dialect.name != "postgresql":
+        return
+    narrow = connection.execute(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'tasks' AND column_name IN ('name', 'queue') AND data_type <> 'text'"
+        )
+    ).scalars()
+    for column in narrow.all():
+        connection.execute(text(f"ALTER TABLE tasks ALTER COLUMN {column} TYPE text"))
 
 
 def _job(row: JobRow) -> Job:

@@ -47,9 +47,10 @@ class TaskRow(SQLModel, table=True):
     job_id: str = Field(max_length=32)
     parent_id: str | None = Field(default=None, max_length=32, index=True)
     position: int
-    name: str = Field(default="", max_length=256)
+    # Rendered from templates (SPEC §3.4), so they can carry a secret: sealed like the spec (never queried).
+    name: str = Field(default="", sa_column=Column(SealedText("tasks.name"), nullable=False))
     state: str = Field(max_length=16, index=True)
-    queue: str = Field(default="default", max_length=256)
+    queue: str = Field(default="default", sa_column=Column(SealedText("tasks.queue"), nullable=False))
     priority: int = 0
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     scheduled_at: datetime | None = _ts()
