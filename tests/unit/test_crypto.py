@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 
 import pytest
 from sqlalchemy.dialects import sqlite
 
 from tork_ray.domain.redact import REDACTED, PartRedactor
+from tork_ray.settings import load_settings
 from tork_ray.store.crypto import (
     SEALED,
     Cipher,
@@ -121,3 +123,12 @@ def test_part_redactor_is_linear_for_a_long_repetitive_secret() -> None:
     guard = PartRedactor([secret])
     assert guard.feed("a" * 60_000) == "a" * 10_000  # the rest could still become the secret
     assert guard.feed("b") == REDACTED
+
+
+def test_the_key_setting_is_read_from_toml_and_env_and_never_printed(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[datastore.encryption]\nkey = "from toml"\n')
+    assert load_settings({}, str(config)).datastore.encryption_key == "from toml"
+    settings = load_settings({"TORK_DATASTORE_ENCRYPTION_KEY": "from env"}, str(config))
+    assert settings.datastore.encryption_key == "from env"
+    assert "from env" not in repr(settings)

@@ -15,7 +15,8 @@ from tork_ray.domain.redact import PartRedactor
 
 
 class LogGuards:
-    """One PartRedactor per running task of this store, made on the task's first part. Thread-safe: the
+    """One PartRedactor per running task of this store, made on the task's first part and dropped by the
+    task's final save (every task gets one: recovery fails or re-runs the lost ones). Thread-safe: the
     coordinator may append and save from worker threads."""
 
     def __init__(self, hidden_values: Callable[[str], tuple[Sequence[str], bool] | None]) -> None:
@@ -27,24 +28,19 @@ class LogGuards:
     def feed(self, task_id: str, text: str) -> str:
         with self._lock:
             guard = self._guards.get(task_id)
-        if guard is None:
-            found = self._hidden_values(task_id)
-            hidden, ended = found if found is not None else ((), True)
-            guard = PartRedactor(hidden)
-            if ended:  # a part that arrives after its task ended: nothing follows it, hold nothing back
-                return guard.feed(text) + guard.finish()
-            with self._lock:
-                guard = self._guards.setdefault(task_id, guard)
+            if guard is not None:  # fed under the lock: a finish() cannot take the guard away half-way
+                return guard.feed(text)
+        # First part of this task here (or since a restart, which loses at most a held secret's prefix).
+        found = self._hidden_values(task_id)
+        hidden, ended = found if found is not None else ((), True)
+        guard = PartRedactor(hidden)
+        if ended:  # a part that arrives after its task ended: nothing follows it, hold nothing back
+            return guard.feed(text) + guard.finish()
         with self._lock:
-            return guard.feed(text)
+            return self._guards.setdefault(task_id, guard).feed(text)
 
     def finish(self, task_id: str) -> str:
         """What was held back of an ended task's log (redacted), possibly ""; the task is forgotten."""
         with self._lock:
             guard = self._guards.pop(task_id, None)
             return guard.finish() if guard is not None else ""
-
-    def forget(self, task_ids: Sequence[str]) -> None:
-        with self._lock:
-            for task_id in task_ids:
-                self._guards.pop(task_id, None)
