@@ -89,8 +89,9 @@ def test_the_warning_without_a_key_comes_once(caplog: pytest.LogCaptureFixture) 
         assert warn_if_unencrypted("", "sqlite:///unit-test-a.db")
         assert not warn_if_unencrypted("", "sqlite:///unit-test-a.db")
         assert not warn_if_unencrypted("a key", "sqlite:///unit-test-b.db")
-    warnings = [r for r in caplog.records if "datastore.encryption.key is not set" in r.getMessage()]
-    assert len(warnings) == 1
+        assert warn_if_unencrypted("", "postgresql+psycopg://tork:pw-of-the-db@db/tork")
+    warnings = [r.getMessage() for r in caplog.records if "datastore.encryption.key is not set" in r.getMessage()]
+    assert len(warnings) == 2 and "pw-of-the-db" not in warnings[1]
 
 
 def test_part_redactor_holds_back_only_what_could_start_a_secret() -> None:

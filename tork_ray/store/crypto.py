@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import JSON, Text
-from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.types import TypeDecorator
 
 from tork_ray.errors import TorkError
@@ -147,11 +147,12 @@ def cipher_for(key: str) -> Cipher | None:
 _warned: set[str] = set()
 
 
-def warn_if_unencrypted(key: str, where: str) -> bool:
-    """Logs, once per process, that secrets will be stored in clear; True when it did."""
-    if key or where in _warned:
+def warn_if_unencrypted(key: str, url: str) -> bool:
+    """Logs, once per process and store, that secrets will be stored in clear; True when it did."""
+    if key or url in _warned:
         return False
-    _warned.add(where)
+    _warned.add(url)
+    where = make_url(url).render_as_string(hide_password=True)  # a PostgreSQL DSN carries a password
     log.warning(
         "datastore.encryption.key is not set: job secrets (and their copies in contexts, task env and results) "
         "are stored in clear in %s; set it (TORK_DATASTORE_ENCRYPTION_KEY) to encrypt them",
