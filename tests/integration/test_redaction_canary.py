@@ -184,10 +184,10 @@ def command_lines_with(text: str) -> list[str]:
 
 
 def at_rest_job(canary: str) -> str:
-    """The canary in every field of a job that can carry it, none of them searchable (name, description and
-    tags are, so they are in clear by design and hold no canary here)."""
+    """The canary in every field of a job that can carry it (tags are searchable and in clear by design)."""
     return f"""
 name: canary at rest
+description: typed in by mistake, {canary}, where search reads
 tags: [canary-at-rest]
 secrets:
   token: {canary}
@@ -211,7 +211,7 @@ tasks:
       echo -n "out $TOKEN" > $TORK_OUTPUT
   - name: a child job
     subjob:
-      name: child of canary at rest
+      name: "child of canary at rest, {{{{ secrets.token }}}}"
       secrets: {{token: "{{{{ secrets.token }}}}"}}
       output: "{{{{ tasks.child }}}}"
       tasks:
