@@ -14,12 +14,13 @@ import pytest
 from tests.engine import QUEUES, LiveEngine
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
-from tork_ray.settings import RaySettings, Settings
+from tork_ray.settings import DatastoreSettings, RaySettings, Settings
 from tork_ray.standalone import engine as run_engine
-from tork_ray.store.store import Store
+from tork_ray.store.store import open_store
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_IMAGE = os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest")
+SESSION_KEY = "tork-ray test session key"
 
 # Tests never want Ray's token auth or its dashboard.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -59,9 +60,12 @@ def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) ->
         data_dir=data_dir,
         queues=QUEUES,
         ray=RaySettings(namespace=f"tork_test_{uuid.uuid4().hex[:8]}", num_cpus=2),
+        # The whole suite runs with encryption at rest, so every test exercises the sealed columns (the
+        # keyless store is tested on its own: tests/integration/test_store_encryption.py).
+        datastore=DatastoreSettings(encryption_key=SESSION_KEY),
     )
     with run_engine(settings) as coordinator:
-        store = Store(settings.store_url)
+        store = open_store(settings)
         app = create_app(settings, coordinator, store)
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
             yield LiveEngine(settings, coordinator, store, http)

@@ -26,6 +26,9 @@ class DatastoreSettings:
     retention_jobs: str = "8760h"
     # How often the coordinator deletes expired jobs (autoDelete, retention) and old log parts.
     cleanup_interval: str = "1m"
+    # datastore.encryption.key: seals every stored copy of a secret (store/crypto.py); "" stores them in clear
+    # (the engine warns at start). Kept out of repr, so settings printed into a log do not carry it.
+    encryption_key: str = field(default="", repr=False)
 
     def url(self, data_dir: Path) -> str:
         if self.type == "postgres":
@@ -289,6 +292,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
             retention_logs=str(_get(tree, "datastore.retention.logs.duration", "168h")),
             retention_jobs=str(_get(tree, "datastore.retention.jobs.duration", "8760h")),
             cleanup_interval=str(_get(tree, "datastore.cleanup.interval", "1m")),
+            encryption_key=str(_get(tree, "datastore.encryption.key", "")),
         ),
         ray=RaySettings(
             address=str(_get(tree, "ray.address", "")),

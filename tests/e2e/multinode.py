@@ -19,7 +19,7 @@ from ray.cluster_utils import Cluster
 from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.settings import RaySettings, Settings
 from tork_ray.spec.parse import parse_job
-from tork_ray.store.store import Store
+from tork_ray.store.store import Store, open_store
 
 IMAGE = os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest")
 
@@ -51,7 +51,7 @@ def main() -> dict[str, Any]:
     ray.init(address=cluster.address, namespace=namespace)
     try:
         coordinator = start_coordinator(settings)
-        store = Store(settings.store_url)
+        store = open_store(settings)
         ids = {
             q: ray.get(coordinator.accept.remote(parse_job(job(q, 3), "application/json")))["id"]
             for q in ("alpha", "beta")

@@ -20,7 +20,7 @@ from tests.polling import poll_until
 from tork_ray.coordinator.actor import Coordinator
 from tork_ray.domain.states import JobState, TaskState
 from tork_ray.spec.parse import parse_job
-from tork_ray.store.store import Store
+from tork_ray.store.store import open_store
 
 
 def job_doc(name: str, *tasks: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -133,7 +133,7 @@ def test_a_cancel_right_after_the_submit_is_not_refused(live_engine: LiveEngine,
         return job_id
 
     job_id = asyncio.run(accept_then_cancel())
-    store = Store(settings.store_url)
+    store = open_store(settings)
     job = store.get_job(job_id)
     assert job is not None and job.state is JobState.CANCELLED
     assert [task.state for task in store.job_tasks(job_id)] == [TaskState.CANCELLED]

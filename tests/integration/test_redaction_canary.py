@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
+import os
+import threading
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_IMAGE
+from tests.conftest import TEST_IMAGE, require
 from tests.engine import LiveEngine
+from tests.polling import poll_until
 
 
 def canary_job(canary: str, extra: str = "") -> str:
@@ -125,30 +129,236 @@ def test_the_canary_never_leaves_the_server(live_engine: LiveEngine, canary: str
     assert len(c.seen) >= 25
 
 
-def test_canary_hidden_while_the_task_is_still_running(live_engine: LiveEngine, canary: str) -> None:
+def test_canary_hidden_while_the_task_is_still_running(
+    live_engine: LiveEngine, canary: str, docker_client: Any
+) -> None:
     slow = f"""
 name: slow canary
 secrets: {{token: {canary}}}
 tasks:
   - name: t
     image: {TEST_IMAGE}
-    env: {{TOKEN: "{{{{ secrets.token }}}}"}}
+    env: {{TOKEN: "{{{{ secrets.token }}}}", MY_PASSWORD: {canary}}}
     run: |
       echo "now $TOKEN"
       sleep 30
 """
     job_id = live_engine.submit(slow)["id"]
     c = Collector(live_engine.http, canary)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def first_log() -> tuple[str, str] | None:
         job = c.call("GET", f"/jobs/{job_id}").json()
-        if job["execution"] and c.call("GET", f"/tasks/{job['execution'][0]['id']}/log").json()["items"]:
-            break
-        time.sleep(0.1)
-    task_id = job["execution"][0]["id"]
+        if not job["execution"]:
+            return None
+        task_id = job["execution"][0]["id"]
+        parts = c.call("GET", f"/tasks/{task_id}/log").json()["items"]
+        return (task_id, parts[0]["contents"]) if parts else None
+
+    task_id, first = poll_until(first_log, 60, "the running task's first log line")
+    assert first == "now [REDACTED]\n"  # the script saw its env (the value, hidden on the way out)
+    # What anyone who can reach Docker or list processes sees of the running task: no value of its env.
+    (container,) = docker_client.containers.list(filters={"label": f"tork_ray.task-id={task_id}"})
+    inspected = json.dumps(docker_client.api.inspect_container(container.id))
+    assert canary not in inspected and "TORK_OUTPUT=/tork/stdout" in inspected
+    assert command_lines_with(canary) == []
     c.call("GET", f"/jobs/{job_id}/log")
     c.call("GET", "/jobs", params={"size": 20})
     c.call("PUT", f"/jobs/{job_id}/cancel")
     c.stream(f"/tasks/{task_id}/log/stream")
     assert json.loads(c.call("GET", f"/tasks/{task_id}").text)["state"] == "CANCELLED"
     assert c.leaks() == []
+
+
+def command_lines_with(text: str) -> list[str]:
+    """Command lines of this host's processes (`ps` shows them to every user) that contain `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue  # gone meanwhile
+            if text.encode() in line:
+                found.append(line.replace(b"\0", b" ").decode(errors="replace"))
+    return found
+
+
+def at_rest_job(canary: str) -> str:
+    """The canary in every field of a job that can carry it (tags are searchable and in clear by design)."""
+    return f"""
+name: canary at rest
+description: typed in by mistake, {canary}, where search reads
+tags: [canary-at-rest]
+secrets:
+  token: {canary}
+inputs:
+  db_password: {canary}
+  note: uses {canary} inside
+output: "{{{{ tasks.first }}}}"
+tasks:
+  - name: speaks the secret
+    var: first
+    image: {TEST_IMAGE}
+    registry: {{username: someone, password: "{{{{ secrets.token }}}}"}}
+    env:
+      TOKEN: "{{{{ secrets.token }}}}"
+      MY_SECRET: {canary}
+      PLAIN: "{{{{ inputs.note }}}}"
+    run: |
+      echo "token is $TOKEN and $PLAIN"
+      # Half of it, then (after the worker's once-a-second log flush) the rest: one secret in two parts.
+      echo -n "$TOKEN" | head -c 8; sleep 1.5; echo "$TOKEN" | cut -c9-
+      echo -n "out $TOKEN" > $TORK_OUTPUT
+  - name: a child job
+    subjob:
+      name: "child of canary at rest, {{{{ secrets.token }}}}"
+      secrets: {{token: "{{{{ secrets.token }}}}"}}
+      output: "{{{{ tasks.child }}}}"
+      tasks:
+        - name: child speaks
+          var: child
+          image: {TEST_IMAGE}
+          env: {{TOKEN: "{{{{ secrets.token }}}}"}}
+          run: echo "child has $TOKEN" && echo -n "child $TOKEN" > $TORK_OUTPUT
+  - name: "retried then failed, {{{{ secrets.token }}}}"
+    image: {TEST_IMAGE}
+    retry: {{limit: 1}}
+    env: {{TOKEN: "{{{{ secrets.token }}}}"}}
+    run: |
+      echo "about to fail: $TOKEN"
+      exit 3
+"""
+
+
+def store_files(live_engine: LiveEngine) -> dict[str, bytes]:
+    """Every byte of the engine's SQLite files as they are now: the database, its -wal and -shm (no
+    checkpoint is forced, so what only the write-ahead log holds is read too)."""
+    path = Path(live_engine.settings.store_url.removeprefix("sqlite:///"))
+    files = {p.name: p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name)}
+    assert path.name in files and f"{path.name}-wal" in files
+    return files
+
+
+def test_the_canary_is_in_no_database_file_and_no_answer(live_engine: LiveEngine) -> None:
+    canary = "cnry" + uuid.uuid4().hex[:12]
+    c = Collector(live_engine.http, canary)
+    submitted = c.call("POST", "/jobs", content=at_rest_job(canary).encode(), headers={"Content-Type": "text/yaml"})
+    assert submitted.status_code == 200, submitted.text
+    job_id = submitted.json()["id"]
+    poll_until(lambda: c.call("GET", f"/jobs/{job_id}").json()["state"] == "FAILED", 120, "the job to fail")
+    c.stream(f"/jobs/{job_id}/log/stream")
+    job = c.call("GET", f"/jobs/{job_id}").json()
+    first, child_task, retried = job["execution"][0], job["execution"][1], job["execution"][-1]
+    assert first["result"] == "out [REDACTED]" and first["registry"]["password"] == "[REDACTED]"
+    assert len(job["execution"]) == 4 and "[REDACTED]" in retried["error"]  # the retry ran too, and failed
+    assert retried["name"] == "retried then failed, [REDACTED]"  # a task's name is rendered, then stored
+    child = c.call("GET", f"/jobs/{child_task['subjob']['id']}").json()
+    assert child["state"] == "COMPLETED" and child["result"] == "child [REDACTED]"
+    for task in job["execution"] + child["execution"]:
+        c.call("GET", f"/tasks/{task['id']}")
+        c.call("GET", f"/tasks/{task['id']}/log")
+        c.stream(f"/tasks/{task['id']}/log/stream")
+    log = "".join(p["contents"] for p in c.call("GET", f"/tasks/{first['id']}/log").json()["items"][::-1])
+    assert log.count("[REDACTED]") == 3, log  # the split secret too, and none of its halves in clear
+    assert canary[:8] not in log and canary[8:] not in log
+    c.call("GET", f"/jobs/{job_id}/log", params={"size": 100})
+    c.call("GET", "/jobs", params={"q": "tag:canary-at-rest"})
+    assert c.leaks() == []
+    leaks = [name for name, data in store_files(live_engine).items() if canary.encode() in data]
+    assert leaks == [], f"the canary is in clear in {leaks}"
+
+
+class Released:
+    """A tracker (runtime/base.py) that learns the task's directory, so the test can let its script end."""
+
+    def __init__(self) -> None:
+        self.workspace: Path | None = None
+
+    def track(self, key: str, action: Any) -> None:
+        if "workspace" in action:
+            self.workspace = Path(action["workspace"])
+
+    def untrack(self, key: str) -> None:
+        pass
+
+
+class Watcher:
+    """Samples every process's command line, over and over, while a task starts and runs: a short-lived
+    `podman create` is seen too."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.seen: list[str] = []
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.seen += command_lines_with(self.text)
+            self.rounds += 1
+
+
+@pytest.fixture(params=["podman", "shell"])
+def runtime(request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
+    from tork_ray.runtime.podman import PodmanRuntime
+    from tork_ray.runtime.shell import ShellRuntime
+    from tork_ray.settings import RuntimeSettings
+
+    if request.param == "shell":
+        yield ShellRuntime(RuntimeSettings(type="shell", shell_cmd=("sh", "-c"))), "go"
+        return
+    import shutil
+    import subprocess
+
+    ready = shutil.which("podman") is not None and (
+        subprocess.run(["podman", "image", "exists", TEST_IMAGE], capture_output=True, check=False).returncode == 0
+    )
+    require(ready, f"podman with the test image {TEST_IMAGE}")
+    yield PodmanRuntime(), "/tork/go"
+
+
+def test_no_process_command_line_carries_an_env_value(runtime: tuple[Any, str]) -> None:
+    from tork_ray.runtime.base import RunRequest, Step
+
+    engine, go = runtime
+    canary = "cnry" + uuid.uuid4().hex[:12]
+    released = Released()
+    engine.tracker = released
+    image = TEST_IMAGE if engine.kind == "podman" else ""
+    main = Step(
+        name="main",
+        image=image,
+        run=f'echo "ready $TOKEN $MULTI"\nwhile [ ! -e {go} ]; do sleep 0.05; done\nprintf %s "$TOKEN" >$TORK_OUTPUT',
+        env={"TOKEN": canary, "MULTI": f"{canary}\nsecond line"},
+    )
+    request = RunRequest(task_id=uuid.uuid4().hex, job_id="j", scope=f"canary-{uuid.uuid4().hex[:6]}", main=main)
+    logs: list[str] = []
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = engine.run(request, logs.append, lambda _: None)
+        except Exception as exc:  # reported below
+            outcome["error"] = exc
+
+    with Watcher(canary) as watcher:
+        worker = threading.Thread(target=run)
+        worker.start()
+        poll_until(lambda: "ready" in "".join(logs) or "error" in outcome, 60, "the task to start")
+        assert released.workspace is not None
+        (released.workspace / "main" / "go").touch()
+        worker.join(60)
+    assert outcome.get("result") == canary, outcome  # the script had its env, unchanged
+    assert "".join(logs) == f"ready {canary} {canary}\nsecond line\n"
+    print(f"{engine.kind}: {watcher.rounds} samples of every command line")
+    assert watcher.seen == []
+    assert not os.path.exists(released.workspace)  # the env script went with the task's directory

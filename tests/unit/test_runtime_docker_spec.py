@@ -59,9 +59,12 @@ def test_cmd_and_entrypoint_are_the_tasks_own() -> None:
     assert step_command(Step(name="x", image="busybox")) == (None, None)  # the image's own
 
 
-def test_env_has_tork_output_and_progress() -> None:
+def test_env_has_tork_output_and_progress_and_the_tasks_env_is_sourced_not_configured() -> None:
     args = args_for(request(main=Step(name="m", image="b", run="x", env={"A": "1"})))
-    assert args["environment"] == {"A": "1", "TORK_OUTPUT": "/tork/stdout", "TORK_PROGRESS": "/tork/progress"}
+    # `docker inspect` shows a container's Env: the task's values come from the env script the launcher sources.
+    assert args["environment"] == {"TORK_OUTPUT": "/tork/stdout", "TORK_PROGRESS": "/tork/progress"}
+    assert args["entrypoint"] == ["sh", "-c"]
+    assert args["command"] == [". /tork/env && exec /tork/entrypoint"]
     assert args["volumes"] == {str(TORK_DIR): {"bind": "/tork", "mode": "rw"}}
 
 
@@ -165,3 +168,11 @@ def test_image_refs_each_image_once_and_required() -> None:
     assert [step.image for step in image_refs(req)] == ["alpine", "busybox", "nginx"]
     with pytest.raises(RuntimeFailure, match="p: image is required"):
         image_refs(request(pre=(Step(name="p", run="x"),)))
+
+
+def test_env_a_launcher_cannot_source_stays_in_the_containers_env() -> None:
+    own_cmd = Step(name="m", image="b", cmd=("printenv",), env={"A": "1"})  # no shell to wrap it with
+    assert args_for(request(main=own_cmd))["environment"]["A"] == "1"
+    odd = Step(name="m", image="b", run="x", env={"NOT-A-SHELL-NAME": "v", "B": "2"})
+    args = args_for(request(main=odd))
+    assert args["environment"]["NOT-A-SHELL-NAME"] == "v" and "B" not in args["environment"]

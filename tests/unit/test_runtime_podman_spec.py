@@ -14,6 +14,7 @@ from tork_ray.runtime.base import LABEL_SCOPE, LABEL_TASK, Mount, Registry, RunR
 from tork_ray.runtime.podman_spec import (
     authfile_json,
     check_request,
+    container_env,
     create_argv,
     label_filters,
     mount_option,
@@ -50,9 +51,11 @@ def pairs(args: list[str], flag: str) -> list[str]:
 def test_create_command_for_a_run_script() -> None:
     args = argv(request())
     assert args[:4] == ["podman", "create", "--name", "tork-t1-main"]
-    assert args[-2:] == ["busybox", "/tork/entrypoint"]
+    # The task's env is sourced from the step's env script: `ps` shows this command line, so no value is on it.
+    assert args[-2:] == ["busybox", ". /tork/env && exec /tork/entrypoint"]
     assert pairs(args, "--entrypoint") == ['["sh", "-c"]']
-    assert pairs(args, "--env") == ["A=1", "TORK_OUTPUT=/tork/output", "TORK_PROGRESS=/tork/progress"]
+    assert pairs(args, "--env") == ["TORK_OUTPUT=/tork/output", "TORK_PROGRESS=/tork/progress"]
+    assert "--env-file" not in args
     assert pairs(args, "--volume") == ["/tmp/w/main:/tork:rw"]
     assert f"{LABEL_TASK}=t1" in pairs(args, "--label") and f"{LABEL_SCOPE}=s1" in pairs(args, "--label")
     assert pairs(args, "--ulimit") == ["nofile=1024:1024"]
@@ -118,3 +121,15 @@ def test_ulimits_are_the_workers_own_capped_at_pid_max(tmp_path: Path) -> None:
     assert args[0] == "--ulimit" and args[1].startswith("nofile=")
     nproc = int(args[3].removeprefix("nproc=").split(":")[0])
     assert nproc <= 1000
+
+
+def test_env_values_never_reach_the_command_line() -> None:
+    secret = "CANARY-7f3a9b"
+    main = Step(name="m", image="busybox", cmd=("printenv",), env={"A": secret, "MULTI": f"{secret}\nline two"})
+    args = argv(request(main=main))
+    assert not any(secret in arg for arg in args)
+    assert pairs(args, "--env-file") == ["/tmp/w/main.env"]  # beside the step's directory, not mounted
+    assert "MULTI" in pairs(args, "--env")  # named only: podman copies the value from its own environment
+    assert container_env(main) == ({"A": secret}, {"MULTI": f"{secret}\nline two"})
+    with pytest.raises(RuntimeFailure, match="cannot carry a multi-line value"):
+        container_env(Step(name="m", image="b", cmd=("x",), env={"AWS*": "a\nb"}))  # would copy the worker's

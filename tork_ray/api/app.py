@@ -14,7 +14,7 @@ from tork_ray.api.middleware import install_middleware
 from tork_ray.api.openapi import install_openapi
 from tork_ray.domain.redact import Redactor
 from tork_ray.settings import Settings
-from tork_ray.store.store import Store
+from tork_ray.store.store import Store, open_store
 
 # coordinator.api.endpoints.<name> -> the routes it turns on or off (SPEC §7).
 ROUTERS: dict[str, APIRouter] = {
@@ -33,7 +33,7 @@ def create_app(settings: Settings, coordinator: Any, store: Store | None = None)
     app = FastAPI(title="tork_ray", version=__version__, description="Tork's REST API, on Ray.")
     app.state.backend = Backend(
         settings=settings,
-        store=store or Store(settings.store_url),
+        store=store or open_store(settings),
         coordinator=coordinator,
         redactor=Redactor(patterns=settings.api.redact_patterns, enabled=settings.api.redact_enabled),
     )

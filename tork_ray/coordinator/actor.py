@@ -24,8 +24,9 @@ from tork_ray.settings import Settings
 from tork_ray.spec.models import JobInput
 from tork_ray.spec.units import parse_duration
 from tork_ray.spec.validate import COORDINATOR_QUEUES
+from tork_ray.store.crypto import warn_if_unencrypted
 from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
-from tork_ray.store.store import Store
+from tork_ray.store.store import open_store
 from tork_ray.worker.task import run_task
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ class Coordinator:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.store_url)
+        self.store = open_store(settings)
         self.writer = StateWriter(self.store)
         self.engine = Engine(self.writer, self._launch, scope=settings.ray.namespace)
         self._ready: asyncio.Task[None] | None = None
@@ -245,6 +246,8 @@ CoordinatorActor = ray.remote(Coordinator)
 
 def start_coordinator(settings: Settings) -> ActorHandle:
     """Gets or creates the named, detached coordinator actor and waits until it has recovered."""
+    # Here, not in the actor: this is the process whose log the person starting the engine reads.
+    warn_if_unencrypted(settings.datastore.encryption_key, settings.store_url)
     handle: Any = CoordinatorActor.options(
         name=settings.ray.coordinator_name,
         namespace=settings.ray.namespace,

@@ -196,6 +196,58 @@ class StreamRedactor:
         return cut
 
 
+class PartRedactor:
+    """Redacts a log as it is stored, part by part (at rest, where no later pass can fix a part): each part is
+    stored as soon as it arrives, less a tail that could be the start of a secret, held back until the next
+    part tells whether it is one. Unlike StreamRedactor it never waits for a line's end, so a log still shows
+    at once; what it holds is at most a secret's length, and `finish` lets it go when the task ends."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._fallbacks = {s: _prefix_function(s) for s in self._secrets if len(s) > 1}
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """What can be stored now (redacted), possibly ""."""
+        buffer = self._held + text
+        cut = len(buffer) - max((self._open_prefix(buffer, s) for s in self._fallbacks), default=0)
+        # Never cut through a secret already whole in the buffer: it is redacted with what follows it.
+        for start, end in _spans(buffer, self._secrets):
+            if start < cut < end:
+                cut = start
+        ready, self._held = buffer[:cut], buffer[cut:]
+        return redact_text(ready, self._secrets)
+
+    def finish(self) -> str:
+        rest, self._held = self._held, ""
+        return redact_text(rest, self._secrets)
+
+    def _open_prefix(self, text: str, secret: str) -> int:
+        """Length of the longest proper prefix of `secret` that `text` ends with: a KMP scan of the last
+        len(secret) - 1 characters, linear whatever the secret (a hostile one cannot make it quadratic)."""
+        fallback = self._fallbacks[secret]
+        matched = 0
+        for char in text[-(len(secret) - 1) :]:
+            while matched and (matched == len(secret) or secret[matched] != char):
+                matched = fallback[matched - 1]
+            if secret[matched] == char:
+                matched += 1
+        return matched if matched < len(secret) else fallback[matched - 1]
+
+
+def _prefix_function(text: str) -> list[int]:
+    """KMP's table: for each i, the length of the longest proper prefix of text[:i + 1] that is also its suffix."""
+    table = [0] * len(text)
+    k = 0
+    for i in range(1, len(text)):
+        while k and text[i] != text[k]:
+            k = table[k - 1]
+        if text[i] == text[k]:
+            k += 1
+        table[i] = k
+    return table
+
+
 def secret_values(*maps: Mapping[str, Any] | None) -> set[str]:
     """Every secret value of the given secrets maps."""
     return {str(value) for mapping in maps if mapping for value in mapping.values() if value}

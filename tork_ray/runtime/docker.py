@@ -40,6 +40,7 @@ from tork_ray.runtime.docker_spec import (
 from tork_ray.runtime.gpus import parse_gpus
 from tork_ray.runtime.mounts import check_mounts, ensure_bind_sources
 from tork_ray.runtime.probe import wait_ready
+from tork_ray.runtime.stepenv import write_env_script
 from tork_ray.runtime.waiting import Deadline, shielded
 from tork_ray.runtime.workspace import ProgressWatcher, files_tar, prepare, read_output
 from tork_ray.settings import RuntimeSettings
@@ -129,6 +130,7 @@ class _TaskRun:
     def create(self, step: Step, label: str, sidecar: Sidecar | None = None) -> tuple[Container, Path]:
         request, tork_dir = self.request, self.workspace / label
         prepare(tork_dir, step, files_dir=tork_dir / "workdir" if files_in_tork_dir(request) else None)
+        write_env_script(tork_dir, step)  # the env the launcher sources: never in the container's config
         args = container_args(
             request,
             step,

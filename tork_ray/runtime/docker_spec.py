@@ -13,6 +13,7 @@ from docker.types import Mount as DockerMount
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import Mount, RunRequest, Sidecar, Step
 from tork_ray.runtime.gpus import parse_gpus
+from tork_ray.runtime.stepenv import launcher, other_env, script_env
 
 TORK_DIR = "/tork"
 DEFAULT_WORKDIR = "/tork/workdir"
@@ -35,13 +36,17 @@ def volume_name(request: RunRequest, index: int) -> str:
 
 
 def step_env(step: Step) -> dict[str, str]:
-    return {**step.env, "TORK_OUTPUT": f"{TORK_DIR}/stdout", "TORK_PROGRESS": f"{TORK_DIR}/progress"}
+    """The container's own Env: what the env script cannot carry (stepenv.py), and Tork's paths."""
+    return {**other_env(step), "TORK_OUTPUT": f"{TORK_DIR}/stdout", "TORK_PROGRESS": f"{TORK_DIR}/progress"}
 
 
 def step_command(step: Step) -> tuple[list[str] | None, list[str] | None]:
-    """(entrypoint, cmd): Tork runs `run` as `sh -c /tork/entrypoint` unless the task says otherwise."""
+    """(entrypoint, cmd): Tork runs `run` as `sh -c /tork/entrypoint` unless the task says otherwise; with env
+    to hide, the `sh -c` first sources the step's env script (written by the runtime beside the script)."""
     entrypoint = list(step.entrypoint) or (["sh", "-c"] if step.run else None)
     command = list(step.cmd) or ([f"{TORK_DIR}/entrypoint"] if step.run else None)
+    if script_env(step):
+        command = [launcher(TORK_DIR)]
     return entrypoint, command
 
 

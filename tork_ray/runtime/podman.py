@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from tork_ray.errors import RuntimeFailure
@@ -32,13 +33,17 @@ from tork_ray.runtime.podman_spec import (
     PODMAN,
     authfile_json,
     check_request,
+    container_env,
     container_name,
     create_argv,
+    env_file_path,
+    env_file_text,
     label_filters,
     pull_argv,
     ulimits,
     volume_create_argv,
 )
+from tork_ray.runtime.stepenv import write_env_script
 from tork_ray.runtime.waiting import Deadline, in_thread, shielded, wait_process
 from tork_ray.runtime.workspace import LineTail, ProgressWatcher, files_tar, prepare, private_dir, read_output
 from tork_ray.settings import RuntimeSettings
@@ -49,10 +54,20 @@ ERROR_TAIL_LINES = 10
 CALL_TIMEOUT = 120.0
 
 
-def podman(*args: str, stdin: bytes | None = None, check: bool = True, timeout: float = CALL_TIMEOUT) -> str:
-    """Runs one podman command to its end; its stdout, stripped. A failure names the command and says why."""
+def podman(
+    *args: str,
+    stdin: bytes | None = None,
+    check: bool = True,
+    timeout: float = CALL_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Runs one podman command to its end; its stdout, stripped. A failure names the command and says why.
+    `env` is added to podman's own environment (values named by `--env NAME`, kept off the command line)."""
+    environment = {**os.environ, **env} if env else None
     try:
-        done = subprocess.run([PODMAN, *args], input=stdin, capture_output=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [PODMAN, *args], input=stdin, capture_output=True, timeout=timeout, check=False, env=environment
+        )
     except FileNotFoundError:
         raise RuntimeFailure("podman is not installed on this node") from None
     except subprocess.TimeoutExpired:
@@ -147,6 +162,10 @@ class PodmanRuntime:
         tork_dir = workspace / label
         files_dir = None if request.workdir else tork_dir / "workdir"
         prepare(tork_dir, step, files_dir=files_dir, output_file=OUTPUT_FILE)
+        write_env_script(tork_dir, step)
+        in_file, inherited = container_env(step)
+        if in_file:
+            _write_private(env_file_path(tork_dir), env_file_text(in_file))
         argv = create_argv(
             request,
             step,
@@ -156,7 +175,7 @@ class PodmanRuntime:
             settings=self.settings,
             limits=self.limits,
         )
-        container = podman(*argv[1:])
+        container = podman(*argv[1:], env=inherited)
         try:
             if step.files and request.workdir:
                 podman("cp", "-", f"{container}:/", stdin=files_tar(request.workdir, step.files))
@@ -165,6 +184,13 @@ class PodmanRuntime:
             return read_output(tork_dir, OUTPUT_FILE)
         finally:
             shielded(lambda: _quiet_remove_container(container))
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A file only the worker's user can read (0600 from its creation, not chmod-ed after)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
 
 
 def _attach(container: str, log: LogSink, progress: ProgressWatcher, deadline: Deadline, cwd: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import Mount, Registry, RunRequest, Step
 from tork_ray.runtime.docker_spec import slug
+from tork_ray.runtime.stepenv import launcher, other_env, script_env
 from tork_ray.settings import RuntimeSettings
 
 PODMAN = "podman"
@@ -67,9 +68,15 @@ def create_argv(
     argv = [PODMAN, "create", "--name", name, *limits]
     for key, value in request.labels().items():
         argv += ["--label", f"{key}={value}"]
-    env = {**step.env, "TORK_OUTPUT": f"{TORK_DIR}/{OUTPUT_FILE}", "TORK_PROGRESS": f"{TORK_DIR}/progress"}
-    for key, value in env.items():
+    # Only Tork's paths as values on the command line (`ps` shows it): the task's env comes from the env script
+    # the launcher sources, an --env-file, or podman's own environment (container_env).
+    for key, value in (("TORK_OUTPUT", f"{TORK_DIR}/{OUTPUT_FILE}"), ("TORK_PROGRESS", f"{TORK_DIR}/progress")):
         argv += ["--env", f"{key}={value}"]
+    in_file, inherited = container_env(step)
+    if in_file:
+        argv += ["--env-file", str(env_file_path(tork_dir))]
+    for name in inherited:
+        argv += ["--env", name]
     argv += ["--volume", f"{tork_dir}:{TORK_DIR}:rw"]
     for index, mount in enumerate(request.mounts):
         argv += ["--mount", mount_option(mount, volumes.get(index, ""))]
@@ -84,7 +91,37 @@ def create_argv(
     if entrypoint:
         argv += ["--entrypoint", json.dumps(entrypoint)]
     command = list(step.cmd) or ([f"{TORK_DIR}/entrypoint"] if step.run else [])
+    if script_env(step):
+        command = [launcher(TORK_DIR)]
     return [*argv, step.image, *command]
+
+
+def env_file_path(tork_dir: Path) -> Path:
+    """Beside the step's directory, not in it: read by podman on the host, never mounted into the container."""
+    return tork_dir.parent / f"{tork_dir.name}.env"
+
+
+def container_env(step: Step) -> tuple[dict[str, str], dict[str, str]]:
+    """The env the env script cannot carry, split into (--env-file entries, podman's own environment).
+
+    An env file holds one `NAME=value` per line, taken literally; a value with a line break cannot be written
+    there, so it is put in podman's environment and named by `--env NAME` (podman copies it from there).
+    """
+    in_file: dict[str, str] = {}
+    inherited: dict[str, str] = {}
+    for name, value in other_env(step).items():
+        if "\n" not in value and "\r" not in value and name.strip() == name and not name.startswith("#"):
+            in_file[name] = value
+        elif name.endswith("*") or not name.strip():
+            # `--env NAME*` would copy every variable of the worker whose name starts so: never.
+            raise RuntimeFailure(f"env {name!r}: this name cannot carry a multi-line value on podman runtime")
+        else:
+            inherited[name] = value
+    return in_file, inherited
+
+
+def env_file_text(env: dict[str, str]) -> str:
+    return "".join(f"{name}={value}\n" for name, value in env.items())
 
 
 def mount_option(mount: Mount, volume: str) -> str:

@@ -8,13 +8,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, text
+from sqlalchemy import Connection, event, func, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
 from tork_ray.domain.models import GUEST, Job, Task, User, new_id, utcnow
-from tork_ray.domain.states import JobState, TaskState
+from tork_ray.domain.redact import Redactor
+from tork_ray.domain.states import TASK_TERMINAL, JobState, TaskState
+from tork_ray.settings import Settings
 from tork_ray.store import logs
+from tork_ray.store.crypto import bind_cipher, cipher_for
+from tork_ray.store.logguard import LogGuards
 from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
 from tork_ray.store.tables import JobRow, JobTagRow, TaskLogPartRow, TaskRow, UserRow
@@ -49,16 +53,34 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-class Store:
-    """All SQL of tork_ray. Writers: the coordinator only. Readers: the coordinator and the API."""
+def open_store(settings: Settings) -> Store:
+    """The store the settings describe: its URL, its encryption key, the redaction patterns its logs obey."""
+    return Store(
+        settings.store_url,
+        encryption_key=settings.datastore.encryption_key,
+        redactor=Redactor(patterns=settings.api.redact_patterns),
+    )
 
-    def __init__(self, url: str) -> None:
+
+class Store:
+    """All SQL of tork_ray. Writers: the coordinator only. Readers: the coordinator and the API.
+
+    With `encryption_key`, every column that can carry a secret is sealed (crypto.py); log parts are redacted
+    before they are stored whatever the key (logguard.py), by `redactor`'s patterns (always on: a stored part
+    is a way out that cannot be taken back, and the API would hide those values anyway).
+    """
+
+    def __init__(self, url: str, *, encryption_key: str = "", redactor: Redactor | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.encrypted = bool(encryption_key)
+        bind_cipher(self.engine, cipher_for(encryption_key))
         self.search = search_dialect(self.engine.dialect.name)
         # Only the coordinator's instance writes, so only its counters move (see stats.py).
         self.counters = TransitionCounters()
         self._writer = RowWriter(self.engine.dialect.name)
+        self._redactor = Redactor(patterns=redactor.patterns) if redactor else Redactor()
+        self._log_guards = LogGuards(self._log_hidden_values)
         self._bootstrap()
 
     def _bootstrap(self) -> None:
@@ -67,6 +89,7 @@ class Store:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
             SQLModel.metadata.create_all(connection)
+            _widen_sealed_columns(connection)
             self.search.install(connection)
             if connection.execute(select(UserRow.id).where(UserRow.username == GUEST.username)).first() is None:
                 connection.execute(
@@ -102,8 +125,12 @@ class Store:
 
     def save(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
         """Upserts jobs and tasks in one transaction, so a state change is stored whole or not at all."""
+        tasks = list(tasks)
         with self.engine.begin() as connection:
-            changes = self._writer.save(connection, list(jobs), list(tasks))
+            changes = self._writer.save(connection, list(jobs), tasks)
+        for task in tasks:
+            if task.state in TASK_TERMINAL and (rest := self._log_guards.finish(task.id)):
+                self._store_part(task.id, rest)
         for change in changes:
             if isinstance(change.record, Job):
                 self.counters.job_changed(change.old, change.new)
@@ -133,6 +160,20 @@ class Store:
         return len(jobs)
 
     def append_log(self, task_id: str, contents: str) -> int:
+        """Stores a part of a task's log, redacted (see logguard.py); its number, or 0 when all of it is held
+        back for now (it could be the start of a secret)."""
+        ready = self._log_guards.feed(task_id, contents)
+        return self._store_part(task_id, ready) if ready else 0
+
+    def _log_hidden_values(self, task_id: str) -> tuple[list[str], bool] | None:
+        task = self.get_task(task_id)
+        job = self.get_job(task.job_id) if task is not None else None
+        if task is None or job is None:
+            return None
+        hidden = self._redactor.hidden_values(job.model_dump(mode="json", by_alias=True), task.spec)
+        return hidden, task.state in TASK_TERMINAL
+
+    def _store_part(self, task_id: str, contents: str) -> int:
         with self._session() as session:
             last = session.exec(select(func.max(TaskLogPartRow.number)).where(TaskLogPartRow.task_id == task_id)).one()
             number = (last or 0) + 1
@@ -296,6 +337,21 @@ class Store:
                 .group_by(col(TaskRow.node_id))
             ).all()
             return {node: int(n) for node, n in rows if node}
+
+
+def _widen_sealed_columns(connection: Connection) -> None:
+    """Stores made before encryption at rest had varchar(256) task names and queues, too short for a sealed
+    value on PostgreSQL (SQLite does not enforce lengths): make them text, once (no rewrite of the table)."""
+    if connection.dialect.name != "postgresql":
+        return
+    narrow = connection.execute(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = 'tasks' AND column_name IN ('name', 'queue') AND data_type <> 'text'"
+        )
+    ).scalars()
+    for column in narrow.all():
+        connection.execute(text(f"ALTER TABLE tasks ALTER COLUMN {column} TYPE text"))
 
 
 def _job(row: JobRow) -> Job:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Text
 from sqlmodel import Field, SQLModel
+
+from tork_ray.store.crypto import SealedJSON, SealedText
 
 
 def _ts(index: bool = False) -> Any:
@@ -29,11 +31,12 @@ class JobRow(SQLModel, table=True):
     position: int = 0
     task_count: int = 0
     progress: float = 0.0
-    result: str | None = Field(default=None, sa_column=Column(Text))
-    error: str | None = Field(default=None, sa_column=Column(Text))
+    # Sealed with datastore.encryption.key (crypto.py): an output or an error can echo a secret.
+    result: str | None = Field(default=None, sa_column=Column(SealedText("jobs.result")))
+    error: str | None = Field(default=None, sa_column=Column(SealedText("jobs.error")))
     # Everything else of the job document (tasks, inputs, secrets, context, defaults, ...) as one JSON value:
-    # it is read and written whole, never queried by part.
-    doc: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # it is read and written whole, never queried by part, so it is sealed whole.
+    doc: dict[str, Any] = Field(default_factory=dict, sa_column=Column(SealedJSON("jobs.doc"), nullable=False))
 
 
 class TaskRow(SQLModel, table=True):
@@ -44,20 +47,22 @@ class TaskRow(SQLModel, table=True):
     job_id: str = Field(max_length=32)
     parent_id: str | None = Field(default=None, max_length=32, index=True)
     position: int
-    name: str = Field(default="", max_length=256)
+    # Rendered from templates (SPEC §3.4), so they can carry a secret: sealed like the spec (never queried).
+    name: str = Field(default="", sa_column=Column(SealedText("tasks.name"), nullable=False))
     state: str = Field(max_length=16, index=True)
-    queue: str = Field(default="default", max_length=256)
+    queue: str = Field(default="default", sa_column=Column(SealedText("tasks.queue"), nullable=False))
     priority: int = 0
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     scheduled_at: datetime | None = _ts()
     started_at: datetime | None = _ts()
     completed_at: datetime | None = _ts()
     failed_at: datetime | None = _ts()
-    error: str | None = Field(default=None, sa_column=Column(Text))
-    result: str | None = Field(default=None, sa_column=Column(Text))
+    error: str | None = Field(default=None, sa_column=Column(SealedText("tasks.error")))
+    result: str | None = Field(default=None, sa_column=Column(SealedText("tasks.result")))
     node_id: str | None = Field(default=None, max_length=64)
     progress: float = 0.0
-    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # The evaluated definition: rendered env, registry credentials, files, the each item.
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(SealedJSON("tasks.spec"), nullable=False))
 
 
 class TaskLogPartRow(SQLModel, table=True):

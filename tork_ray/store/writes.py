@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tork_ray.domain.models import Job, Task
+from tork_ray.domain.redact import redact_text, secret_values
 from tork_ray.domain.states import JOB_TERMINAL, TASK_TERMINAL
 from tork_ray.store.tables import JobRow, JobTagRow, TaskRow
 
@@ -42,6 +43,12 @@ class Change:
 def job_values(job: Job) -> dict[str, Any]:
     values = {name: getattr(job, name) for name in JOB_COLUMNS}
     values["doc"] = job.model_dump(mode="json", exclude=set(JOB_COLUMNS))
+    if job.secrets:
+        # Name and description are searchable, so never sealed: a secret typed (or, for a sub-job's name,
+        # rendered) into them is stored redacted instead, as the API would show it anyway.
+        hidden = sorted(secret_values(job.secrets), key=len, reverse=True)
+        values["name"] = redact_text(job.name, hidden)
+        values["description"] = redact_text(job.description, hidden) if job.description else job.description
     return values
 
 
