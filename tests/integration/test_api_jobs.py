@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from typing import Any
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.polling import poll_until
 
 
 def word() -> str:
@@ -28,15 +27,6 @@ tasks:
     run: |
 {"".join(f"      {line}" + chr(10) for line in run.splitlines())}
 """
-
-
-def poll(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_submit_answers_a_pending_summary(live_engine: LiveEngine) -> None:
@@ -208,5 +198,10 @@ def test_json_submission_with_inputs(live_engine: LiveEngine) -> None:
     assert body["inputs"] == {"greeting": "hey"}
     job = live_engine.wait_for(body["id"])
     assert job["state"] == "COMPLETED"
-    parts = live_engine.http.get(f"/tasks/{job['execution'][0]['id']}/log").json()["items"]
-    assert poll(lambda: "hey" in "".join(p["contents"] for p in parts))
+    log_path = f"/tasks/{job['execution'][0]['id']}/log"
+
+    def logged() -> str:
+        # Fetched anew on every try: the last part may be stored just after the job completes.
+        return "".join(p["contents"] for p in live_engine.http.get(log_path).json()["items"])
+
+    poll_until(lambda: "hey" in logged(), what="the rendered input in the task's log")

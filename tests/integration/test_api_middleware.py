@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.engine import LiveEngine
+from tests.polling import poll_until
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import CorsSettings, RateLimitSettings, RequestLogSettings
@@ -85,9 +85,8 @@ def test_request_log_skips_health(configured: httpx.Client, caplog: pytest.LogCa
         configured.get("/health")
         configured.get("/queues")
         configured.get("/jobs", params={"size": 1})
-        deadline = time.monotonic() + 5
-        while not any("GET /jobs" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # The line is logged once the answer has gone out, so it may come just after the client has it.
+        poll_until(lambda: any("GET /jobs" in r.getMessage() for r in caplog.records), what="the GET /jobs log line")
     messages = [r.getMessage() for r in caplog.records if r.name == "tork_ray.api.requests"]
     assert any(m.startswith("GET /jobs 200 ") for m in messages), messages
     assert not any("/health" in m or "/queues" in m for m in messages)
