@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from starlette.routing import BaseRoute, Route
 
 from tork_ray.spec.models import JobInput
 
@@ -25,7 +28,8 @@ JOB_BODY: dict[str, Any] = {
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Replaces app.openapi with one that adds the JobInput schema (and the models it uses) to components."""
+    """Replaces app.openapi with one that adds the JobInput schema (and the models it uses) to components,
+    and FastAPI's /openapi.json route with one that builds the document off the event loop."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -38,3 +42,20 @@ def install_openapi(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if app.openapi_url:
+        _serve_off_the_loop(app, app.openapi_url)
+
+
+def _serve_off_the_loop(app: FastAPI, url: str) -> None:
+    # FastAPI's own route builds the document on the event loop on first call: ~0.5 s here, during which
+    # nothing else is served. Ours builds and renders it once on the thread pool, then sends the same bytes.
+    @functools.cache
+    def rendered() -> bytes:
+        return json.dumps(app.openapi(), ensure_ascii=False, separators=(",", ":")).encode()
+
+    async def openapi_json(request: Request) -> Response:
+        content = await request.app.state.backend.offload(rendered)
+        return Response(content, media_type="application/json")
+
+    routes: list[BaseRoute] = [r for r in app.router.routes if not (isinstance(r, Route) and r.path == url)]
+    app.router.routes = [*routes, Route(url, openapi_json, include_in_schema=False)]
