@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute, Route
 
+from tork_ray.api.schemas import ErrorOut
 from tork_ray.spec.models import JobInput
 
 _REF = "#/components/schemas/{model}"
@@ -38,12 +39,31 @@ def install_openapi(app: FastAPI) -> None:
             job_input = JobInput.model_json_schema(by_alias=True, ref_template=_REF, mode="validation")
             schemas.update(job_input.pop("$defs", {}))
             schemas["JobInput"] = job_input
+            _document_our_400(document)
             app.openapi_schema = document
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     if app.openapi_url:
         _serve_off_the_loop(app, app.openapi_url)
+
+
+def _document_our_400(document: dict[str, Any]) -> None:
+    """FastAPI documents a 422 HTTPValidationError on every route with parameters; our handler answers a bad
+    parameter with 400 {"message"} (errors.py), so that is what the document says instead."""
+    error = {"description": "Bad request (the message says what)", **_json_of("ErrorOut")}
+    for operation in (op for item in document.get("paths", {}).values() for op in item.values()):
+        responses = operation.get("responses", {})
+        if responses.pop("422", None) is not None:
+            responses.setdefault("400", error)
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas.setdefault("ErrorOut", ErrorOut.model_json_schema(by_alias=True, ref_template=_REF))
+
+
+def _json_of(model: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}}
 
 
 def _serve_off_the_loop(app: FastAPI, url: str) -> None:
