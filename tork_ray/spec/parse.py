@@ -157,6 +157,10 @@ def _load(body: bytes, kind: str) -> dict[str, Any]:
         data = json.loads(text, parse_constant=_reject_constant) if kind == "json" else _load_yaml(text)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"json: {exc}") from exc
+    except yaml.YAMLError as exc:
+        # Raised by the loader's constructor itself (its reader refuses control characters such as NUL), before
+        # the parse whose errors _get_data words: it was a 500.
+        raise BadRequest(f"yaml: {' '.join(str(exc).split())}") from exc
     except RecursionError as exc:
         raise BadRequest("document is nested too deeply") from exc
     if not isinstance(data, dict):
