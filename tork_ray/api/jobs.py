@@ -83,9 +83,11 @@ async def submit_job(request: Request, b: Deps) -> Any:
     small = len(body) <= INLINE_PARSE_BYTES  # the hot path: a small job is read on the loop (offload.py)
     spec, hidden = await b.offload.unless_small(small, _read_document, b, body, request.headers.get("content-type"))
     if spec.wait is None:
-        summary = await b.coordinator.accept.remote(spec)
+        summary = await (await b.offload.unless_small(small, b.coordinator.accept.remote, spec))
         return await b.offload.unless_small(small, _summary_response, b, summary, hidden)
-    outcome = await b.coordinator.submit_and_wait.remote(spec, parse_duration(spec.wait.timeout))
+    # Ray pickles a call's arguments in the calling thread (~50 ms for a 490 KB job): a big one leaves the loop.
+    timeout = parse_duration(spec.wait.timeout)
+    outcome = await (await b.offload.unless_small(small, b.coordinator.submit_and_wait.remote, spec, timeout))
     if "job" not in outcome:
         raise WaitTimedOut("timeout waiting for job to complete")
     return await b.offload(_full_job_response, b, outcome["job"])
