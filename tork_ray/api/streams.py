@@ -4,9 +4,9 @@
 # each batch as a part; a stream polls the store for parts it has not sent yet every `log_poll_seconds`
 # (0.25 s by default), each read and its redaction on the API's thread pool, never on the event loop. Polling
 # the store, not the coordinator, keeps streams off the coordinator's event loop and works the same from any
-# API process (uvicorn or a Ray Serve replica). A stream ends once its task (or
-# job) has ended and a short grace period has passed (the last part can be stored just after the final
-# state: the two travel by different paths).
+# API process (uvicorn or a Ray Serve replica). A stream ends once its task (or job) has ended and a short
+# grace period has passed (the last part can be stored just after the final state: the two travel by different
+# paths).
 
 from __future__ import annotations
 
