@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from typing import Any
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.polling import poll_until
 
 
 def word() -> str:
@@ -28,15 +27,6 @@ tasks:
     run: |
 {"".join(f"      {line}" + chr(10) for line in run.splitlines())}
 """
-
-
-def poll(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_submit_answers_a_pending_summary(live_engine: LiveEngine) -> None:
@@ -208,5 +198,37 @@ def test_json_submission_with_inputs(live_engine: LiveEngine) -> None:
     assert body["inputs"] == {"greeting": "hey"}
     job = live_engine.wait_for(body["id"])
     assert job["state"] == "COMPLETED"
-    parts = live_engine.http.get(f"/tasks/{job['execution'][0]['id']}/log").json()["items"]
-    assert poll(lambda: "hey" in "".join(p["contents"] for p in parts))
+    log_path = f"/tasks/{job['execution'][0]['id']}/log"
+
+    def logged() -> str:
+        # Fetched anew on every try: the last part may be stored just after the job completes.
+        return "".join(p["contents"] for p in live_engine.http.get(log_path).json()["items"])
+
+    poll_until(lambda: "hey" in logged(), what="the rendered input in the task's log")
+
+
+def test_huge_or_odd_page_numbers_are_400_on_every_paged_route(live_engine: LiveEngine) -> None:
+    """Found by the fuzz (number-shaped `page` values): page 10**20 (or 2**62) overflowed the store's
+    64-bit offset, a 500 on every paged route; " 1" and an Arabic-Indic one (U+0661) passed as numbers (Tork
+    reads ASCII digits only)."""
+    job = live_engine.wait_for(live_engine.submit(quick("paged " + word()))["id"])
+    paths = ("/jobs", f"/jobs/{job['id']}/log", f"/tasks/{job['execution'][0]['id']}/log")
+    for path in paths:
+        for page in (str(10**20), str(2**62), str(2**63), " 1", "\u0661", "1_0"):
+            r = live_engine.http.get(path, params={"page": page})
+            assert r.status_code == 400, (path, page, r.text)
+            assert r.json()["message"].startswith(f"invalid page number: {page}"), r.json()
+        r = live_engine.http.get(path, params={"page": "1000000000"})
+        assert r.status_code == 200 and r.json()["items"] == []
+        assert live_engine.http.get(path, params={"size": str(10**30)}).json() == {"message": f"invalid size: {10**30}"}
+
+
+def test_control_characters_in_a_yaml_body_are_400(live_engine: LiveEngine) -> None:
+    """Found by the fuzz (raw bodies): PyYAML's reader refuses NUL and other control characters while the loader
+    is being made, outside the parse's error handling: a 500 instead of a 400, and nothing was stored."""
+    before = live_engine.store.list_jobs(1, 1, None)[1]
+    for body in (b"\x00", b"name: x\x07\ntasks: []", b"name: \x1b[31mred\n"):
+        r = live_engine.http.post("/jobs", content=body, headers={"Content-Type": "text/yaml"})
+        assert r.status_code == 400, r.text
+        assert r.json()["message"].startswith("yaml: unacceptable character #x"), r.json()
+    assert live_engine.store.list_jobs(1, 1, None)[1] == before

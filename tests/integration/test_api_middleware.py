@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import logging
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.engine import LiveEngine
+from tests.polling import poll_until
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import CorsSettings, RateLimitSettings, RequestLogSettings
+from tork_ray.store.store import Store
 
 ORIGIN = "http://ui.example"
 
@@ -85,9 +89,8 @@ def test_request_log_skips_health(configured: httpx.Client, caplog: pytest.LogCa
         configured.get("/health")
         configured.get("/queues")
         configured.get("/jobs", params={"size": 1})
-        deadline = time.monotonic() + 5
-        while not any("GET /jobs" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # The line is logged once the answer has gone out, so it may come just after the client has it.
+        poll_until(lambda: any("GET /jobs" in r.getMessage() for r in caplog.records), what="the GET /jobs log line")
     messages = [r.getMessage() for r in caplog.records if r.name == "tork_ray.api.requests"]
     assert any(m.startswith("GET /jobs 200 ") for m in messages), messages
     assert not any("/health" in m or "/queues" in m for m in messages)
@@ -97,3 +100,39 @@ def test_disabled_endpoints_are_gone(configured: httpx.Client) -> None:
     r = configured.post("/users", json={"username": "a", "password": "b"})
     assert (r.status_code, r.json()) == (404, {"message": "Not Found"})
     assert "/users" not in configured.get("/openapi.json").json()["paths"]
+
+
+def _statuses_on_one_connection(url: str, *paths: str) -> list[int | str]:
+    """GETs the paths one after the other on a single kept-alive connection (http.client does not reconnect
+    by itself); a request the server no longer answers shows as the exception's name."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)  # 10 s: a hang detector only
+    statuses: list[int | str] = []
+    try:
+        for path in paths:
+            try:
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                statuses.append(response.status)
+            except (ConnectionError, http.client.HTTPException) as exc:
+                statuses.append(type(exc).__name__)
+    finally:
+        connection.close()
+    return statuses
+
+
+def test_an_unexpected_error_keeps_the_connection(live_engine: LiveEngine, tmp_path: Path) -> None:
+    """An unexpected error (here a store whose jobs table is gone) is a 500 {"message"} and nothing more: on
+    0854dec the server also cut the connection after it, so a client's next request on it failed (reset)."""
+    store = Store(f"sqlite:///{tmp_path}/broken.db")
+    with store.engine.begin() as connection:
+        connection.execute(text("DROP TABLE jobs"))
+    app = create_app(live_engine.settings, live_engine.coordinator, store)
+    with serve_in_thread(app) as url:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            r = http.get("/jobs")
+            assert (r.status_code, r.json()) == (500, {"message": "internal server error"})
+        statuses = _statuses_on_one_connection(url, "/jobs", "/queues/default")
+    store.close()
+    assert statuses == [500, 200]

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Any
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import QUEUES, LiveEngine
+from tests.polling import poll_until
 from tork_ray.api.passwords import verify_password
-
-
-def until(check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def job_on(queue: str, run: str = "echo hi") -> str:
@@ -46,13 +36,15 @@ def test_queues_show_slots_backlog_and_running(live_engine: LiveEngine) -> None:
     # A queue no node serves: its tasks wait in the coordinator's backlog, visible with 0 subscribers.
     lonely = "lonely-" + uuid.uuid4().hex[:6]
     job_id = live_engine.submit(job_on(lonely))["id"]
-    info = until(lambda: (r := http.get(f"/queues/{lonely}")).status_code == 200 and r.json())
+    info = poll_until(
+        lambda: (r := http.get(f"/queues/{lonely}")).status_code == 200 and r.json(), what=f"queue {lonely} to appear"
+    )
     assert info == {"name": lonely, "size": 1, "subscribers": 0, "unacked": 0}
     assert lonely in {q["name"] for q in http.get("/queues").json()}
     # Running tasks count as unacked.
     busy = live_engine.submit(job_on("other", run="sleep 30"))["id"]
     live_engine.wait_for(busy, "RUNNING")
-    assert until(lambda: http.get("/queues/other").json()["unacked"] == 1)
+    poll_until(lambda: http.get("/queues/other").json()["unacked"] == 1, what="one running task on queue other")
     http.put(f"/jobs/{busy}/cancel")
     # Purging the backlog fails the waiting task, and with it the job (no retry left).
     r = http.delete(f"/queues/{lonely}")
@@ -84,7 +76,7 @@ def test_nodes_list_the_queue_node(live_engine: LiveEngine) -> None:
     assert node["startedAt"] <= node["lastHeartbeatAt"]
     busy = live_engine.submit(job_on("other", run="sleep 30"))["id"]
     live_engine.wait_for(busy, "RUNNING")
-    assert until(lambda: live_engine.http.get("/nodes").json()[0]["taskCount"] >= 1)
+    poll_until(lambda: live_engine.http.get("/nodes").json()[0]["taskCount"] >= 1, what="a task counted on the node")
     live_engine.http.put(f"/jobs/{busy}/cancel")
     live_engine.wait_for(busy)
 
@@ -92,7 +84,10 @@ def test_nodes_list_the_queue_node(live_engine: LiveEngine) -> None:
 def test_metrics_json(live_engine: LiveEngine) -> None:
     busy = live_engine.submit(job_on("other", run="sleep 30"))["id"]
     live_engine.wait_for(busy, "RUNNING")
-    metrics = until(lambda: (m := live_engine.http.get("/metrics").json())["tasks"]["running"] >= 1 and m)
+    metrics = poll_until(
+        lambda: (m := live_engine.http.get("/metrics").json())["tasks"]["running"] >= 1 and m,
+        what="a running task in /metrics",
+    )
     assert set(metrics) == {"jobs", "tasks", "nodes"}
     assert metrics["jobs"]["running"] >= 1
     assert metrics["nodes"]["online"] == 1 and 0 <= metrics["nodes"]["cpuPercent"] <= 100

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
 
+from tork_ray.api.offload import Offload
 from tork_ray.domain.redact import Redactor
 from tork_ray.settings import Settings
 from tork_ray.store.store import Store
@@ -18,6 +19,8 @@ class Backend:
     store: Store
     coordinator: Any  # a Ray ActorHandle of tork_ray.coordinator.actor.Coordinator
     redactor: Redactor
+    # Every store call and every heavy computation of a request runs here, off the event loop.
+    offload: Offload = field(default_factory=Offload)
 
 
 async def backend(request: Request) -> Backend:

@@ -1,23 +1,24 @@
 """Routes of /jobs: submit, list (with search), get, log, cancel, restart (SPEC §5.1).
 
-Routes that only read the store are plain `def`: FastAPI runs them in its thread pool, so a slow search never
-holds up the event loop, and with it every other request (SQLite lets go of the GIL while it works)."""
+Store reads, parsing, redaction and rendering run on the API's thread pool (`b.offload`): a slow search or a big
+document never holds up the event loop, and with it every other request."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
+from tork_ray.api.offload import INLINE_PARSE_BYTES, model_response
 from tork_ray.api.openapi import JOB_BODY
 from tork_ray.api.paging import PageParam, page_params
 from tork_ray.api.schemas import ERRORS, ErrorOut, JobOut, JobSummaryOut, Page, StatusOut, TaskLogPartOut
 from tork_ray.api.streams import SSE_HEADERS, job_log_events
 from tork_ray.errors import TorkError, WaitTimedOut
-from tork_ray.spec.models import to_dict
+from tork_ray.spec.models import JobInput, to_dict
 from tork_ray.spec.parse import loose_document, parse_job
 from tork_ray.spec.units import parse_duration
 
@@ -30,6 +31,26 @@ def _loose_document(body: bytes) -> Any:
     """Whatever a rejected body holds, only to know which secrets to keep out of the error message."""
     # The spec's bounded loaders: a hostile body (deep nesting, huge integers, aliases) is a None, never a 500.
     return loose_document(body)
+
+
+def _read_document(b: Backend, body: bytes, content_type: str | None) -> tuple[JobInput, list[str]]:
+    """The submitted job and the values to hide in any answer about it; a rejected body's error message has
+    the body's secrets hidden too."""
+    try:
+        spec = parse_job(body, content_type, limits=b.settings.limits)
+    except TorkError as exc:
+        raise views.redacted_error(b, exc, _loose_document(body)) from None
+    return spec, b.redactor.hidden_values(to_dict(spec))
+
+
+def _summary_response(b: Backend, summary: dict[str, Any], hidden: list[str]) -> JSONResponse:
+    # Already the summary's exact JSON shape: sent as is, without a second pass through the response model
+    # (the hottest route; that pass cost a tenth of its time).
+    return JSONResponse(views.redacted(b, summary, hidden))
+
+
+def _full_job_response(b: Backend, body: dict[str, Any]) -> Response:
+    return model_response(JobOut, views.full_job_view(b, body), exclude_unset=True)
 
 
 @router.post(
@@ -47,19 +68,17 @@ def _loose_document(body: bytes) -> Any:
 )
 async def submit_job(request: Request, b: Deps) -> Any:
     body = await request.body()
-    try:
-        spec = parse_job(body, request.headers.get("content-type"), limits=b.settings.limits)
-    except TorkError as exc:
-        raise views.redacted_error(b, exc, _loose_document(body)) from None
-    document = to_dict(spec)
+    small = len(body) <= INLINE_PARSE_BYTES  # the hot path: a small job is read on the loop (offload.py)
+    spec, hidden = await b.offload.unless_small(small, _read_document, b, body, request.headers.get("content-type"))
     if spec.wait is None:
-        # Already the summary's exact JSON shape: sent as is, without a second pass through the response model
-        # (the hottest route; that pass cost a tenth of its time).
-        return JSONResponse(views.submitted_view(b, await b.coordinator.accept.remote(spec), document))
-    outcome = await b.coordinator.submit_and_wait.remote(spec, parse_duration(spec.wait.timeout))
+        summary = await (await b.offload.unless_small(small, b.coordinator.accept.remote, spec))
+        return await b.offload.unless_small(small, _summary_response, b, summary, hidden)
+    # Ray pickles a call's arguments in the calling thread (~50 ms for a 490 KB job): a big one leaves the loop.
+    timeout = parse_duration(spec.wait.timeout)
+    outcome = await (await b.offload.unless_small(small, b.coordinator.submit_and_wait.remote, spec, timeout))
     if "job" not in outcome:
         raise WaitTimedOut("timeout waiting for job to complete")
-    return views.full_job_view(b, outcome["job"])
+    return await b.offload(_full_job_response, b, outcome["job"])
 
 
 @router.get(
@@ -69,7 +88,7 @@ async def submit_job(request: Request, b: Deps) -> Any:
     response_model_exclude_unset=True,
     responses={400: ERRORS[400]},
 )
-def list_jobs(
+async def list_jobs(
     b: Deps,
     page: PageParam = None,
     size: Annotated[str | None, Query(description="Jobs per page: default 10, at most 20")] = None,
@@ -79,8 +98,13 @@ def list_jobs(
     ] = None,
 ) -> Any:
     number, count = page_params(page, size, default_size=10, max_size=20)
+    return await b.offload(_jobs_page, b, number, count, q)
+
+
+def _jobs_page(b: Backend, number: int, count: int, q: str | None) -> Response:
     jobs, total = b.store.list_jobs(number, count, q)
-    return views.page_body(views.summary_views(b, jobs), number, count, total)
+    body = views.page_body(views.summary_views(b, jobs), number, count, total)
+    return model_response(Page[JobSummaryOut], body, exclude_unset=True)
 
 
 @router.get(
@@ -90,8 +114,12 @@ def list_jobs(
     response_model_exclude_unset=True,
     responses={404: ERRORS[404]},
 )
-def get_job(job_id: str, b: Deps) -> Any:
-    return views.job_view(b, views.load_job(b, job_id))
+async def get_job(job_id: str, b: Deps) -> Any:
+    return await b.offload(_job_response, b, job_id)
+
+
+def _job_response(b: Backend, job_id: str) -> Response:
+    return model_response(JobOut, views.job_view(b, views.load_job(b, job_id)), exclude_unset=True)
 
 
 @router.get(
@@ -101,17 +129,22 @@ def get_job(job_id: str, b: Deps) -> Any:
     response_model_exclude_unset=True,
     responses=ERRORS,
 )
-def job_log(
+async def job_log(
     job_id: str,
     b: Deps,
     page: PageParam = None,
     size: Annotated[str | None, Query(description="Parts per page: default 25, at most 100")] = None,
     q: Annotated[str | None, Query(description="Full-text search of the log (totalItems ignores it)")] = None,
 ) -> Any:
+    return await b.offload(_job_log_page, b, job_id, page, size, q)
+
+
+def _job_log_page(b: Backend, job_id: str, page: str | None, size: str | None, q: str | None) -> Response:
     job = views.load_job(b, job_id)
     number, count = page_params(page, size, default_size=25, max_size=100)
     parts, total = b.store.job_log(job_id, number, count, q)
-    return views.log_page_view(b, job, parts, number, count, total)
+    body = views.log_page_view(b, job, parts, number, count, total)
+    return model_response(Page[TaskLogPartOut], body, exclude_unset=True)
 
 
 @router.put(
@@ -150,5 +183,5 @@ async def restart_job(job_id: str, b: Deps) -> Any:
     },
 )
 async def job_log_stream(job_id: str, b: Deps) -> StreamingResponse:
-    events = job_log_events(b, views.load_job(b, job_id))
+    events = job_log_events(b, await b.offload(views.load_job, b, job_id))
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

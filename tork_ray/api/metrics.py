@@ -32,6 +32,11 @@ def _wants_prometheus(request: Request) -> bool:
 
 async def _prometheus(b: Backend) -> PlainTextResponse:
     snapshot = await b.coordinator.metrics.remote()
+    # Counting every job and task by state is a scan of the store: on the thread pool, with the rendering.
+    return await b.offload(_prometheus_text, b, snapshot)
+
+
+def _prometheus_text(b: Backend, snapshot: MetricsSnapshot) -> PlainTextResponse:
     text = prometheus.render(snapshot, b.store.state_counts(), _cpu(snapshot))
     return PlainTextResponse(text, media_type=prometheus.CONTENT_TYPE)
 

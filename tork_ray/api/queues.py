@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from tork_ray.api.backend import Backend, backend
+from tork_ray.api.offload import model_response
 from tork_ray.api.schemas import ERRORS, QueueOut
 
 router = APIRouter(tags=["queues"])
@@ -20,7 +21,9 @@ Deps = Annotated[Backend, Depends(backend)]
     response_model=list[QueueOut],
 )
 async def list_queues(b: Deps) -> Any:
-    return [asdict(info) for info in await b.coordinator.queues.remote()]
+    # One entry per queue name any job has used: the list can be long, so it is checked and rendered off the loop.
+    queues = await b.coordinator.queues.remote()
+    return await b.offload(lambda: model_response(list[QueueOut], [asdict(info) for info in queues]))
 
 
 @router.get("/queues/{name}", summary="One task queue", response_model=QueueOut, responses={404: ERRORS[404]})

@@ -1,19 +1,21 @@
 """Routes of /tasks: get a task, read its log, follow its log live (SPEC §5.1, plus server-sent events).
 
-The reads are plain `def`, run in FastAPI's thread pool, for the reason given in jobs.py."""
+Store reads, redaction and rendering run on the API's thread pool, for the reason given in jobs.py."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
+from tork_ray.api.offload import model_response
 from tork_ray.api.paging import PageParam, page_params
 from tork_ray.api.schemas import ERRORS, Page, TaskLogPartOut, TaskOut
 from tork_ray.api.streams import SSE_HEADERS, task_log_events
+from tork_ray.domain.models import Job, Task
 
 router = APIRouter(tags=["tasks"])
 Deps = Annotated[Backend, Depends(backend)]
@@ -35,8 +37,12 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
     response_model_exclude_unset=True,
     responses={404: ERRORS[404]},
 )
-def get_task(task_id: str, b: Deps) -> Any:
-    return views.task_view(b, views.load_task(b, task_id))
+async def get_task(task_id: str, b: Deps) -> Any:
+    return await b.offload(_task_response, b, task_id)
+
+
+def _task_response(b: Backend, task_id: str) -> Response:
+    return model_response(TaskOut, views.task_view(b, views.load_task(b, task_id)), exclude_unset=True)
 
 
 @router.get(
@@ -46,17 +52,27 @@ def get_task(task_id: str, b: Deps) -> Any:
     response_model_exclude_unset=True,
     responses=ERRORS,
 )
-def task_log(
+async def task_log(
     task_id: str,
     b: Deps,
     page: PageParam = None,
     size: Annotated[str | None, Query(description="Parts per page: default 25, at most 100")] = None,
     q: Annotated[str | None, Query(description="Full-text search of the log (totalItems ignores it)")] = None,
 ) -> Any:
+    return await b.offload(_task_log_page, b, task_id, page, size, q)
+
+
+def _task_log_page(b: Backend, task_id: str, page: str | None, size: str | None, q: str | None) -> Response:
     task = views.load_task(b, task_id)
     number, count = page_params(page, size, default_size=25, max_size=100)
     parts, total = b.store.task_log(task_id, number, count, q)
-    return views.log_page_view(b, views.load_job(b, task.job_id), parts, number, count, total)
+    body = views.log_page_view(b, views.load_job(b, task.job_id), parts, number, count, total)
+    return model_response(Page[TaskLogPartOut], body, exclude_unset=True)
+
+
+def _task_and_job(b: Backend, task_id: str) -> tuple[Task, Job]:
+    task = views.load_task(b, task_id)
+    return task, views.load_job(b, task.job_id)
 
 
 @router.get(
@@ -66,6 +82,6 @@ def task_log(
     responses=STREAM_DOC,
 )
 async def task_log_stream(task_id: str, b: Deps) -> StreamingResponse:
-    task = views.load_task(b, task_id)
-    events = task_log_events(b, task, views.load_job(b, task.job_id))
+    task, job = await b.offload(_task_and_job, b, task_id)
+    events = task_log_events(b, task, job)
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

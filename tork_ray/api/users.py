@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from tork_ray.api.backend import Backend, backend
 from tork_ray.api.passwords import hash_password
@@ -37,6 +36,11 @@ def _user_input(body: bytes) -> UserIn:
     return user
 
 
+def _user_and_hash(body: bytes) -> tuple[UserIn, str]:
+    user = _user_input(body)
+    return user, hash_password(user.password)
+
+
 @router.post(
     "/users",
     summary="Create a user",
@@ -51,8 +55,8 @@ def _user_input(body: bytes) -> UserIn:
     responses={400: ERRORS[400]},
 )
 async def create_user(request: Request, b: Deps) -> Any:
-    user = _user_input(await request.body())
-    # scrypt takes tens of ms on purpose: off the event loop, and off the coordinator's.
-    password_hash = await run_in_threadpool(hash_password, user.password)
+    # Reading a body of up to 500 KB, and scrypt's tens of ms (on purpose): off the event loop, and off the
+    # coordinator's.
+    user, password_hash = await b.offload(_user_and_hash, await request.body())
     created = await b.coordinator.create_user.remote(user.username, user.name, password_hash)
     return created.model_dump(by_alias=True, mode="json", exclude_none=True, exclude={"disabled"})

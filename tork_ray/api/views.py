@@ -66,11 +66,6 @@ def summary_views(b: Backend, jobs: list[Job]) -> list[dict[str, Any]]:
     return [redacted(b, job.summary(), job_hidden(b, job, specs.get(job.id, []))) for job in jobs]
 
 
-def submitted_view(b: Backend, summary: dict[str, Any], document: dict[str, Any]) -> dict[str, Any]:
-    """POST /jobs answer: hidden values come from the submitted document itself (no store read)."""
-    return redacted(b, summary, b.redactor.hidden_values(document))
-
-
 def task_view(b: Backend, task: Task) -> dict[str, Any]:
     job = load_job(b, task.job_id)
     return redacted(b, task.public(), job_hidden(b, job))

@@ -177,6 +177,10 @@ def _load(body: bytes, kind: str, limits: LimitsSettings) -> dict[str, Any]:
         raise BadRequest(f"request body is not valid UTF-8: {exc}") from exc
     try:
         data = _load_json(text, limits) if kind == "json" else _load_yaml(text, limits)
+    except yaml.YAMLError as exc:
+        # Raised by the loader's constructor itself (its reader refuses control characters such as NUL), before
+        # the parse whose errors _get_data words: it was a 500.
+        raise BadRequest(f"yaml: {' '.join(str(exc).split())}") from exc
     except RecursionError as exc:  # a backstop: both loaders bound the nesting before anything recursive runs
         raise too_deep("", limits) from exc
     if not isinstance(data, dict):
