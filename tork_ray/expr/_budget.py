@@ -9,9 +9,9 @@ task) or a new one made from the `limits` it was given. A Budget bounds:
   tests, operators and comparisons, at most VOLUME_FACTOR x limits.template.output. This is work done at C speed
   (copying, scanning, comparing), about a millisecond per million characters;
 * steps, for the whole request: one per call of a function, filter, test or operator and per attribute or item
-  access, plus COMPILE_STEPS + COMPILE_STEPS_PER_CHAR x length for each expression compiled (or run: the charge
-  does not depend on the compile cache, so whether a job fails never depends on what ran before it). A step is
-  Python-level work of a microsecond or two, so MAX_STEPS keeps a request well under a second of CPU.
+  access, plus a charge per expression compiled or run that follows Jinja's cost (see `compile`). A step is
+  Python-level work of a few microseconds at most, so MAX_STEPS keeps a request near a second of CPU at worst
+  (measured figures: the report of issue 9), whatever its expressions do.
 
 The active Budget lives in a context variable set by `Budget.active()` for the duration of one call: the hooks
 of the sandbox and the functions read it there, so no limit is ever a process-wide setting.
@@ -28,10 +28,15 @@ from tork_ray.settings import LimitsSettings
 
 MAX_INT_BITS = 4096
 VOLUME_FACTOR = 10
-MAX_STEPS = 250_000
-COMPILE_STEPS = 50
-COMPILE_STEPS_PER_CHAR = 8
+MAX_STEPS = 200_000
+# Measured against a step (one call inside `map`): compiling an expression costs Jinja about 150 steps plus a
+# few per character of dense source; running one, about 20 steps plus one per 8 characters.
+COMPILE_STEPS = 150
+COMPILE_STEPS_PER_CHAR = 4
+RUN_STEPS = 20
+RUN_CHARS_PER_STEP = 8
 ITEM_VOLUME = 8  # an item of a built list weighs as much as 8 characters
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 _active: ContextVar[Budget | None] = ContextVar("tork_ray_expr_budget", default=None)
 
@@ -45,22 +50,14 @@ class Budget:
 
     def __init__(self, limits: LimitsSettings | None = None) -> None:
         self.limits = limits or LimitsSettings()
+        self.max_text = self.limits.template_output
+        self.max_items = self.limits.each_items
+        self.max_volume = VOLUME_FACTOR * self.limits.template_output
         self.volume = 0
         self.steps = 0
         # Deep sizes already measured, by object id; the object is kept so that its id is not reused meanwhile.
         self._sizes: dict[int, tuple[Any, int]] = {}
-
-    @property
-    def max_text(self) -> int:
-        return self.limits.template_output
-
-    @property
-    def max_items(self) -> int:
-        return self.limits.each_items
-
-    @property
-    def max_volume(self) -> int:
-        return VOLUME_FACTOR * self.limits.template_output
+        self._compiled: set[str] = set()  # the expressions this request has paid the compile charge for
 
     @contextmanager
     def active(self) -> Iterator[Budget]:
@@ -101,12 +98,30 @@ class Budget:
         if self.steps > MAX_STEPS:
             prefix = f"{what}: " if what else ""
             raise ExprProblem(f"{prefix}more than {MAX_STEPS} steps of work in one request (too costly)")
-        if operands:
-            self.spend(sum(self.weigh(value) for value in operands), what)
+        volume = 0
+        for value in operands:  # the hot path of map/select: plain values are weighed without a walk
+            kind = type(value)
+            if kind is str:
+                volume += len(value)
+            elif kind in _SCALARS:
+                volume += 1
+            else:
+                volume += self.weigh(value)
+        self.volume += volume
+        if self.volume > self.max_volume:
+            self.spend(0, what)  # raises, with the message
 
     def compile(self, source: str) -> None:
-        """Charge compiling and running one expression, before any of it is done."""
-        self.step("", steps=COMPILE_STEPS + COMPILE_STEPS_PER_CHAR * len(source))
+        """Charge compiling and running one expression, before any of it is done.
+
+        The first time in this request an expression pays for its compile, whether or not the process-wide
+        cache already holds it: the charge depends on the request alone, never on what ran before it.
+        """
+        steps = RUN_STEPS + len(source) // RUN_CHARS_PER_STEP
+        if source not in self._compiled:
+            steps += COMPILE_STEPS + COMPILE_STEPS_PER_CHAR * len(source)
+            self._compiled.add(source)
+        self.step("", steps=steps)
 
     def weigh(self, value: Any) -> int:
         """The size of `value` in characters as `size_of` counts it, up to a little over limits.template.output.
@@ -141,8 +156,13 @@ def size_of(value: Any, limit: int) -> int:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
+        kind = type(item)
+        if kind is str:
             total += len(item) + 2
+        elif kind is int:
+            total += item.bit_length() // 3 + 1
+        elif kind in _SCALARS:
+            total += 8
         elif isinstance(item, Mapping):
             total += 2
             for key, child in item.items():
@@ -151,13 +171,11 @@ def size_of(value: Any, limit: int) -> int:
                     return total
                 stack.append((child, depth + 1))
         elif isinstance(item, list | tuple | Set):
-            total += 2
-            for child in item:
-                total += 2 + 2 * depth
-                if total > limit:
-                    return total
-                stack.append((child, depth + 1))
-        elif isinstance(item, int) and not isinstance(item, bool):
+            total += 2 + (2 + 2 * depth) * len(item)
+            if total > limit:
+                return total
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, int):  # an int subclass; bool is in _SCALARS
             total += item.bit_length() // 3 + 1
         else:
             total += 8

@@ -9,7 +9,7 @@ it is done (see _budget): a request over a limit fails with an ExpressionError n
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
 from jinja2 import Undefined
@@ -20,7 +20,7 @@ from tork_ray.expr._budget import Budget
 from tork_ray.expr._compile import Compiled, compile_source
 from tork_ray.expr._sandbox import environment
 from tork_ray.expr._scan import first_segment, segments
-from tork_ray.expr._values import ExprProblem, materialize, to_text
+from tork_ray.expr._values import ExprProblem, materialize, to_text, type_name
 from tork_ray.settings import LimitsSettings
 
 _WORD = re.compile(r"[A-Za-z_]\w*")
@@ -49,7 +49,7 @@ def _compile(source: str, budget: Budget) -> Compiled:
         reason = exc.message or "syntax error"
     except ExprProblem as exc:
         reason = str(exc)
-    except RecursionError:
+    except (RecursionError, SyntaxError, MemoryError):  # SyntaxError: Python's parser limits on generated code
         reason = "expression is too deeply nested"
     except Exception:  # never echo an unexpected internal error: it could describe the host
         reason = "invalid expression"
@@ -65,7 +65,7 @@ def _eval(source: str, context: Mapping[str, Any], budget: Budget) -> Any:
     try:
         with budget.active():
             value = compiled.run(context)
-            return "" if isinstance(value, Undefined) else materialize(value)
+            return "" if isinstance(value, Undefined) else _bounded(materialize(value), budget)
     except ExprProblem as exc:
         reason = str(exc)
     except SecurityError:
@@ -81,6 +81,36 @@ def _eval(source: str, context: Mapping[str, Any], budget: Budget) -> Any:
     except Exception:  # as in _compile: say that it failed, not what the host looked like
         reason = "evaluation failed"
     raise ExpressionError(f"error evaluating expression: {_short(source)}: {_short(reason)}")
+
+
+def _bounded(value: Any, budget: Budget) -> Any:
+    """The value an expression hands back as plain data (what JSON holds), within the limits even when it comes
+    straight from the context: a string of at most limits.template.output characters, a list of at most
+    limits.each.items items, anything else no larger than limits.template.output once serialised."""
+    if isinstance(value, str):
+        if len(value) > budget.max_text:
+            raise ExprProblem(f"value is {len(value)} characters, more than limits.template.output ({budget.max_text})")
+        return value
+    if isinstance(value, list | tuple) and len(value) > budget.max_items:
+        raise ExprProblem(f"value has {len(value)} items, more than limits.each.items ({budget.max_items})")
+    if budget.weigh(value) > budget.max_text:
+        raise ExprProblem(f"value is larger than limits.template.output ({budget.max_text} characters)")
+    return _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """A copy made of str, int, float, bool, None, lists and string-keyed maps; a missing value inside is ""."""
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, Undefined):
+        return ""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | Set):
+        return [_plain(item) for item in value]
+    raise ExprProblem(
+        "a function is not a value (call it)" if callable(value) else f"{type_name(value)} is not a value"
+    )
 
 
 def _text_of(source: str, context: Mapping[str, Any], budget: Budget) -> str:
