@@ -21,7 +21,7 @@ Dialect, in one place (documented here because users meet it in error messages):
   template of at most limits.string.length characters renders to at most limits.template.output; a value is at
   most limits.template.output characters or limits.each.items items (sequence() included, refused before it
   is built); integers have at most 4096 bits; one request handles at most 10 x limits.template.output
-  characters in all and at most 250,000 steps of work (see _budget). Every pass over a template is linear.
+  characters in all and at most 100,000 steps of work (see _budget). Every pass over a template is linear.
 """
 
 from tork_ray.expr._budget import Budget

@@ -28,11 +28,11 @@ from tork_ray.settings import LimitsSettings
 
 MAX_INT_BITS = 4096
 VOLUME_FACTOR = 10
-MAX_STEPS = 200_000
+MAX_STEPS = 100_000
 # Measured against a step (one call inside `map`): compiling an expression costs Jinja about 150 steps plus a
 # few per character of dense source; running one, about 20 steps plus one per 8 characters.
 COMPILE_STEPS = 150
-COMPILE_STEPS_PER_CHAR = 4
+COMPILE_STEPS_PER_CHAR = 5
 RUN_STEPS = 20
 RUN_CHARS_PER_STEP = 8
 ITEM_VOLUME = 8  # an item of a built list weighs as much as 8 characters
