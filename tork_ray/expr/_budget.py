@@ -10,8 +10,9 @@ task) or a new one made from the `limits` it was given. A Budget bounds:
   (copying, scanning, comparing), about a millisecond per million characters;
 * steps, for the whole request: one per call of a function, filter, test or operator and per attribute or item
   access, plus a charge per expression compiled or run that follows Jinja's cost (see `compile`). A step is
-  Python-level work of a few microseconds at most, so MAX_STEPS keeps a request near a second of CPU at worst
-  (measured figures: the report of issue 9), whatever its expressions do.
+  Python-level work of a few microseconds at most, so MAX_STEPS keeps a request to about half a second of CPU
+  at worst on a busy two-core machine, whatever its expressions do. It also means one request can push at
+  most about 100,000 items through `map`/`select`: enough to pass over a whole each list once.
 
 The active Budget lives in a context variable set by `Budget.active()` for the duration of one call: the hooks
 of the sandbox and the functions read it there, so no limit is ever a process-wide setting.
