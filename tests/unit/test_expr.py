@@ -10,15 +10,18 @@ import pytest
 
 from tork_ray.errors import ExpressionError
 from tork_ray.expr import (
-    MAX_ITEMS,
     check_expression,
     evaluate,
     evaluate_condition,
     evaluate_expression,
     render,
 )
+from tork_ray.expr._compile import compile_expression
 from tork_ray.expr._dialect import translate
-from tork_ray.expr._sandbox import compile_expression
+from tork_ray.settings import LimitsSettings
+
+MAX_ITEMS = LimitsSettings().each_items
+MAX_TEXT = LimitsSettings().template_output
 
 CTX: dict[str, Any] = {
     "inputs": {
@@ -488,33 +491,33 @@ def test_sandbox_escapes_fail_without_leaking(expr: str) -> None:
         assert leak not in cause.lower(), (leak, message)
 
 
+_ITEMS_CAP = f"more than limits.each.items ({MAX_ITEMS})"
+_TEXT_CAP = f"more than limits.template.output ({MAX_TEXT})"
+_TOTAL_CAP = f"handles more than {10 * MAX_TEXT} characters in all"
 _CAPS = [
-    ("sequence(0, 100001)", "more than the limit of 100000"),
-    ("repeat('a', 1000001)", "more than the limit of 1000000"),
-    ("'a' * 10**9", "more than the limit of 1000000"),
-    ("10**9 * 'a'", "more than the limit of 1000000"),
-    ("[1] * 10**6", "more than the limit of 100000"),
-    ("[repeat('a', 100000)] * 100", "larger than 1000000 characters"),
-    ("[[1] * 1000] * 1000", "larger than 1000000 characters"),
+    ("sequence(0, 100001)", _ITEMS_CAP),
+    ("sequence(0, 10 ** 15)", "sequence: result would have 1000000000000000 items, " + _ITEMS_CAP),
+    (f"repeat('a', {MAX_TEXT + 1})", _TEXT_CAP),
+    ("'a' * 10**9", _TEXT_CAP),
+    ("10**9 * 'a'", _TEXT_CAP),
+    ("[1] * 10**6", _ITEMS_CAP),
+    ("[repeat('a', 100000)] * 100", f"larger than limits.template.output ({MAX_TEXT} characters)"),
+    ("[[1] * 1000] * 1000", f"larger than limits.template.output ({MAX_TEXT} characters)"),
     ("10 ** (10 ** 10)", "more than 4096 bits"),
-    ("join(sequence(0, 100000), repeat('x', 100000))", "more than the limit"),
-    ("replace(repeat('a', 100000), 'a', repeat('b', 100))", "more than the limit"),
-    ("split(repeat('a', 200000), '')", "more than the limit of 100000"),
-    ("repeat('a', 999999) + 'bb'", "more than the limit"),
-    ("sequence(0, 100000) + [1]", "more than the limit"),
+    ("2 ** 4000 * 2 ** 4000", "'*': result would have more than 4096 bits"),
+    ("join(sequence(0, 100000), repeat('x', 100000))", _TEXT_CAP),
+    ("replace(repeat('a', 100000), 'a', repeat('b', 100))", _TEXT_CAP),
+    ("split(repeat('a', 200000), '')", _ITEMS_CAP),
+    (f"repeat('a', {MAX_TEXT - 1}) + 'bb'", _TEXT_CAP),
+    ("sequence(0, 100000) + [1]", _ITEMS_CAP),
     ("'%0999999999d' % 1", "invalid operation: string % int"),
     ("'x' | center(10**9)", "No filter named 'center'"),
     ("'x' | indent(10**9)", "No filter named 'indent'"),
     ("[1] | batch(10**9, 0)", "No filter named 'batch'"),
-    ("toBase64(repeat('a', 1000000))", "more than the limit"),
-    ("split(repeat('a', 100000), '') | map('repeat', 1000000) | list", "builds more than 10000000 characters"),
-    ("split(repeat('a', 20), '') | map('repeat', 1000000)", "builds more than 10000000 characters"),
-    (
-        "[repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999),"
-        " repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999), repeat('a', 999999),"
-        " repeat('a', 999999)]",
-        "builds more than 10000000 characters",
-    ),
+    ("toBase64(repeat('a', 1000000))", _TEXT_CAP),
+    ("split(repeat('a', 100000), '') | map('repeat', 1000000) | list", _TOTAL_CAP),
+    ("split(repeat('a', 20), '') | map('repeat', 1000000)", _TOTAL_CAP),
+    ("[" + ", ".join(["repeat('a', 999999)"] * 11) + "]", _TOTAL_CAP),
 ]
 
 
@@ -523,8 +526,8 @@ def test_resource_caps(expr: str, fragment: str) -> None:
     assert fragment in _err(evaluate_expression, expr, CTX)
 
 
-def test_the_total_budget_is_per_evaluation() -> None:
-    for _ in range(15):  # 15 x 1 MB over separate evaluations is fine; in one it is not
+def test_the_total_budget_is_per_call() -> None:
+    for _ in range(15):  # 15 x 1 MB over separate calls is fine; in one it is not
         evaluate_expression("repeat('a', 1000000)", {})
 
 

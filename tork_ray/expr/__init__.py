@@ -17,16 +17,19 @@ Dialect, in one place (documented here because users meet it in error messages):
 * Methods are not reachable (`'a'.upper()` fails: write `upper('a')`); `_` attributes never.
 * Rendering: true/false, ints, floats as Go's %v (2.5, 10/5 → 2, 1e+06), nil and missing → "", lists and
   maps → compact JSON. A task `if` skips only on false / "false" (see evaluate_condition).
-* Values built by one expression are capped: 100,000 items and 1,000,000 characters per value, 10,000,000
-  characters in all per evaluation, integers of 4096 bits.
+* Costs are bounded by the engine's limits.* (every entry point takes `limits=`, or a shared `budget=`): a
+  template of at most limits.string.length characters renders to at most limits.template.output; a value is at
+  most limits.template.output characters or limits.each.items items (sequence() included, refused before it
+  is built); integers have at most 4096 bits; one request handles at most 10 x limits.template.output
+  characters in all and at most 100,000 steps of work (see _budget). Every pass over a template is linear.
 """
 
+from tork_ray.expr._budget import Budget
 from tork_ray.expr._engine import check_expression, evaluate, evaluate_condition, evaluate_expression, render
-from tork_ray.expr._values import MAX_ITEMS, MAX_TEXT, to_text
+from tork_ray.expr._values import to_text
 
 __all__ = [
-    "MAX_ITEMS",
-    "MAX_TEXT",
+    "Budget",
     "check_expression",
     "evaluate",
     "evaluate_condition",

@@ -7,10 +7,11 @@ import re
 from tork_ray.expr._values import ExprProblem
 
 # One token at a time; string literals are single tokens so nothing inside them is ever rewritten.
-# Numbers are whole tokens so `1.5` is not mistaken for member access.
+# Numbers are whole tokens so `1.5` is not mistaken for member access. An unterminated string runs to the end
+# (Jinja then reports it): were it allowed to fail, each of n stray quotes would rescan the rest, n² in all.
 _TOKEN = re.compile(
     r"""
-      (?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      (?P<str>'(?:[^'\\]|\\.)*(?:'|\\?\Z)|"(?:[^"\\]|\\.)*(?:"|\\?\Z))
     | (?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
     | (?P<name>[A-Za-z_]\w*)
     | (?P<ws>\s+)
@@ -38,15 +39,20 @@ class _Translator:
     def __init__(self, tokens: list[tuple[str, str]]) -> None:
         self.tokens = tokens
         self.pos = 0
+        # The text of the last non-space token before each position, computed once (looking back from every
+        # `nil` instead would be quadratic).
+        self.before: list[str] = []
+        last = ""
+        for kind, text in tokens:
+            self.before.append(last)
+            if kind != "ws":
+                last = text
 
     def _peek(self) -> tuple[str, str] | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
     def _prev_significant(self) -> str:
-        for kind, text in reversed(self.tokens[: self.pos]):
-            if kind != "ws":
-                return text
-        return ""
+        return self.before[self.pos]
 
     def expr(self, stops: frozenset[str]) -> str:
         """Translate until a token in `stops` at this bracket depth (not consumed)."""

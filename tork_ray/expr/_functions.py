@@ -14,10 +14,10 @@ from typing import Any
 from jinja2 import Undefined
 
 from tork_ray.expr._values import (
-    MAX_TEXT,
     ExprProblem,
     check_items,
     check_text,
+    current,
     is_number,
     materialize,
     size_of,
@@ -364,5 +364,6 @@ def guard_repeat(operand: str | list[Any] | tuple[Any, ...], count: int, operato
         return
     check_items(len(operand) * n, f"'{operator}'")
     # n shared references to one big element are cheap to build but huge to render or compare: weigh them.
-    if n and size_of(operand, MAX_TEXT // n + 1) * n > MAX_TEXT:
-        raise ExprProblem(f"'{operator}': result would be larger than {MAX_TEXT} characters")
+    cap = current().max_text
+    if n and size_of(operand, cap // n + 1) * n > cap:
+        raise ExprProblem(f"'{operator}': result would be larger than limits.template.output ({cap} characters)")

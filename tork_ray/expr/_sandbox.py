@@ -1,30 +1,27 @@
-"""The immutable Jinja sandbox with Tork's names: data-only attribute access, guarded operators, a compile cache."""
+"""The immutable Jinja sandbox with Tork's names: data-only attribute access, guarded and metered operations."""
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from jinja2 import Template, Undefined, nodes
-from jinja2.defaults import DEFAULT_FILTERS
-from jinja2.exceptions import TemplateSyntaxError
-from jinja2.parser import Parser
-from jinja2.runtime import Context
+from jinja2 import Undefined
+from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_TESTS
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from tork_ray.expr._dialect import translate
+from tork_ray.expr._budget import MAX_INT_BITS
 from tork_ray.expr._functions import FILTERS, FUNCTIONS, guard_repeat
 from tork_ray.expr._values import (
-    MAX_POW_BITS,
-    MAX_TEXT,
     ExprProblem,
     check_items,
     check_text,
+    current,
     is_number,
     materialize,
+    to_text,
     type_name,
 )
 
@@ -57,6 +54,10 @@ _KEPT_FILTERS = (
 
 _ABSENT = object()
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+# Names of the helpers that compile_expression wires into every expression; a user's expression cannot name them.
+WEIGH = "_tork_weigh"
+CONCAT = "_tork_concat"
+SLICE = "_tork_slice"
 
 
 class Missing(Undefined):
@@ -84,18 +85,32 @@ class TorkSandbox(ImmutableSandboxedEnvironment):
     Attribute access reads data only: map keys (so `inputs.items` is the input named "items", not dict.items)
     and public, non-callable attributes. No method of any object is reachable, which closes str.format,
     `'a'.ljust(10**9)` and the `__class__` walks in one rule. Every arithmetic operator is intercepted to give
-    expr-lang's type errors and to cap the size of what it builds.
+    expr-lang's type errors and to cap the size of what it builds. Every function, filter and test is wrapped
+    to charge the request's Budget (one step, plus the size of what it is handed) before it runs, so work done
+    per item inside `map`/`select` is counted too. Constant folding is off: it would run functions at compile
+    time, outside any budget, and keep their results in the compile cache.
     """
 
     intercepted_binops = _ARITHMETIC
 
     def __init__(self) -> None:
-        super().__init__(undefined=Missing, autoescape=False)
+        super().__init__(undefined=Missing, autoescape=False, optimized=False)
         self.globals.clear()  # range, dict, lipsum, cycler, joiner, namespace: none of them are Tork's
-        self.globals.update(FUNCTIONS)
-        self.filters = {name: DEFAULT_FILTERS[name] for name in _KEPT_FILTERS} | FILTERS
+        self.globals.update({name: _metered(name, fn) for name, fn in FUNCTIONS.items()})
+        kept = {name: _metered(name, DEFAULT_FILTERS[name], count_result=True) for name in _KEPT_FILTERS}
+        ours = {name: _metered(name, fn) for name, fn in FILTERS.items()}
+        private = {
+            WEIGH: _metered("comparison", _weigh),
+            CONCAT: _metered("'~'", _concat),
+            SLICE: _metered("slice", _slice),
+        }
+        self.filters = kept | ours | private
+        self.tests = {
+            name: _metered(f"test {name}", cast(Callable[..., Any], fn)) for name, fn in DEFAULT_TESTS.items()
+        }
 
     def getattr(self, obj: Any, attribute: str) -> Any:
+        current().step("attribute access")
         if isinstance(obj, Undefined):
             return self.undefined(obj=obj, name=attribute)  # inputs.nope.deeper is still just missing
         if isinstance(obj, Mapping):
@@ -114,6 +129,7 @@ class TorkSandbox(ImmutableSandboxedEnvironment):
         return value
 
     def getitem(self, obj: Any, argument: Any) -> Any:
+        current().step("index")
         if isinstance(obj, Undefined):
             return self.undefined(obj=obj, name=str(argument))
         if isinstance(obj, Mapping):
@@ -127,20 +143,20 @@ class TorkSandbox(ImmutableSandboxedEnvironment):
             return self.getattr(obj, argument)
         if not isinstance(obj, str | list | tuple):
             raise ExprProblem(f"cannot index a {type_name(obj)}")
-        if isinstance(argument, bool) or not isinstance(argument, int | slice):
+        if isinstance(argument, bool) or not isinstance(argument, int):
             raise ExprProblem(f"an index must be an integer, got {type_name(argument)}")
         try:
             return obj[argument]
         except IndexError:
             return self.undefined(obj=obj, name=str(argument))
 
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         # A missing value is the zero value "" (Tork), so `inputs.nope + "x"` is "x".
         left = "" if isinstance(left, Undefined) else materialize(left)
         right = "" if isinstance(right, Undefined) else materialize(right)
+        current().step(f"'{operator}'", left, right)
         if is_number(left) and is_number(right):
-            if operator == "**":
-                _guard_power(left, right)
+            _guard_int(operator, left, right)
             result = self.binop_table[operator](left, right)
             if isinstance(result, complex):  # (-8) ** 0.5: Python goes complex, expr-lang has no such type
                 raise ExprProblem("'**': result is not a real number")
@@ -164,6 +180,59 @@ class TorkSandbox(ImmutableSandboxedEnvironment):
         raise ExprProblem(f"invalid operation: {type_name(left)} {operator} {type_name(right)}{hint}")
 
 
+def _metered(what: str, fn: Callable[..., Any], *, count_result: bool = False) -> Callable[..., Any]:
+    """`fn`, charging the active budget one step plus the size of its arguments before each call.
+
+    Filters that take the Jinja context or environment first (map, select...) are not charged for it. With
+    `count_result`, a list or string the call returns is counted as built (Jinja's own filters, which do not
+    check what they build; ours check before building).
+    """
+    skip = 1 if getattr(fn, "jinja_pass_arg", None) is not None else 0
+
+    @functools.wraps(fn)  # keeps jinja_pass_arg, and the name Python's argument errors quote
+    def metered(*args: Any, **kwargs: Any) -> Any:
+        current().step(what, *args[skip:], *kwargs.values())
+        result = fn(*args, **kwargs)
+        if count_result and not any(result is arg for arg in args):
+            _count_built(what, result)
+        return result
+
+    return metered
+
+
+def _count_built(what: str, value: Any) -> None:
+    if isinstance(value, str):
+        check_text(len(value), what)
+    elif isinstance(value, list | tuple | range):
+        check_items(len(value), what)
+
+
+def _weigh(value: Any) -> Any:
+    """Identity: wraps each operand of a comparison so that its size is charged (`==` and `in` scan them)."""
+    return value
+
+
+def _concat(values: list[Any]) -> str:
+    """`a ~ b ~ c`: every operand as text (Tork's formatting, not Python's str()), size-checked before joining."""
+    texts = [to_text(value) for value in values]
+    check_text(sum(map(len, texts)), "'~'")
+    return "".join(texts)
+
+
+def _slice(obj: Any, start: Any, stop: Any, step: Any) -> Any:
+    """`x[a:b:c]`: Jinja slices without the sandbox's getitem, so compile_expression routes slices here."""
+    if isinstance(obj, Undefined):
+        return obj  # a missing value is "", and so is any slice of it
+    if not isinstance(obj, str | list | tuple):
+        raise ExprProblem(f"cannot slice a {type_name(obj)}")
+    if any(bound is not None and not _is_int(bound) for bound in (start, stop, step)):
+        raise ExprProblem("slice bounds must be integers")
+    part = slice(start, stop, step)
+    size = len(range(len(obj))[part])  # a slice copies: count what it builds, before building it
+    (check_text if isinstance(obj, str) else check_items)(size, "slice")
+    return obj[part]
+
+
 def _numeric(text: str) -> bool:
     try:
         float(text)
@@ -180,48 +249,23 @@ def _repeatable(value: Any) -> bool:
     return isinstance(value, str | list | tuple)
 
 
-def _guard_power(base: float, exponent: float) -> None:
-    """Refuse integer powers whose result would exceed MAX_POW_BITS (10 ** 10 ** 10 would hang the host)."""
-    big = _is_int(base) and _is_int(exponent) and abs(base) > 1 and exponent > 0
-    if big and exponent * math.log2(abs(base)) > MAX_POW_BITS:
-        raise ExprProblem(f"'**': result would have more than {MAX_POW_BITS} bits")
+def _guard_int(operator: str, left: float, right: float) -> None:
+    """Refuse integer products and powers of more than MAX_INT_BITS bits (10 ** 10 ** 10 would hang the host)."""
+    if not (_is_int(left) and _is_int(right)):
+        return
+    assert isinstance(left, int) and isinstance(right, int)
+    if operator == "*":
+        bits = left.bit_length() + right.bit_length()
+    elif operator == "**" and abs(left) > 1 and right > 0:
+        # The exponent alone says it when it is large (and float(10 ** 400) would overflow).
+        bits = MAX_INT_BITS + 1 if right > MAX_INT_BITS else math.ceil(right * math.log2(abs(left)))
+    else:
+        return
+    if bits > MAX_INT_BITS:
+        raise ExprProblem(f"'{operator}': result would have more than {MAX_INT_BITS} bits")
 
 
 @lru_cache(maxsize=1)
 def environment() -> TorkSandbox:
     """The one sandbox: immutable once built, so sharing it between threads and calls is safe."""
     return TorkSandbox()
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """A compiled expression and the top-level names it reads (checked against the context at run time)."""
-
-    template: Template
-    names: frozenset[str]
-
-    def run(self, context: Mapping[str, Any]) -> Any:
-        ctx = self.template.new_context(dict(context))
-        for _ in self.template.root_render_func(ctx):
-            pass
-        return ctx.vars["result"]
-
-
-@lru_cache(maxsize=4096)
-def compile_expression(source: str) -> Compiled:
-    """Compile one expression (no braces). Raises TemplateSyntaxError or ExprProblem."""
-    if len(source) > MAX_TEXT:
-        raise ExprProblem("expression is too long")
-    env = environment()
-    parser = Parser(env, translate(source), state="variable")
-    expr = parser.parse_expression()
-    if not parser.stream.eos:
-        raise TemplateSyntaxError(f"unexpected {parser.stream.current.value!r}", parser.stream.current.lineno)
-    found = [expr, *expr.find_all((nodes.Concat, nodes.Name))]  # find_all skips the root node itself
-    for concat in (n for n in found if isinstance(n, nodes.Concat)):
-        # `a ~ b` would format with Python's str() (True, [1, 2]); route operands through string().
-        concat.nodes = [nodes.Filter(n, "string", [], [], None, None, lineno=n.lineno) for n in concat.nodes]
-    names = frozenset(n.name for n in found if isinstance(n, nodes.Name) and n.ctx == "load")
-    expr.set_environment(env)
-    body: list[nodes.Node] = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
-    return Compiled(env.from_string(nodes.Template(body, lineno=1)), names)

@@ -1,4 +1,4 @@
-"""Value formatting (Go-like text, JSON for containers), Tork type names, and the resource caps."""
+"""Value formatting (Go-like text, JSON for containers), Tork type names, and size checks against the budget."""
 
 from __future__ import annotations
 
@@ -6,47 +6,15 @@ import itertools
 import json
 import math
 from collections.abc import Iterator, Mapping, Set
-from contextlib import contextmanager
-from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
 from jinja2 import Undefined
 
-# Caps that keep one expression from exhausting the host: every builder of big values checks them
-# *before* allocating (sequence, repeat, `*`, join, replace, split, toJSON, rendering of containers).
-MAX_ITEMS = 100_000
-MAX_TEXT = 1_000_000
-MAX_POW_BITS = 4096
-# What one evaluation may build in total (an item counts as 8 characters). Per-value caps alone would let
-# `map` multiply them: `split(repeat('a', 100000), '') | map('repeat', 1000000)` asks for 100 GB.
-MAX_TOTAL = 10 * MAX_TEXT
-_ITEM_COST = 8
-
-_budget: ContextVar[list[int] | None] = ContextVar("tork_ray_expr_budget", default=None)
-
-
-@contextmanager
-def budget() -> Iterator[None]:
-    """Scope one evaluation: what check_items/check_text approve is counted against MAX_TOTAL."""
-    token = _budget.set([0])
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
-
-def _spend(amount: int, what: str) -> None:
-    spent = _budget.get()
-    if spent is None:
-        return
-    spent[0] += amount
-    if spent[0] > MAX_TOTAL:
-        raise ExprProblem(f"{what}: the expression builds more than {MAX_TOTAL} characters in all")
-
-
-class ExprProblem(Exception):
-    """Raised inside an expression (by a function, operator or guard); the engine wraps it into ExpressionError."""
+# Re-exported: the functions, the sandbox and the dialect import these from here.
+from tork_ray.expr._budget import ExprProblem as ExprProblem
+from tork_ray.expr._budget import current as current
+from tork_ray.expr._budget import size_of as size_of
 
 
 def type_name(value: Any) -> str:
@@ -77,65 +45,31 @@ def is_number(value: Any) -> bool:
 
 
 def check_items(count: int, what: str) -> None:
-    if count > MAX_ITEMS:
-        raise ExprProblem(f"{what}: result would have {count} items, more than the limit of {MAX_ITEMS}")
-    _spend(count * _ITEM_COST, what)
+    """Approve building a list of `count` items under the active budget (limits.each.items)."""
+    current().items(count, what)
 
 
 def check_text(length: int, what: str) -> None:
-    if length > MAX_TEXT:
-        raise ExprProblem(f"{what}: result would be {length} characters, more than the limit of {MAX_TEXT}")
-    _spend(length, what)
+    """Approve building a string of `length` characters under the active budget (limits.template.output)."""
+    current().text(length, what)
 
 
 def materialize(value: Any) -> Any:
     """A list for the lazy results of Jinja filters (map, select, reverse, items...); other values unchanged."""
     if isinstance(value, Iterator):
-        items = list(itertools.islice(value, MAX_ITEMS + 1))  # never pull more than the cap from a generator
+        cap = current().max_items
+        items = list(itertools.islice(value, cap + 1))  # never pull more than the cap from a generator
         check_items(len(items), "sequence")
         return items
     return value
 
 
-def size_of(value: Any, limit: int = MAX_TEXT) -> int:
-    """Rough size in characters of `value` serialised with indentation; stops counting once past `limit`.
-
-    Iterative (no recursion limit) and bounded by `limit` work, so it is safe on shared-reference structures
-    such as `[[1] * 1000] * 1000` whose serialisation would be huge.
-    """
-    total = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            total += len(item) + 2
-        elif isinstance(item, Mapping):
-            total += 2
-            for key, child in item.items():
-                total += len(str(key)) + 4 + 2 * depth
-                if total > limit:
-                    return total
-                stack.append((child, depth + 1))
-        elif isinstance(item, list | tuple | Set):
-            total += 2
-            for child in item:
-                total += 2 + 2 * depth
-                if total > limit:
-                    return total
-                stack.append((child, depth + 1))
-        elif isinstance(item, int) and not isinstance(item, bool):
-            total += item.bit_length() // 3 + 1
-        else:
-            total += 8
-        if total > limit:
-            return total
-    return total
-
-
 def check_size(value: Any, what: str) -> None:
-    size = size_of(value)
-    if size > MAX_TEXT:
-        raise ExprProblem(f"{what}: value is too large (more than {MAX_TEXT} characters)")
+    """Refuse to serialise a value larger than limits.template.output (counted without serialising it)."""
+    budget = current()
+    cap = budget.max_text
+    if budget.weigh(value) > cap:
+        raise ExprProblem(f"{what}: value is too large (more than limits.template.output, {cap} characters)")
 
 
 def go_float(value: float) -> str:
