@@ -17,7 +17,7 @@ from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
-from tork_ray.domain.states import JOB_TERMINAL, TaskState
+from tork_ray.domain.states import JOB_TERMINAL
 from tork_ray.errors import BadRequest, Conflict, NotFound
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
@@ -128,18 +128,14 @@ class Coordinator:
         # ms later, in one go for every job accepted meanwhile, the writes are off the submitter's clock.
         jobs, self._accepted = self._accepted, []
         for job in jobs:
-            try:
-                with self.writer.batch():
-                    self.engine.start_job(job)
-            except Exception as exc:  # a bug must not leave the job PENDING for ever
-                log.exception("job %s could not be started", job.id)
-                self.engine.fail_job(job, f"job could not be started: {type(exc).__name__}")
+            # A failure is rolled back, logged and fails the job (Engine.run): it must not stop the others.
+            with contextlib.suppress(Exception):
+                self.engine.start(job)
 
     async def submit_and_wait(self, spec: JobInput, timeout: float, created_by: User | None = None) -> dict[str, Any]:
         """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise."""
         await self.ready()
-        with self.writer.batch():
-            job = self.engine.submit(spec, created_by)
+        job = self.engine.submit(spec, created_by)
         done = await self.engine.wait_job(job.id, timeout)
         if done is None or done.state not in JOB_TERMINAL:
             return {"id": job.id}
@@ -147,13 +143,11 @@ class Coordinator:
 
     async def cancel_job(self, job_id: str) -> None:
         await self.ready()
-        with self.writer.batch():
-            self.engine.cancel_job(job_id)
+        self.engine.cancel_job(job_id)
 
     async def restart_job(self, job_id: str) -> None:
         await self.ready()
-        with self.writer.batch():
-            self.engine.restart_job(job_id)
+        self.engine.restart_job(job_id)
 
     async def queues(self) -> list[QueueInfo]:
         await self.ready()
@@ -175,12 +169,7 @@ class Coordinator:
         if self.engine.dispatcher.find_queue(name) is None:
             raise NotFound(f"queue {name} not found")
         removed = self.engine.dispatcher.purge(name)
-        writer = self.engine.writer
-        with writer.batch():
-            for task_id in removed:
-                task = writer.task(task_id)
-                if task is not None and writer.move_task(task, TaskState.FAILED, error=f"queue {name} was purged"):
-                    self.engine.on_task_failed(task)
+        self.engine.fail_tasks(removed, f"queue {name} was purged")
         return len(removed)
 
     async def nodes(self) -> list[NodeInfo]:
@@ -216,13 +205,11 @@ class Coordinator:
 
     async def task_started(self, task_id: str, node_id: str) -> None:
         await self.ready()
-        with self.writer.batch():
-            self.engine.task_started(task_id, node_id)
+        self.engine.task_started(task_id, node_id)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()
-        with self.writer.batch():
-            self.engine.task_progress(task_id, value)
+        self.engine.task_progress(task_id, value)
 
     async def append_log(self, task_id: str, contents: str) -> None:
         self.store.append_log(task_id, contents)

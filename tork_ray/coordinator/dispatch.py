@@ -147,5 +147,9 @@ class Dispatcher:
             self._running_per_queue[queue] -= 1
         try:
             await self._on_result(task_id, outcome)
+        except Exception:
+            # The handler rolled its event back and failed the job (Engine.run); logged here too, so that
+            # nothing raised in this background task goes unseen.
+            log.exception("handling the result of task %s failed", task_id)
         finally:
             self.pump(queue)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tork_ray.coordinator.dispatch import QUEUE_RESOURCE_PREFIX
 from tork_ray.coordinator.engine import Engine
+from tork_ray.coordinator.events import Pending, StartJob, TaskFailed
 from tork_ray.domain.states import JobState, TaskState
 from tork_ray.settings import RuntimeSettings
 
@@ -57,8 +59,7 @@ def resume_jobs(engine: Engine) -> int:
     writer = engine.writer
     jobs = writer.store.jobs_in_states([JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING])
     for stored in jobs:
-        with writer.batch():
-            _resume(engine, stored.id)
+        engine.run(partial(_resume, engine, stored.id), stored.id, f"the recovery of job {stored.id}")
     return len(jobs)
 
 
@@ -68,16 +69,16 @@ def _resume(engine: Engine, job_id: str) -> None:
     if job is None or job.state not in (JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING):
         return  # finished meanwhile, as a side effect of an earlier job's recovery (a sub-job)
     if job.state is JobState.PENDING:
-        engine.start_job(job)
+        engine.post(StartJob(job))
         return
     for task in [writer.task(t.id) for t in writer.active_tasks(job.id)]:
         if task is None or job.state not in (JobState.SCHEDULED, JobState.RUNNING):
             continue
         if task.state is TaskState.PENDING:
-            engine.handle_pending(job, task)
+            engine.post(Pending(job, task))
         elif (
             task.state in (TaskState.SCHEDULED, TaskState.RUNNING)
             and not task.is_composite
             and writer.move_task(task, TaskState.FAILED, error=LOST_TASK_ERROR)
         ):
-            engine.on_task_failed(task)
+            engine.post(TaskFailed(task))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,11 +100,21 @@ class Store:
         self._writer.expect_new("jobs", (job.id for job in jobs))
         self._writer.expect_new("tasks", (task.id for task in tasks))
 
-    def save(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
-        """Upserts jobs and tasks in one transaction, so a state change is stored whole or not at all."""
+    def save(
+        self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = (), extra: Mapping[str, list[Any]] | None = None
+    ) -> None:
+        """Upserts jobs and tasks, and inserts `extra` rows (table name -> rows), in one transaction: a state
+        change is stored whole or not at all."""
         with self.engine.begin() as connection:
             changes = self._writer.save(connection, list(jobs), list(tasks))
+            for table, rows in (extra or {}).items():
+                if rows:
+                    connection.execute(insert(SQLModel.metadata.tables[table]), rows)
+        # Only once committed: a failed commit must leave the writer's memory of stored states as it was.
+        self._writer.remember(changes)
         for change in changes:
+            if change.old == change.new:
+                continue
             if isinstance(change.record, Job):
                 self.counters.job_changed(change.old, change.new)
             else:
