@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tork_ray.coordinator.request import apply_defaults, build_request, retry_delay
+from tork_ray.coordinator.request import MAX_RETRY_DELAY, apply_defaults, build_request, retry_delay
 
 DEFAULTS = {
     "retry": {"limit": 2},
@@ -53,3 +53,9 @@ def test_build_request_converts_units() -> None:
     assert request.cpus_nano == 500_000_000
     assert request.memory_bytes == 64 * 1024 * 1024
     assert request.main.run == "true" and request.scope == "scope"
+
+
+def test_a_backoff_never_overflows() -> None:
+    # float ** int past 1e308 raises OverflowError: inside an event that used to leave the job RUNNING.
+    for factor in (1e300, float("inf"), float("nan")):
+        assert retry_delay({"limit": 5, "initialDelay": "1s", "scalingFactor": factor}, 3) == MAX_RETRY_DELAY

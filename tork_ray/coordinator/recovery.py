@@ -11,12 +11,13 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tork_ray.coordinator.dispatch import QUEUE_RESOURCE_PREFIX
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.events import Pending, StartJob, TaskFailed
-from tork_ray.domain.states import JobState, TaskState
+from tork_ray.domain.states import JOB_TERMINAL, JobState, TaskState
 from tork_ray.settings import RuntimeSettings
 
 log = logging.getLogger(__name__)
 
 LOST_TASK_ERROR = "task lost: the coordinator restarted while the task was in flight"
+STUCK_JOB_ERROR = "job was left running with no task to run (a coordinator error); restart it to carry on"
 
 
 @ray.remote(num_cpus=0, max_retries=0)
@@ -59,7 +60,14 @@ def resume_jobs(engine: Engine) -> int:
     writer = engine.writer
     jobs = writer.store.jobs_in_states([JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING])
     for stored in jobs:
-        engine.run(partial(_resume, engine, stored.id), stored.id, f"the recovery of job {stored.id}")
+        try:
+            engine.run(partial(_resume, engine, stored.id), stored.id, f"the recovery of job {stored.id}")
+        except Exception:
+            # The job's recovery failed and was rolled back; run() failed the job. If even that did not
+            # happen (the store is down), recovery as a whole fails and is tried again later.
+            job = writer.job(stored.id)
+            if job is None or job.state not in JOB_TERMINAL:
+                raise
     return len(jobs)
 
 
@@ -71,7 +79,11 @@ def _resume(engine: Engine, job_id: str) -> None:
     if job.state is JobState.PENDING:
         engine.post(StartJob(job))
         return
-    for task in [writer.task(t.id) for t in writer.active_tasks(job.id)]:
+    active = writer.active_tasks(job.id)
+    if not active:  # nothing would ever move it on: left so by a half-stored event of an older version
+        engine.fail_job(job, STUCK_JOB_ERROR)
+        return
+    for task in [writer.task(t.id) for t in active]:
         if task is None or job.state not in (JobState.SCHEDULED, JobState.RUNNING):
             continue
         if task.state is TaskState.PENDING:
