@@ -23,9 +23,10 @@ TORK_RAY = Path(sys.executable).parent / "tork-ray"
 class EngineProcess:
     """One `tork-ray run standalone` process; start() and stop() may be repeated on the same data dir."""
 
-    def __init__(self, data_dir: Path, namespace: str) -> None:
+    def __init__(self, data_dir: Path, namespace: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.namespace = namespace
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -40,6 +41,7 @@ class EngineProcess:
             "TORK_WORKER_QUEUES_DEFAULT": "2",
             "TORK_RAY_NAMESPACE": self.namespace,
             "RAY_AUTH_MODE": "disabled",
+            **self.extra_env,
         }
         began = time.monotonic()
         log = self.log_path.open("ab")
@@ -65,6 +67,12 @@ class EngineProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             raise AssertionError(f"engine did not stop within {timeout}s on SIGINT:\n{self.log()}") from None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing cleaned up, nothing flushed."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

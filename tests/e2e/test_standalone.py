@@ -38,7 +38,7 @@ def test_jobs_survive_a_restart_and_running_ones_resume(engine_process: EnginePr
         ).json()["id"]
         wait_for_job(http, done)
         retried = http.post("/jobs", json=_sleeper("survivor", retry=1), headers={}).json()["id"]
-        lost = http.post("/jobs", json=_sleeper("casualty", retry=0)).json()["id"]
+        lost = http.post("/jobs", json=_sleeper("casualty", retry=0, redeliveries=0)).json()["id"]
         wait_for_job(http, retried, "RUNNING")
         wait_for_job(http, lost, "RUNNING")
     # Ctrl-C while both run: their containers go with the engine.
@@ -50,17 +50,20 @@ def test_jobs_survive_a_restart_and_running_ones_resume(engine_process: EnginePr
         assert http.get(f"/jobs/{done}").json()["state"] == "COMPLETED"
         resumed = wait_for_job(http, retried)
         failed = wait_for_job(http, lost)
+    # The interrupted task is redelivered: the same record runs again, no retry spent.
     assert resumed["state"] == "COMPLETED", resumed
-    assert [t["state"] for t in resumed["execution"]] == ["FAILED", "COMPLETED"]
-    assert "coordinator restarted" in resumed["execution"][0]["error"]
+    assert [(t["state"], t.get("redelivered")) for t in resumed["execution"]] == [("COMPLETED", 1)]
+    # A task that asked not to be redelivered fails as lost, and its retry rules (none) decide.
     assert failed["state"] == "FAILED"
     assert "coordinator restarted" in failed["error"]
     engine_process.stop()
     assert containers_of(docker_client, engine_process) == []
 
 
-def _sleeper(name: str, retry: int) -> dict[str, Any]:
+def _sleeper(name: str, retry: int, redeliveries: int | None = None) -> dict[str, Any]:
     task: dict[str, Any] = {"name": "nap", "image": "ubuntu:mantic", "run": "sleep 4"}
     if retry:
         task["retry"] = {"limit": retry}
+    if redeliveries is not None:
+        task["redeliveries"] = redeliveries
     return {"name": name, "tasks": [task]}

@@ -185,3 +185,14 @@ def test_effects_run_in_order_once_the_batch_is_stored(writer: StateWriter) -> N
         writer.after_commit(lambda: seen.append(("second", True)))
         assert seen == []
     assert seen == [("first", True), ("second", True)]
+
+
+def test_a_store_made_before_redelivery_counts_gains_the_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = StateWriter(Store(url))
+    _job, task = running_task(old)
+    with old.store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE tasks DROP COLUMN redelivered")
+    reopened = Store(url)
+    loaded = reopened.get_task(task.id)
+    assert loaded is not None and loaded.redelivered == 0

@@ -41,7 +41,9 @@ class Coordinator:
         self.settings = settings
         self.store = Store(settings.store_url)
         self.writer = StateWriter(self.store)
-        self.engine = Engine(self.writer, self._launch, scope=settings.ray.namespace)
+        self.engine = Engine(
+            self.writer, self._launch, scope=settings.ray.namespace, redeliveries=settings.coordinator.redeliveries
+        )
         self._ready: asyncio.Task[None] | None = None
         # Recover at once, not at the first call: after a crash the restarted actor must pick its jobs up
         # even if nobody calls it (Ray runs an async actor's __init__ with its event loop set).

@@ -45,9 +45,12 @@ ERROR_TEXT_LIMIT = 1000
 class Engine:
     """Runs jobs: start, schedule, complete, fail, retry, cancel, restart. Single-threaded (the actor's loop)."""
 
-    def __init__(self, writer: StateWriter, launch: Callable[[RunRequest, str], Any], scope: str) -> None:
+    def __init__(
+        self, writer: StateWriter, launch: Callable[[RunRequest, str], Any], scope: str, redeliveries: int = 1
+    ) -> None:
         self.writer = writer
         self.scope = scope
+        self.redeliveries = redeliveries  # the coordinator.redeliveries setting
         self.dispatcher = Dispatcher(launch, self.on_result)
         self.composites = Composites(writer, self.post)
         self._finished: dict[str, asyncio.Event] = {}
@@ -184,13 +187,33 @@ class Engine:
         if task.is_composite:
             self.composites.start(job, task, ctx)
             return
+        self._schedule(job, task)
+
+    def _schedule(self, job: Job, task: Task, **changes: Any) -> None:
+        """Moves a regular task to SCHEDULED (with `changes`) and queues it on Ray."""
         try:
             request = build_request(task.id, job.id, task.spec, self.scope)
         except TorkError as exc:  # a task the runtime cannot be asked to run fails, the coordinator carries on
             self._fail_task(task, exc.message, retryable=False)
             return
-        self.writer.move_task(task, TaskState.SCHEDULED)
-        self.queue(task, request)
+        # A task SCHEDULED before a restart is queued again as it is: nothing to record.
+        if task.state is TaskState.SCHEDULED or self.writer.move_task(task, TaskState.SCHEDULED, **changes):
+            self.queue(task, request)
+
+    def requeue(self, job: Job, task: Task) -> None:
+        """After a restart: a task that was waiting in a queue, never started, waits in it again."""
+        self._schedule(job, task)
+
+    def redeliver(self, job: Job, task: Task, lost_error: str) -> None:
+        """After a restart: a task that was RUNNING (its run died with the old coordinator) runs again, at most
+        `redeliveries` times (its own, else the setting); past that it FAILS and its retry rules decide."""
+        own = task.spec.get("redeliveries")
+        limit = self.redeliveries if own is None else int(own)
+        if task.redelivered >= limit:
+            error = lost_error if limit == 0 else f"{lost_error} (already redelivered {task.redelivered} times)"
+            self._fail_task(task, error)
+            return
+        self._schedule(job, task, redelivered=task.redelivered + 1, node_id=None, started_at=None, progress=0.0)
 
     def queue(self, task: Task, request: RunRequest) -> None:
         """Hands a SCHEDULED task to the dispatcher once that state is stored (and if it still holds then)."""

@@ -10,7 +10,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tork_ray.coordinator.dispatch import QUEUE_RESOURCE_PREFIX
 from tork_ray.coordinator.engine import Engine
-from tork_ray.coordinator.events import Pending, StartJob, TaskFailed
+from tork_ray.coordinator.events import Pending, StartJob
 from tork_ray.domain.states import JOB_TERMINAL, JobState, TaskState
 from tork_ray.settings import RuntimeSettings
 
@@ -55,8 +55,9 @@ async def clean_nodes(scope: str, runtime: RuntimeSettings) -> int:
 
 
 def resume_jobs(engine: Engine) -> int:
-    """Carries on every unfinished job. Tasks that were in flight are failed as lost, then retried by the
-    job's own retry rules (or fail the job): their Ray tasks died with the old coordinator."""
+    """Carries on every unfinished job. Tasks that were waiting in a queue are queued again; tasks that were
+    running (their Ray tasks died with the old coordinator) are redelivered: run again, at most
+    `redeliveries` times, then failed as lost and retried by the job's own retry rules (or fail the job)."""
     writer = engine.writer
     jobs = writer.store.jobs_in_states([JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING])
     for stored in jobs:
@@ -88,9 +89,9 @@ def _resume(engine: Engine, job_id: str) -> None:
             continue
         if task.state is TaskState.PENDING:
             engine.post(Pending(job, task))
-        elif (
-            task.state in (TaskState.SCHEDULED, TaskState.RUNNING)
-            and not task.is_composite
-            and writer.move_task(task, TaskState.FAILED, error=LOST_TASK_ERROR)
-        ):
-            engine.post(TaskFailed(task))
+        elif task.is_composite:
+            continue  # RUNNING until its children come home; they are resumed one by one
+        elif task.state is TaskState.SCHEDULED:
+            engine.requeue(job, task)
+        elif task.state is TaskState.RUNNING:
+            engine.redeliver(job, task, LOST_TASK_ERROR)

@@ -31,6 +31,8 @@ def apply_defaults(spec: Mapping[str, Any], defaults: Mapping[str, Any] | None) 
             result[key] = defaults[key]
     if defaults.get("priority") and not result.get("priority"):
         result["priority"] = defaults["priority"]
+    if defaults.get("redeliveries") is not None and result.get("redeliveries") is None:
+        result["redeliveries"] = defaults["redeliveries"]
     return result
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, insert, text
+from sqlalchemy import Connection, event, func, insert, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
@@ -67,6 +67,7 @@ class Store:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
             SQLModel.metadata.create_all(connection)
+            _add_missing_columns(connection)
             self.search.install(connection)
             if connection.execute(select(UserRow.id).where(UserRow.username == GUEST.username)).first() is None:
                 connection.execute(
@@ -306,6 +307,18 @@ class Store:
                 .group_by(col(TaskRow.node_id))
             ).all()
             return {node: int(n) for node, n in rows if node}
+
+
+# Columns added after a table was first created, for stores made by an older version (create_all only adds
+# missing tables): (table, column, SQL type and default).
+_ADDED_COLUMNS = (("tasks", "redelivered", "INTEGER NOT NULL DEFAULT 0"),)
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    inspector = inspect(connection)
+    for table, column, definition in _ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))
 
 
 def _job(row: JobRow) -> Job:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -57,6 +57,7 @@ class TaskRow(SQLModel, table=True):
     result: str | None = Field(default=None, sa_column=Column(Text))
     node_id: str | None = Field(default=None, max_length=64)
     progress: float = 0.0
+    redelivered: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 

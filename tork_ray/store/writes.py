@@ -25,7 +25,7 @@ JOB_COLUMNS = (
 )  # fmt: skip
 TASK_COLUMNS = (
     "id", "job_id", "parent_id", "position", "name", "state", "queue", "priority", "created_at", "scheduled_at",
-    "started_at", "completed_at", "failed_at", "error", "result", "node_id", "progress", "spec",
+    "started_at", "completed_at", "failed_at", "error", "result", "node_id", "progress", "redelivered", "spec",
 )  # fmt: skip
 _FINAL = frozenset(s.value for s in JOB_TERMINAL) | frozenset(s.value for s in TASK_TERMINAL)
 
