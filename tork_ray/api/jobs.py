@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
+from tork_ray.api.idempotency import IDEMPOTENCY_HEADER, call_id, submit_id
 from tork_ray.api.openapi import JOB_BODY
 from tork_ray.api.paging import PageParam, page_params
 from tork_ray.api.schemas import ERRORS, ErrorOut, JobOut, JobSummaryOut, Page, StatusOut, TaskLogPartOut
@@ -45,16 +46,18 @@ def _loose_document(body: bytes) -> Any:
     summary="Submit a job (JSON or YAML); with `wait`, answer once it ends",
     response_model=JobSummaryOut | JobOut,
     response_model_exclude_unset=True,
-    openapi_extra=JOB_BODY,
+    openapi_extra={**JOB_BODY, "parameters": [IDEMPOTENCY_HEADER]},
     responses={
         200: {"description": "The job's summary (state PENDING); with `wait`, the full job at its final state"},
         400: ERRORS[400],
         408: {"model": ErrorOut, "description": "`wait` timed out"},
+        409: {"model": ErrorOut, "description": "The Idempotency-Key was used before with a different body"},
         413: {"model": ErrorOut, "description": "Body larger than middleware.web.bodylimit"},
     },
 )
 async def submit_job(request: Request, b: Deps) -> Any:
     body = await request.body()
+    request_id, fingerprint = submit_id(request, body)
     try:
         spec = parse_job(body, request.headers.get("content-type"))
     except TorkError as exc:
@@ -63,8 +66,10 @@ async def submit_job(request: Request, b: Deps) -> Any:
     if spec.wait is None:
         # Already the summary's exact JSON shape: sent as is, without a second pass through the response model
         # (the hottest route; that pass cost a tenth of its time).
-        return JSONResponse(views.submitted_view(b, await b.coordinator.accept.remote(spec), document))
-    outcome = await b.coordinator.submit_and_wait.remote(spec, parse_duration(spec.wait.timeout))
+        summary = await b.coordinator.accept.remote(spec, request_id=request_id, fingerprint=fingerprint)
+        return JSONResponse(views.submitted_view(b, summary, document))
+    timeout = parse_duration(spec.wait.timeout)
+    outcome = await b.coordinator.submit_and_wait.remote(spec, timeout, request_id=request_id, fingerprint=fingerprint)
     if "job" not in outcome:
         raise WaitTimedOut("timeout waiting for job to complete")
     return views.full_job_view(b, outcome["job"])
@@ -129,7 +134,7 @@ def job_log(
     responses=ERRORS,
 )
 async def cancel_job(job_id: str, b: Deps) -> Any:
-    await b.coordinator.cancel_job.remote(job_id)
+    await b.coordinator.cancel_job.remote(job_id, request_id=call_id())
     return OK
 
 
@@ -140,7 +145,7 @@ async def cancel_job(job_id: str, b: Deps) -> Any:
     responses=ERRORS,
 )
 async def restart_job(job_id: str, b: Deps) -> Any:
-    await b.coordinator.restart_job.remote(job_id)
+    await b.coordinator.restart_job.remote(job_id, request_id=call_id())
     return OK
 
 

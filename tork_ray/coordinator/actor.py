@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,8 @@ from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
+from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
+from tork_ray.coordinator.requests import TABLE as REQUESTS
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
 from tork_ray.domain.states import JOB_TERMINAL
@@ -110,15 +113,28 @@ class Coordinator:
             deleted += len(ids)
         logs_before = now - timedelta(seconds=parse_duration(datastore.retention_logs))
         parts = delete_log_parts_before(self.store, logs_before)
-        return {"jobs": deleted, "logParts": parts}
+        requests = 0
+        while removed := self.store.delete_requests_before(now - REQUEST_TTL):
+            requests += removed
+        return {"jobs": deleted, "logParts": parts, "requests": requests}
 
     # --- API-facing -----------------------------------------------------------------------------------
 
-    async def accept(self, spec: JobInput, created_by: User | None = None) -> dict[str, Any]:
+    async def accept(
+        self, spec: JobInput, created_by: User | None = None, request_id: str | None = None, fingerprint: str = ""
+    ) -> dict[str, Any]:
         """POST /jobs without `wait`: stores the job PENDING and answers with its summary at once (as Tork
-        answers before its coordinator picks the job up). The job starts a moment later, see _start_accepted."""
+        answers before its coordinator picks the job up). The job starts a moment later, see _start_accepted.
+        Idempotent by `request_id`: a call already applied (a retry by Ray, or a client's repeated
+        Idempotency-Key with the same body, `fingerprint`) answers with the job it made; another body → 409."""
         await self._recovered()
-        job = self.engine.create_job(spec, created_by)
+        known = applied_job(self.store, request_id, "submit", fingerprint)
+        if known is not None:
+            return self._known_job(known).summary()
+        with self.writer.batch():  # the job and its request id: stored together or not at all
+            job = self.engine.create_job(spec, created_by)
+            if request_id:
+                self.writer.save_with(REQUESTS, [request_row(request_id, "submit", job.id, fingerprint)])
         if not self._accepted:
             asyncio.get_running_loop().call_later(ACCEPTED_START_DELAY, self._start_accepted)
         self._accepted.append(job)
@@ -134,22 +150,59 @@ class Coordinator:
             with contextlib.suppress(Exception):
                 self.engine.start(job)
 
-    async def submit_and_wait(self, spec: JobInput, timeout: float, created_by: User | None = None) -> dict[str, Any]:
-        """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise."""
+    async def submit_and_wait(
+        self,
+        spec: JobInput,
+        timeout: float,
+        created_by: User | None = None,
+        request_id: str | None = None,
+        fingerprint: str = "",
+    ) -> dict[str, Any]:
+        """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise.
+        Idempotent by `request_id` as accept(): a repeat waits for the job the first call made."""
         await self.ready()
-        job = self.engine.submit(spec, created_by)
+        job_id = applied_job(self.store, request_id, "submit", fingerprint)
+        if job_id is None:
+
+            def remember(job: Job) -> None:
+                if request_id:
+                    self.writer.save_with(REQUESTS, [request_row(request_id, "submit", job.id, fingerprint)])
+
+            job_id = self.engine.submit(spec, created_by, also=remember).id
+        job = self._known_job(job_id)
         done = await self.engine.wait_job(job.id, timeout)
         if done is None or done.state not in JOB_TERMINAL:
             return {"id": job.id}
         return {"job": done.public(self.store.job_tasks(job.id))}
 
-    async def cancel_job(self, job_id: str) -> None:
+    async def cancel_job(self, job_id: str, request_id: str | None = None) -> None:
+        """Cancels the job. Idempotent by `request_id`: a retry of a cancel that was applied answers OK."""
         await self.ready()
-        self.engine.cancel_job(job_id)
+        if not self._seen(request_id, "cancel", job_id):
+            self.engine.cancel_job(job_id, also=self._remember(request_id, "cancel", job_id))
 
-    async def restart_job(self, job_id: str) -> None:
+    async def restart_job(self, job_id: str, request_id: str | None = None) -> None:
+        """Restarts the job. Idempotent by `request_id`: a retry of a restart that was applied answers OK."""
         await self.ready()
-        self.engine.restart_job(job_id)
+        if not self._seen(request_id, "restart", job_id):
+            self.engine.restart_job(job_id, also=self._remember(request_id, "restart", job_id))
+
+    def _seen(self, request_id: str | None, kind: str, job_id: str) -> bool:
+        known = applied_job(self.store, request_id, kind)
+        if known is not None and known != job_id:
+            raise KeyReused("request id was already used for another job")
+        return known is not None
+
+    def _remember(self, request_id: str | None, kind: str, job_id: str) -> Callable[[], None] | None:
+        if not request_id:
+            return None
+        return lambda: self.writer.save_with(REQUESTS, [request_row(request_id, kind, job_id)])
+
+    def _known_job(self, job_id: str) -> Job:
+        job = self.writer.job(job_id)
+        if job is None:  # deleted since (autoDelete, retention): the request is answered as for a gone job
+            raise NotFound("job not found")
+        return job
 
     async def queues(self) -> list[QueueInfo]:
         await self.ready()

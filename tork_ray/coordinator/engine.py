@@ -141,11 +141,14 @@ class Engine:
     def start(self, job: Job) -> None:
         self.run(lambda: self.post(StartJob(job)), job.id, f"the start of job {job.id}")
 
-    def submit(self, spec: JobInput, created_by: User | None = None) -> Job:
+    def submit(self, spec: JobInput, created_by: User | None = None, also: Callable[[Job], None] | None = None) -> Job:
+        """Creates and starts a job in one transaction; `also(job)` adds its own writes to it."""
         created: list[Job] = []
 
         def submit() -> None:
             created.append(self.create_job(spec, created_by))
+            if also is not None:
+                also(created[0])
             self.post(StartJob(created[0]))
 
         self.run(submit, None, "a submit")
@@ -375,13 +378,20 @@ class Engine:
 
     # --- cancel and restart ---------------------------------------------------------------------------
 
-    def cancel_job(self, job_id: str) -> None:
+    def cancel_job(self, job_id: str, also: Callable[[], None] | None = None) -> None:
+        """Cancels an active job; `also()` adds its own writes to the same transaction."""
         job = self.writer.job(job_id)
         if job is None:
             raise NotFound("job not found")
         if job.state not in JOB_ACTIVE:
             raise Conflict("job is not running")
-        self.run(lambda: self._cancel(job), job.id, f"the cancel of job {job_id}")
+        self.run(partial(self._along, partial(self._cancel, job), also), job.id, f"the cancel of job {job_id}")
+
+    @staticmethod
+    def _along(action: Callable[[], None], also: Callable[[], None] | None) -> None:
+        action()
+        if also is not None:
+            also()
 
     def _cancel(self, job: Job) -> None:
         if not self.writer.move_job(job, JobState.CANCELLED):
@@ -401,7 +411,8 @@ class Engine:
     def _cancel_run(self, task_id: str) -> None:
         self.dispatcher.cancel(task_id)
 
-    def restart_job(self, job_id: str) -> None:
+    def restart_job(self, job_id: str, also: Callable[[], None] | None = None) -> None:
+        """Restarts a FAILED or CANCELLED job; `also()` adds its own writes to the same transaction."""
         job = self.writer.job(job_id)
         if job is None:
             raise NotFound("job not found")
@@ -409,7 +420,7 @@ class Engine:
             raise Conflict(f"job is {job.state} and can not be restarted")
         if job.position > len(job.tasks) or job.position < 1:
             raise Conflict("job has no more tasks to run")
-        self.run(lambda: self._restart(job), job.id, f"the restart of job {job_id}")
+        self.run(partial(self._along, partial(self._restart, job), also), job.id, f"the restart of job {job_id}")
 
     def _restart(self, job: Job) -> None:
         self.writer.move_job(job, JobState.RUNNING, failed_at=None, completed_at=None, error=None)

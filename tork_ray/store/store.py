@@ -17,7 +17,7 @@ from tork_ray.domain.states import JobState, TaskState
 from tork_ray.store import logs
 from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
-from tork_ray.store.tables import JobRow, JobTagRow, TaskLogPartRow, TaskRow, UserRow
+from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskLogPartRow, TaskRow, UserRow
 from tork_ray.store.writes import JOB_COLUMNS, TASK_COLUMNS, RowWriter, job_values, tag_values
 
 # Serialises schema set-up between processes that open the same PostgreSQL store at once.
@@ -241,6 +241,20 @@ class Store:
     def job_log_since(self, job_id: str, since: datetime | None, skip: int = 0) -> list[dict[str, Any]]:
         with self._session() as session:
             return logs.job_parts_since(session, job_id, since, skip)
+
+    # --- request ids (idempotent coordinator calls) ---------------------------------------------------
+
+    def get_request(self, request_id: str) -> RequestRow | None:
+        with self._session() as session:
+            return session.get(RequestRow, request_id)
+
+    def delete_requests_before(self, before: datetime, limit: int = 1000) -> int:
+        """Forgets request ids older than `before`, at most `limit` per call (the sweep calls again)."""
+        with self._session() as session:
+            ids = select(RequestRow.id).where(col(RequestRow.created_at) < before).limit(limit)
+            result = session.exec(delete(RequestRow).where(col(RequestRow.id).in_(ids)))
+            session.commit()
+            return int(result.rowcount or 0)
 
     # --- users ----------------------------------------------------------------------------------------
 

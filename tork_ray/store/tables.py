@@ -98,3 +98,17 @@ class UserRow(SQLModel, table=True):
     password_hash: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     disabled: bool = False
+
+
+class RequestRow(SQLModel, table=True):
+    """A coordinator call already applied, by its request id: a retry of the call finds it and changes nothing.
+    Written in the same transaction as the change it made; deleted by the retention sweep after a day."""
+
+    __tablename__ = "requests"
+
+    id: str = Field(primary_key=True, max_length=320)  # "<scope>:<key>": the API's uuid, or a client's key
+    kind: str = Field(max_length=16)  # submit | cancel | restart
+    job_id: str = Field(max_length=32)
+    # sha256 of the request body for a client's Idempotency-Key: the same key with another body is refused.
+    fingerprint: str = Field(default="", max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))
