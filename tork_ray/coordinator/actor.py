@@ -15,6 +15,7 @@ from ray.actor import ActorHandle
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
+from tork_ray.coordinator.readiness import Readiness
 from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
 from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
 from tork_ray.coordinator.requests import TABLE as REQUESTS
@@ -47,11 +48,12 @@ class Coordinator:
         self.engine = Engine(
             self.writer, self._launch, scope=settings.ray.namespace, redeliveries=settings.coordinator.redeliveries
         )
-        self._ready: asyncio.Task[None] | None = None
+        self._readiness = Readiness(self._recover)
+        self._cleaned = False
         # Recover at once, not at the first call: after a crash the restarted actor must pick its jobs up
         # even if nobody calls it (Ray runs an async actor's __init__ with its event loop set).
         with contextlib.suppress(RuntimeError):
-            self._ready = asyncio.get_event_loop().create_task(self._recover())
+            self._readiness.start(asyncio.get_event_loop())
         self._loops: list[asyncio.Task[None]] = []
         self._accepted: list[Job] = []
 
@@ -71,12 +73,18 @@ class Coordinator:
         return True
 
     async def _recovered(self) -> None:
-        if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_task(self._recover())
-        await asyncio.shield(self._ready)
+        await self._readiness.wait()
+
+    async def readiness(self) -> dict[str, Any]:
+        """{"ready": bool, "reason": why not (None when ready), "failures": failed recovery attempts}; never
+        waits and never touches the store: what /health asks."""
+        return self._readiness.report()
 
     async def _recover(self) -> None:
-        removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime)
+        removed = 0
+        if not self._cleaned:  # once: a retry must not remove containers of tasks an earlier attempt started
+            removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime)
+            self._cleaned = True
         resumed = resume_jobs(self.engine)
         log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
         loop = asyncio.get_running_loop()
@@ -297,7 +305,10 @@ def start_coordinator(settings: Settings) -> ActorHandle:
         num_cpus=0,
         max_concurrency=1000,
     ).remote(settings)
-    ray.get(handle.ready.remote())
+    try:
+        ray.get(handle.ready.remote())
+    except ray.exceptions.RayTaskError as exc:  # recovery failed: it is tried again; /health tells why
+        log.warning("the coordinator is not ready yet: %s", str(exc.cause or exc).splitlines()[0])
     return handle
 
 
