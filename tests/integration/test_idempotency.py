@@ -1,4 +1,5 @@
-"""Coordinator calls that Ray may retry, and submits a client may repeat, apply once (request ids)."""
+"""Coordinator calls that Ray may retry, and submits a client may repeat, apply once (request ids); waiting
+submits leave room for every other call."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import ray
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
 from tork_ray.coordinator.actor import Coordinator
+from tork_ray.errors import Unavailable
 from tork_ray.spec.parse import parse_job
 from tork_ray.store.store import Store
 
@@ -100,3 +102,33 @@ def test_idempotency_key_with_wait_gives_the_same_finished_job(live_engine: Live
     again = live_engine.http.post("/jobs", json=doc, headers=headers)
     assert first.status_code == again.status_code == 200
     assert first.json()["state"] == "COMPLETED" and again.json()["id"] == first.json()["id"]
+
+
+def test_waiting_submits_cannot_take_every_slot_of_the_coordinator(live_engine: LiveEngine, tmp_path: Path) -> None:
+    # The coordinator class itself with room for two waiting submits; its queue has no node, so they wait.
+    settings = replace(live_engine.settings, data_dir=tmp_path, ray=replace(live_engine.settings.ray, namespace="w"))
+    doc = {"name": "waits", "tasks": [{"name": "t", "image": TEST_IMAGE, "run": "true", "queue": "no-node-here"}]}
+    spec = parse_job(json.dumps(doc).encode(), "application/json")
+
+    async def scenario() -> tuple[str, list[Any]]:
+        coordinator = Coordinator(settings, max_waiting=2)
+        await coordinator.ready()
+        waits = [asyncio.ensure_future(coordinator.submit_and_wait(spec, 30)) for _ in range(2)]
+        while not coordinator._waiters.locked():  # yield to the loop until both hold their place
+            await asyncio.sleep(0)
+        try:
+            await coordinator.submit_and_wait(spec, 30)
+            refused = "not refused"
+        except Unavailable as exc:
+            refused = exc.message
+        queues = await coordinator.queues()  # other calls are still served
+        for job in coordinator.store.list_jobs(1, 10)[0]:
+            await coordinator.cancel_job(job.id)
+        answers = await asyncio.gather(*waits)
+        await coordinator.shutdown()
+        return refused, [queues, answers]
+
+    refused, (queues, answers) = asyncio.run(scenario())
+    assert refused == "too many submits wait (at most 2): submit without `wait`"
+    assert "no-node-here" in {queue.name for queue in queues}
+    assert [answer["job"]["state"] for answer in answers] == ["CANCELLED", "CANCELLED"]

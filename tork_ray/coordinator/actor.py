@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import ray
 from ray.actor import ActorHandle
@@ -22,7 +24,7 @@ from tork_ray.coordinator.requests import TABLE as REQUESTS
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
 from tork_ray.domain.states import JOB_TERMINAL
-from tork_ray.errors import BadRequest, Conflict, NotFound
+from tork_ray.errors import BadRequest, Conflict, NotFound, Unavailable
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
 from tork_ray.spec.models import JobInput
@@ -35,13 +37,16 @@ from tork_ray.worker.task import run_task
 log = logging.getLogger(__name__)
 
 PUMP_SECONDS = 1.0
+MAX_CONCURRENCY = 1000  # the actor's concurrent calls
+MAX_WAITING_SUBMITS = 500  # of which submits with `wait` may hold at most this many
+T = TypeVar("T")
 ACCEPTED_START_DELAY = 0.005  # s between POST /jobs's answer and its job's first scheduling writes
 
 
 class Coordinator:
     """Async actor: every method runs on one event loop, so handlers never race each other."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, max_waiting: int = MAX_WAITING_SUBMITS) -> None:
         self.settings = settings
         self.store = Store(settings.store_url)
         self.writer = StateWriter(self.store)
@@ -56,6 +61,10 @@ class Coordinator:
             self._readiness.start(asyncio.get_event_loop())
         self._loops: list[asyncio.Task[None]] = []
         self._accepted: list[Job] = []
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordinator-io")
+        # Waiting submits hold an actor slot each: at most this many, so other calls always find a slot.
+        self._max_waiting = max_waiting
+        self._waiters = asyncio.Semaphore(max_waiting)
 
     def _launch(self, request: RunRequest, resource: str) -> Any:
         return run_task.options(resources={resource: 1}).remote(
@@ -114,17 +123,25 @@ class Coordinator:
         now = utcnow()
         jobs_before = now - timedelta(seconds=parse_duration(datastore.retention_jobs))
         deleted = 0
-        while ids := expired_job_ids(self.store, now, jobs_before):
-            self.store.delete_jobs(ids)
+        # The SQL runs on the coordinator's I/O thread, a batch at a time: a sweep of a million rows must not
+        # hold the event loop (every other call) while it works.
+        while ids := await self._off_loop(expired_job_ids, self.store, now, jobs_before):
+            await self._off_loop(self.store.delete_jobs, ids)
             for job_id in ids:
                 self.engine.writer.forget_job(job_id)
             deleted += len(ids)
         logs_before = now - timedelta(seconds=parse_duration(datastore.retention_logs))
-        parts = delete_log_parts_before(self.store, logs_before)
+        parts = 0
+        while removed := await self._off_loop(delete_log_parts_before, self.store, logs_before):
+            parts += removed
         requests = 0
-        while removed := self.store.delete_requests_before(now - REQUEST_TTL):
+        while removed := await self._off_loop(self.store.delete_requests_before, now - REQUEST_TTL):
             requests += removed
         return {"jobs": deleted, "logParts": parts, "requests": requests}
+
+    async def _off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        """Runs slow store work on the coordinator's one I/O thread (one, so its writes keep their order)."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, partial(function, *args))
 
     # --- API-facing -----------------------------------------------------------------------------------
 
@@ -169,6 +186,14 @@ class Coordinator:
         """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise.
         Idempotent by `request_id` as accept(): a repeat waits for the job the first call made."""
         await self.ready()
+        if self._waiters.locked():
+            raise Unavailable(f"too many submits wait (at most {self._max_waiting}): submit without `wait`")
+        async with self._waiters:
+            return await self._submit_and_wait(spec, timeout, created_by, request_id, fingerprint)
+
+    async def _submit_and_wait(
+        self, spec: JobInput, timeout: float, created_by: User | None, request_id: str | None, fingerprint: str
+    ) -> dict[str, Any]:
         job_id = applied_job(self.store, request_id, "submit", fingerprint)
         if job_id is None:
 
@@ -181,7 +206,8 @@ class Coordinator:
         done = await self.engine.wait_job(job.id, timeout)
         if done is None or done.state not in JOB_TERMINAL:
             return {"id": job.id}
-        return {"job": done.public(self.store.job_tasks(job.id))}
+        execution = await asyncio.to_thread(self.store.job_tasks, job.id)  # a read: any thread will do
+        return {"job": done.public(execution)}
 
     async def cancel_job(self, job_id: str, request_id: str | None = None) -> None:
         """Cancels the job. Idempotent by `request_id`: a retry of a cancel that was applied answers OK."""
@@ -237,11 +263,11 @@ class Coordinator:
 
     async def nodes(self) -> list[NodeInfo]:
         await self.ready()
-        return await self._node_monitor().nodes(self.store.running_tasks_by_node())
+        return await self._node_monitor().nodes(await asyncio.to_thread(self.store.running_tasks_by_node))
 
     async def metrics(self) -> MetricsSnapshot:
         await self.ready()
-        jobs, tasks = self.store.running_counts()
+        jobs, tasks = await asyncio.to_thread(self.store.running_counts)
         queues = self.engine.dispatcher.queues()
         return MetricsSnapshot(jobs, tasks, await self.nodes(), queues, self.store.counters.snapshot())
 
@@ -275,7 +301,8 @@ class Coordinator:
         self.engine.task_progress(task_id, value)
 
     async def append_log(self, task_id: str, contents: str) -> None:
-        self.store.append_log(task_id, contents)
+        # On the I/O thread: in the order they come, and off the loop that handles every event.
+        await self._off_loop(self.store.append_log, task_id, contents)
 
     async def shutdown(self, grace_seconds: float = 10.0) -> int:
         """Interrupts every running task (their runtimes remove their containers) and waits for them."""
@@ -303,7 +330,7 @@ def start_coordinator(settings: Settings) -> ActorHandle:
         max_restarts=-1,
         max_task_retries=-1,
         num_cpus=0,
-        max_concurrency=1000,
+        max_concurrency=MAX_CONCURRENCY,
     ).remote(settings)
     try:
         ray.get(handle.ready.remote())
