@@ -18,7 +18,7 @@ from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.readiness import Readiness
-from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
+from tork_ray.coordinator.recovery import UNFINISHED, clean_nodes, resume_jobs
 from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
 from tork_ray.coordinator.requests import TABLE as REQUESTS
 from tork_ray.coordinator.writer import StateWriter
@@ -94,7 +94,8 @@ class Coordinator:
         if not self._cleaned:  # once: a retry must not remove containers of tasks an earlier attempt started
             removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime)
             self._cleaned = True
-        resumed = resume_jobs(self.engine)
+        # The list of unfinished jobs is read off the loop; each job is then loaded as it is resumed.
+        resumed = resume_jobs(self.engine, await asyncio.to_thread(self.store.job_ids_in_states, UNFINISHED))
         log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._pump_loop()), loop.create_task(self._sweep_loop())]
@@ -313,6 +314,7 @@ class Coordinator:
         deadline = asyncio.get_running_loop().time() + grace_seconds
         while dispatcher.running_ids() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
+        self._io.shutdown(wait=True)  # log parts already sent are stored before the store closes
         self.store.close()
         return len(running)
 

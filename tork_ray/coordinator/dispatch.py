@@ -151,6 +151,7 @@ class Dispatcher:
         except TaskCancelledError:
             outcome = None
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
+            log.warning("task %s lost: %s", task_id, exc)  # in full: the task's error keeps the first line
             outcome = {"error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
         finally:
             self._running.pop(task_id, None)

@@ -54,28 +54,31 @@ async def clean_nodes(scope: str, runtime: RuntimeSettings) -> int:
     return removed
 
 
-def resume_jobs(engine: Engine) -> int:
+UNFINISHED = (JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING)
+
+
+def resume_jobs(engine: Engine, job_ids: list[str] | None = None) -> int:
     """Carries on every unfinished job. Tasks that were waiting in a queue are queued again; tasks that were
     running (their Ray tasks died with the old coordinator) are redelivered: run again, at most
     `redeliveries` times, then failed as lost and retried by the job's own retry rules (or fail the job)."""
     writer = engine.writer
-    jobs = writer.store.jobs_in_states([JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING])
-    for stored in jobs:
+    ids = writer.store.job_ids_in_states(UNFINISHED) if job_ids is None else job_ids
+    for job_id in ids:
         try:
-            engine.run(partial(_resume, engine, stored.id), stored.id, f"the recovery of job {stored.id}")
+            engine.run(partial(_resume, engine, job_id), job_id, f"the recovery of job {job_id}")
         except Exception:
             # The job's recovery failed and was rolled back; run() failed the job. If even that did not
             # happen (the store is down), recovery as a whole fails and is tried again later.
-            job = writer.job(stored.id)
+            job = writer.job(job_id)
             if job is None or job.state not in JOB_TERMINAL:
                 raise
-    return len(jobs)
+    return len(ids)
 
 
 def _resume(engine: Engine, job_id: str) -> None:
     writer = engine.writer
     job = writer.job(job_id)
-    if job is None or job.state not in (JobState.PENDING, JobState.SCHEDULED, JobState.RUNNING):
+    if job is None or job.state not in UNFINISHED:
         return  # finished meanwhile, as a side effect of an earlier job's recovery (a sub-job)
     if job.state is JobState.PENDING:
         engine.post(StartJob(job))

@@ -196,6 +196,16 @@ class Store:
                 specs[job_id].append(dict(spec))
         return specs
 
+    def job_ids_in_states(self, states: Iterable[JobState]) -> list[str]:
+        """Ids only, oldest first: recovery loads each job when it gets to it, not every document at once."""
+        with self._session() as session:
+            rows = session.exec(
+                select(JobRow.id)
+                .where(col(JobRow.state).in_([s.value for s in states]))
+                .order_by(col(JobRow.created_at))
+            ).all()
+            return list(rows)
+
     def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
         with self._session() as session:
             rows = session.exec(
