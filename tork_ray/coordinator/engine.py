@@ -1,15 +1,10 @@
-"""The coordinator's handlers: every job and task event, applied through the one StateWriter.
-
-Events are handled from a work queue, not by handlers calling each other: a job of 10,000 skipped tasks is a
-loop of 10,000 steps, not a recursion 10,000 deep. Each outer event (a submit, a task's result, a cancel) runs
-with every event it causes in one transaction (writer.batch): stored whole, or rolled back and the job failed."""
+"""The coordinator's handlers: every job and task event, applied through the one StateWriter (see WorkQueue)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
@@ -28,6 +23,7 @@ from tork_ray.coordinator.events import (
 )
 from tork_ray.coordinator.factory import new_job, new_task, task_context
 from tork_ray.coordinator.request import build_request, retry_delay
+from tork_ray.coordinator.workqueue import WorkQueue
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, Task, User, utcnow
 from tork_ray.domain.states import JOB_ACTIVE, JOB_TERMINAL, TASK_ACTIVE, JobState, TaskState
@@ -42,7 +38,7 @@ log = logging.getLogger(__name__)
 ERROR_TEXT_LIMIT = 1000
 
 
-class Engine:
+class Engine(WorkQueue):
     """Runs jobs: start, schedule, complete, fail, retry, cancel, restart. Single-threaded (the actor's loop)."""
 
     def __init__(
@@ -55,47 +51,7 @@ class Engine:
         self.composites = Composites(writer, self.post)
         self._finished: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[None]] = set()
-        # Events posted by the handler running now; None when no outer event is being handled.
-        self._posted: list[Event] | None = None
-
-    # --- the work queue -------------------------------------------------------------------------------
-
-    def post(self, event: Event) -> None:
-        """Queues `event` to be handled once the current handler returns, inside the same transaction."""
-        if self._posted is None:
-            raise RuntimeError("Engine.post outside Engine.run")  # a bug: events belong to an outer event
-        self._posted.append(event)
-
-    def run(self, action: Callable[[], None], job_id: str | None, what: str) -> None:
-        """Runs one outer event: `action`, then every event it posts, in one transaction. Follow-ups are
-        handled depth first in the order posted (as the calls they replace were made), so an event's effects
-        stay ordered. If anything raises, memory and store are rolled back; a refusal (a 4xx error) goes back
-        to the caller as is, anything else is logged, fails job `job_id` with the reason, and is re-raised."""
-        if self._posted is not None:  # called from inside an event: it becomes part of that event
-            action()
-            return
-        try:
-            with self.writer.batch():
-                self._posted = []
-                action()
-                self._drain()
-        except Exception as exc:
-            self._posted = None
-            if isinstance(exc, TorkError) and exc.status_code < 500:
-                raise
-            self._event_failed(exc, job_id, what)
-            raise
-        finally:
-            self._posted = None
-
-    def _drain(self) -> None:
-        assert self._posted is not None
-        work: deque[Event] = deque(self._posted)
-        self._posted.clear()
-        while work:
-            self._handle(work.popleft())
-            work.extendleft(reversed(self._posted))
-            self._posted.clear()
+        WorkQueue.__init__(self, writer)
 
     def _handle(self, event: Event) -> None:
         match event:
