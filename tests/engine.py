@@ -27,6 +27,11 @@ class LiveEngine:
         assert response.status_code == 200, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def submit_json(self, document: dict[str, Any]) -> dict[str, Any]:
+        response = self.http.post("/jobs", json=document)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
     def wait_for(self, job_id: str, *states: str, timeout: float = 60.0) -> dict[str, Any]:
         """Polls until the job is in one of `states` (default: any terminal state), with a deadline."""
         wanted = set(states) or {"COMPLETED", "FAILED", "CANCELLED"}

@@ -168,6 +168,16 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True)
+class CoordinatorSettings:
+    """coordinator.*: how the coordinator treats work it finds unfinished after a restart."""
+
+    # coordinator.redeliveries: a task that was RUNNING when the coordinator stopped is run again at most this
+    # many times (counted in the task's `redelivered`), unless it sets its own `redeliveries`; after that it
+    # FAILS and its retry rules decide. Tasks that had not started are simply queued again.
+    redeliveries: int = 1
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path.home() / ".tork_ray")
     queues: Mapping[str, int] = field(default_factory=lambda: {"default": os.cpu_count() or 1})
@@ -176,6 +186,7 @@ class Settings:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
+    coordinator: CoordinatorSettings = field(default_factory=CoordinatorSettings)
 
     @property
     def store_url(self) -> str:
@@ -302,7 +313,15 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         runtime=runtime_settings(tree),
         api=api_settings(tree),
         limits=limits_settings(tree),
+        coordinator=coordinator_settings(tree),
     )
+
+
+def coordinator_settings(tree: Mapping[str, Any]) -> CoordinatorSettings:
+    redeliveries = _as_int("coordinator.redeliveries", _get(tree, "coordinator.redeliveries", 1))
+    if redeliveries < 0:
+        raise BadRequest(f"setting coordinator.redeliveries must be 0 or more, got {redeliveries}")
+    return CoordinatorSettings(redeliveries=redeliveries)
 
 
 def limits_settings(tree: Mapping[str, Any]) -> LimitsSettings:

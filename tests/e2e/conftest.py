@@ -81,6 +81,12 @@ class EngineProcess:
             self.process.kill()
             raise AssertionError(f"engine did not stop within {timeout}s on {sig.name}:\n{self.log()}") from None
 
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing cleaned up, nothing flushed."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=30)
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 

@@ -27,22 +27,22 @@ def test_a_killed_coordinator_resumes_its_jobs(live_engine: LiveEngine, docker_c
         ],
     }
     job_id = live_engine.http.post("/jobs", json=doc).json()["id"]
-    running = poll_until(lambda: running_containers(docker_client, job_id), 60, "the nap's container running")
-    first = running[0].labels["tork_ray.task-id"]
+    poll_until(lambda: running_containers(docker_client, job_id), 60, "the nap's container running")
 
     # SIGKILL the actor's process; Ray restarts it (max_restarts=-1) with its memory gone.
     ray.kill(live_engine.coordinator, no_restart=False)
 
     def finished() -> bool:
-        open_gates(docker_client, job_id, skip_task=first)  # the attempts after the crash may finish
+        open_gates(docker_client, job_id)  # the redelivered attempt may finish
         return live_engine.http.get(f"/jobs/{job_id}").json()["state"] in ("COMPLETED", "FAILED")
 
     poll_until(finished, 90, "the job to finish after the coordinator's restart")
     job = live_engine.wait_for(job_id, "COMPLETED", "FAILED")
     assert job["state"] == "COMPLETED", job
+    # Redelivered: the same task record ran again (coordinator.redeliveries = 1), no retry was spent.
     nap = [t for t in job["execution"] if t["name"] == "nap"]
-    assert [t["state"] for t in nap] == ["FAILED", "COMPLETED"]
-    assert "coordinator restarted" in nap[0]["error"]
+    assert [(t["state"], t.get("redelivered")) for t in nap] == [("COMPLETED", 1)]
+    assert nap[0]["result"] == "rested"
     assert job["context"]["tasks"]["after"] == "after"
 
     # The lost attempt's container was found by its label and removed.
@@ -52,3 +52,38 @@ def test_a_killed_coordinator_resumes_its_jobs(live_engine: LiveEngine, docker_c
         30,
         "the lost attempt's container removed",
     )
+
+
+def test_after_a_restart_queued_tasks_run_and_a_task_can_refuse_redelivery(
+    live_engine: LiveEngine, docker_client: Any
+) -> None:
+    # Queue "other" has one slot: `first` runs, `queued` waits behind it. `first` asks not to be run again
+    # after a restart (redeliveries: 0), so its retry rules decide; `queued` had not started: it simply runs.
+    first = {"name": "first", "image": TEST_IMAGE, "run": GATED, "queue": "other", "redeliveries": 0}
+    first["retry"] = {"limit": 1}
+    queued = {"name": "queued", "image": TEST_IMAGE, "run": "echo -n ran > $TORK_OUTPUT", "queue": "other"}
+    running_id = live_engine.submit_json({"name": "not redelivered", "tasks": [first]})["id"]
+    poll_until(lambda: running_containers(docker_client, running_id), 60, "the first task's container running")
+    queued_id = live_engine.submit_json({"name": "waiting in the queue", "tasks": [queued]})["id"]
+    poll_until(
+        lambda: [t["state"] for t in live_engine.http.get(f"/jobs/{queued_id}").json()["execution"]] == ["SCHEDULED"],
+        timeout=30,
+        what="the second task to wait in the queue",
+    )
+
+    ray.kill(live_engine.coordinator, no_restart=False)
+
+    def first_finished() -> bool:
+        open_gates(docker_client, running_id)  # its retry may finish
+        return live_engine.http.get(f"/jobs/{running_id}").json()["state"] in ("COMPLETED", "FAILED")
+
+    poll_until(first_finished, 90, "the first job to finish after the coordinator's restart")
+    ran = live_engine.wait_for(running_id)
+    assert ran["state"] == "COMPLETED", ran
+    assert [t["state"] for t in ran["execution"]] == ["FAILED", "COMPLETED"]
+    assert ran["execution"][0]["error"] == "task lost: the coordinator restarted while the task was in flight"
+    waited = live_engine.wait_for(queued_id, timeout=90)
+    assert waited["state"] == "COMPLETED", waited
+    assert [(t["state"], t.get("redelivered"), t.get("result")) for t in waited["execution"]] == [
+        ("COMPLETED", None, "ran")
+    ]

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from tork_ray.coordinator.request import apply_defaults, build_request, retry_delay
+import json
+
+import pytest
+
+from tork_ray.coordinator.request import MAX_RETRY_DELAY, apply_defaults, build_request, retry_delay
+from tork_ray.errors import BadRequest
+from tork_ray.spec.parse import parse_job
 
 DEFAULTS = {
     "retry": {"limit": 2},
@@ -53,3 +59,26 @@ def test_build_request_converts_units() -> None:
     assert request.cpus_nano == 500_000_000
     assert request.memory_bytes == 64 * 1024 * 1024
     assert request.main.run == "true" and request.scope == "scope"
+
+
+def test_a_backoff_never_overflows() -> None:
+    # float ** int past 1e308 raises OverflowError: inside an event that used to leave the job RUNNING.
+    for factor in (1e300, float("inf"), float("nan")):
+        assert retry_delay({"limit": 5, "initialDelay": "1s", "scalingFactor": factor}, 3) == MAX_RETRY_DELAY
+
+
+def test_defaults_give_every_regular_task_its_redelivery_limit() -> None:
+    assert apply_defaults({"name": "t", "run": "x"}, {"redeliveries": 0})["redeliveries"] == 0
+    assert apply_defaults({"name": "t", "run": "x", "redeliveries": 3}, {"redeliveries": 0})["redeliveries"] == 3
+
+
+def test_a_redelivery_limit_is_bounded_and_not_for_composites() -> None:
+    def problems(task: dict[str, object], **job: object) -> str:
+        with pytest.raises(BadRequest) as caught:
+            parse_job(json.dumps({"name": "j", "tasks": [task], **job}).encode(), "application/json")
+        return caught.value.message
+
+    assert "tasks[0].redeliveries" in problems({"name": "t", "run": "x", "redeliveries": 11})
+    assert "defaults.redeliveries" in problems({"name": "t", "run": "x"}, defaults={"redeliveries": -1})
+    each = {"name": "e", "redeliveries": 1, "each": {"list": "{{ [1] }}", "task": {"name": "c", "run": "x"}}}
+    assert "redeliveries" in problems(each)

@@ -53,8 +53,9 @@ TASK_APPLY = {
     (T.RUNNING, T.COMPLETED),
     (T.RUNNING, T.FAILED),
     (T.RUNNING, T.CANCELLED),
+    (T.RUNNING, T.SCHEDULED),  # redelivery after a coordinator restart
 }
-TASK_LATE = {(T.RUNNING, T.SCHEDULED), (T.RUNNING, T.PENDING), (T.SCHEDULED, T.PENDING)}
+TASK_LATE = {(T.RUNNING, T.PENDING), (T.SCHEDULED, T.PENDING)}
 
 
 def expected_job(current: JobState | None, target: JobState) -> Outcome:

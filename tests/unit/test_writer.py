@@ -86,13 +86,13 @@ def test_a_batch_is_stored_whole_at_its_end_and_readable_before(writer: StateWri
     assert [t.state for t in writer.store.job_tasks(job.id)] == [TaskState.CANCELLED]
 
 
-def test_a_failing_handler_still_stores_what_it_changed(writer: StateWriter) -> None:
+def test_a_failing_handler_stores_nothing(writer: StateWriter) -> None:
     job = Job(name="interrupted")
     with pytest.raises(IllegalTransition), writer.batch():
         writer.create_job(job)
         writer.move_job(job, JobState.COMPLETED)  # PENDING -> COMPLETED: a bug
-    stored = writer.store.get_job(job.id)
-    assert stored is not None and stored.state is JobState.PENDING
+    assert writer.store.get_job(job.id) is None
+    assert writer.job(job.id) is None
 
 
 def test_a_new_job_and_task_are_inserted_without_looking_them_up_first(writer: StateWriter) -> None:
@@ -122,3 +122,77 @@ def test_a_job_loaded_from_the_store_is_looked_up_before_it_is_saved(tmp_path: P
     restarted.move_job(loaded, JobState.SCHEDULED, position=1)
     assert [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert not [s for s in statements if "jobs_tags" in s.lower()]  # known job: its tags are not written again
+
+
+def refuse_tasks_named(store: Store, name: str) -> None:
+    """A real fault in the real database: SQLite aborts any insert of a task with this name."""
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER refuse_{name} BEFORE INSERT ON tasks WHEN NEW.name = '{name}' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+        )
+
+
+def test_a_failing_event_puts_the_live_records_and_caches_back(writer: StateWriter) -> None:
+    job, task = running_task(writer)
+    child = Task(job_id=job.id, parent_id=task.id, position=1, name="child")
+    writer.create_tasks([child])
+    with pytest.raises(IllegalTransition), writer.batch():
+        writer.update_job(job, context={"tasks": {"a": "1"}}, position=2)
+        writer.move_task(task, TaskState.COMPLETED, result="half")
+        writer.move_task(child, TaskState.CANCELLED)
+        writer.create_tasks([Task(job_id=job.id, position=2, name="next")])
+        writer.move_job(job, JobState.PENDING)  # RUNNING -> PENDING: a bug, half-way through the event
+    # Memory: the same objects, as they were; the caches as they were.
+    assert job.state is JobState.SCHEDULED and job.position == 1 and job.context == {}
+    assert task.state is TaskState.RUNNING and task.result is None and task.completed_at is None
+    assert writer.task(task.id) is task and writer.children(task.id) == [child]
+    assert [t.name for t in writer.active_tasks(job.id)] == ["t", "child"]
+    # Store: nothing of the event.
+    stored = writer.store.get_task(task.id)
+    assert stored is not None and stored.state is TaskState.RUNNING
+    assert [t.name for t in writer.store.job_tasks(job.id)] == ["t", "child"]
+    # And the writer carries on: the next event is stored whole.
+    with writer.batch():
+        writer.move_task(task, TaskState.COMPLETED, result="ok")
+    assert writer.store.get_task(task.id).result == "ok"  # type: ignore[union-attr]
+
+
+def test_a_commit_the_database_refuses_rolls_memory_back(writer: StateWriter) -> None:
+    job, task = running_task(writer)
+    refuse_tasks_named(writer.store, "refused")
+    effects: list[str] = []
+    with pytest.raises(Exception, match="refused by a test trigger"), writer.batch():
+        writer.move_task(task, TaskState.COMPLETED, result="done")
+        writer.update_job(job, position=2)
+        writer.create_tasks([Task(job_id=job.id, position=2, name="refused")])
+        writer.after_commit(lambda: effects.append("launched"))
+    assert effects == []  # nothing leaves the coordinator for a change that was not stored
+    assert task.state is TaskState.RUNNING and job.position == 1
+    assert writer.store.get_task(task.id).state is TaskState.RUNNING  # type: ignore[union-attr]
+    assert writer.store.get_job(job.id).position == 1  # type: ignore[union-attr]
+    # The states the row writer remembers were not moved by the failed save: the next one counts right.
+    assert writer.move_task(task, TaskState.COMPLETED, result="done")
+    assert writer.store.state_counts()["tasks"] == {"COMPLETED": 1}
+
+
+def test_effects_run_in_order_once_the_batch_is_stored(writer: StateWriter) -> None:
+    job = Job(name="effects")
+    seen: list[tuple[str, bool]] = []
+    with writer.batch():
+        writer.create_job(job)
+        writer.after_commit(lambda: seen.append(("first", writer.store.get_job(job.id) is not None)))
+        writer.after_commit(lambda: seen.append(("second", True)))
+        assert seen == []
+    assert seen == [("first", True), ("second", True)]
+
+
+def test_a_store_made_before_redelivery_counts_gains_the_column(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = StateWriter(Store(url))
+    _job, task = running_task(old)
+    with old.store.engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE tasks DROP COLUMN redelivered")
+    reopened = Store(url)
+    loaded = reopened.get_task(task.id)
+    assert loaded is not None and loaded.redelivered == 0

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from tork_ray.api import views
 from tork_ray.api.backend import Backend, backend
+from tork_ray.api.idempotency import IDEMPOTENCY_HEADER, call_id, submit_id
 from tork_ray.api.offload import INLINE_PARSE_BYTES, model_response
 from tork_ray.api.openapi import JOB_BODY
 from tork_ray.api.paging import PageParam, page_params
@@ -58,24 +59,27 @@ def _full_job_response(b: Backend, body: dict[str, Any]) -> Response:
     summary="Submit a job (JSON or YAML); with `wait`, answer once it ends",
     response_model=JobSummaryOut | JobOut,
     response_model_exclude_unset=True,
-    openapi_extra=JOB_BODY,
+    openapi_extra={**JOB_BODY, "parameters": [IDEMPOTENCY_HEADER]},
     responses={
         200: {"description": "The job's summary (state PENDING); with `wait`, the full job at its final state"},
         400: ERRORS[400],
         408: {"model": ErrorOut, "description": "`wait` timed out"},
+        409: {"model": ErrorOut, "description": "The Idempotency-Key was used before with a different body"},
         413: {"model": ErrorOut, "description": "Body larger than middleware.web.bodylimit"},
     },
 )
 async def submit_job(request: Request, b: Deps) -> Any:
     body = await request.body()
+    request_id, fingerprint = submit_id(request, body)
     small = len(body) <= INLINE_PARSE_BYTES  # the hot path: a small job is read on the loop (offload.py)
     spec, hidden = await b.offload.unless_small(small, _read_document, b, body, request.headers.get("content-type"))
+    ids = {"request_id": request_id, "fingerprint": fingerprint}
     if spec.wait is None:
-        summary = await (await b.offload.unless_small(small, b.coordinator.accept.remote, spec))
+        summary = await (await b.offload.unless_small(small, b.coordinator.accept.remote, spec, **ids))
         return await b.offload.unless_small(small, _summary_response, b, summary, hidden)
     # Ray pickles a call's arguments in the calling thread (~50 ms for a 490 KB job): a big one leaves the loop.
     timeout = parse_duration(spec.wait.timeout)
-    outcome = await (await b.offload.unless_small(small, b.coordinator.submit_and_wait.remote, spec, timeout))
+    outcome = await (await b.offload.unless_small(small, b.coordinator.submit_and_wait.remote, spec, timeout, **ids))
     if "job" not in outcome:
         raise WaitTimedOut("timeout waiting for job to complete")
     return await b.offload(_full_job_response, b, outcome["job"])
@@ -154,7 +158,7 @@ def _job_log_page(b: Backend, job_id: str, page: str | None, size: str | None, q
     responses=ERRORS,
 )
 async def cancel_job(job_id: str, b: Deps) -> Any:
-    await b.coordinator.cancel_job.remote(job_id)
+    await b.coordinator.cancel_job.remote(job_id, request_id=call_id())
     return OK
 
 
@@ -165,7 +169,7 @@ async def cancel_job(job_id: str, b: Deps) -> Any:
     responses=ERRORS,
 )
 async def restart_job(job_id: str, b: Deps) -> Any:
-    await b.coordinator.restart_job.remote(job_id)
+    await b.coordinator.restart_job.remote(job_id, request_id=call_id())
     return OK
 
 

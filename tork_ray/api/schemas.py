@@ -63,6 +63,7 @@ class TaskOut(_Out):
     result: str | None = None
     node_id: str | None = None
     progress: float | None = None
+    redelivered: int | None = None  # times run again after a coordinator restart (omitted when 0)
     queue: str | None = None
     priority: int | None = None
     var: str | None = None

@@ -1,4 +1,4 @@
-"""GET /health: the store answers and the coordinator answers."""
+"""GET /health: the store answers, and the coordinator answers and is ready (has recovered its jobs)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ HEALTH_TIMEOUT_SECONDS = 5.0
 async def health(b: Deps) -> Any:
     try:
         b.store.ping()
-        await asyncio.wait_for(b.coordinator.ping.remote(), HEALTH_TIMEOUT_SECONDS)
+        state = await asyncio.wait_for(b.coordinator.readiness.remote(), HEALTH_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure of a dependency means DOWN, with the reason
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        return JSONResponse({"status": "DOWN", "version": __version__, "error": reason}, status_code=503)
+        return _down(reason)
+    if not state["ready"]:  # the coordinator answers but has not recovered its jobs: it cannot serve yet
+        return _down(f"coordinator is not ready: {state['reason']}")
     return {"status": "UP", "version": __version__}
+
+
+def _down(reason: str) -> JSONResponse:
+    return JSONResponse({"status": "DOWN", "version": __version__, "error": reason}, status_code=503)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import ray
 from ray.actor import ActorHandle
@@ -14,11 +17,14 @@ from ray.actor import ActorHandle
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
-from tork_ray.coordinator.recovery import clean_nodes, resume_jobs
+from tork_ray.coordinator.readiness import Readiness
+from tork_ray.coordinator.recovery import UNFINISHED, clean_nodes, resume_jobs
+from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
+from tork_ray.coordinator.requests import TABLE as REQUESTS
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
-from tork_ray.domain.states import JOB_TERMINAL, TaskState
-from tork_ray.errors import BadRequest, Conflict, NotFound
+from tork_ray.domain.states import JOB_TERMINAL
+from tork_ray.errors import BadRequest, Conflict, NotFound, Unavailable
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
 from tork_ray.spec.models import JobInput
@@ -32,24 +38,34 @@ from tork_ray.worker.task import run_task
 log = logging.getLogger(__name__)
 
 PUMP_SECONDS = 1.0
+MAX_CONCURRENCY = 1000  # the actor's concurrent calls
+MAX_WAITING_SUBMITS = 500  # of which submits with `wait` may hold at most this many
+T = TypeVar("T")
 ACCEPTED_START_DELAY = 0.005  # s between POST /jobs's answer and its job's first scheduling writes
 
 
 class Coordinator:
     """Async actor: every method runs on one event loop, so handlers never race each other."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, max_waiting: int = MAX_WAITING_SUBMITS) -> None:
         self.settings = settings
         self.store = open_store(settings)
         self.writer = StateWriter(self.store)
-        self.engine = Engine(self.writer, self._launch, scope=settings.ray.namespace)
-        self._ready: asyncio.Task[None] | None = None
+        self.engine = Engine(
+            self.writer, self._launch, scope=settings.ray.namespace, redeliveries=settings.coordinator.redeliveries
+        )
+        self._readiness = Readiness(self._recover)
+        self._cleaned = False
         # Recover at once, not at the first call: after a crash the restarted actor must pick its jobs up
         # even if nobody calls it (Ray runs an async actor's __init__ with its event loop set).
         with contextlib.suppress(RuntimeError):
-            self._ready = asyncio.get_event_loop().create_task(self._recover())
+            self._readiness.start(asyncio.get_event_loop())
         self._loops: list[asyncio.Task[None]] = []
         self._accepted: list[Job] = []
+        self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coordinator-io")
+        # Waiting submits hold an actor slot each: at most this many, so other calls always find a slot.
+        self._max_waiting = max_waiting
+        self._waiters = asyncio.Semaphore(max_waiting)
 
     def _launch(self, request: RunRequest, resource: str) -> Any:
         return run_task.options(resources={resource: 1}).remote(
@@ -67,13 +83,20 @@ class Coordinator:
         return True
 
     async def _recovered(self) -> None:
-        if self._ready is None:
-            self._ready = asyncio.get_running_loop().create_task(self._recover())
-        await asyncio.shield(self._ready)
+        await self._readiness.wait()
+
+    async def readiness(self) -> dict[str, Any]:
+        """{"ready": bool, "reason": why not (None when ready), "failures": failed recovery attempts}; never
+        waits and never touches the store: what /health asks."""
+        return self._readiness.report()
 
     async def _recover(self) -> None:
-        removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime)
-        resumed = resume_jobs(self.engine)
+        removed = 0
+        if not self._cleaned:  # once: a retry must not remove containers of tasks an earlier attempt started
+            removed = await clean_nodes(self.settings.ray.namespace, self.settings.runtime)
+            self._cleaned = True
+        # The list of unfinished jobs is read off the loop; each job is then loaded as it is resumed.
+        resumed = resume_jobs(self.engine, await asyncio.to_thread(self.store.job_ids_in_states, UNFINISHED))
         log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._pump_loop()), loop.create_task(self._sweep_loop())]
@@ -102,22 +125,43 @@ class Coordinator:
         now = utcnow()
         jobs_before = now - timedelta(seconds=parse_duration(datastore.retention_jobs))
         deleted = 0
-        while ids := expired_job_ids(self.store, now, jobs_before):
-            self.store.delete_jobs(ids)
+        # The SQL runs on the coordinator's I/O thread, a batch at a time: a sweep of a million rows must not
+        # hold the event loop (every other call) while it works.
+        while ids := await self._off_loop(expired_job_ids, self.store, now, jobs_before):
+            await self._off_loop(self.store.delete_jobs, ids)
             for job_id in ids:
                 self.engine.writer.forget_job(job_id)
             deleted += len(ids)
         logs_before = now - timedelta(seconds=parse_duration(datastore.retention_logs))
-        parts = delete_log_parts_before(self.store, logs_before)
-        return {"jobs": deleted, "logParts": parts}
+        parts = 0
+        while removed := await self._off_loop(delete_log_parts_before, self.store, logs_before):
+            parts += removed
+        requests = 0
+        while removed := await self._off_loop(self.store.delete_requests_before, now - REQUEST_TTL):
+            requests += removed
+        return {"jobs": deleted, "logParts": parts, "requests": requests}
+
+    async def _off_loop(self, function: Callable[..., T], *args: Any) -> T:
+        """Runs slow store work on the coordinator's one I/O thread (one, so its writes keep their order)."""
+        return await asyncio.get_running_loop().run_in_executor(self._io, partial(function, *args))
 
     # --- API-facing -----------------------------------------------------------------------------------
 
-    async def accept(self, spec: JobInput, created_by: User | None = None) -> dict[str, Any]:
+    async def accept(
+        self, spec: JobInput, created_by: User | None = None, request_id: str | None = None, fingerprint: str = ""
+    ) -> dict[str, Any]:
         """POST /jobs without `wait`: stores the job PENDING and answers with its summary at once (as Tork
-        answers before its coordinator picks the job up). The job starts a moment later, see _start_accepted."""
+        answers before its coordinator picks the job up). The job starts a moment later, see _start_accepted.
+        Idempotent by `request_id`: a call already applied (a retry by Ray, or a client's repeated
+        Idempotency-Key with the same body, `fingerprint`) answers with the job it made; another body → 409."""
         await self._recovered()
-        job = self.engine.create_job(spec, created_by)
+        known = applied_job(self.store, request_id, "submit", fingerprint)
+        if known is not None:
+            return self._known_job(known).summary()
+        with self.writer.batch():  # the job and its request id: stored together or not at all
+            job = self.engine.create_job(spec, created_by)
+            if request_id:
+                self.writer.save_with(REQUESTS, [request_row(request_id, "submit", job.id, fingerprint)])
         if not self._accepted:
             asyncio.get_running_loop().call_later(ACCEPTED_START_DELAY, self._start_accepted)
         self._accepted.append(job)
@@ -129,32 +173,72 @@ class Coordinator:
         # ms later, in one go for every job accepted meanwhile, the writes are off the submitter's clock.
         jobs, self._accepted = self._accepted, []
         for job in jobs:
-            try:
-                with self.writer.batch():
-                    self.engine.start_job(job)
-            except Exception as exc:  # a bug must not leave the job PENDING for ever
-                log.exception("job %s could not be started", job.id)
-                self.engine.fail_job(job, f"job could not be started: {type(exc).__name__}")
+            # A failure is rolled back, logged and fails the job (Engine.run): it must not stop the others.
+            with contextlib.suppress(Exception):
+                self.engine.start(job)
 
-    async def submit_and_wait(self, spec: JobInput, timeout: float, created_by: User | None = None) -> dict[str, Any]:
-        """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise."""
+    async def submit_and_wait(
+        self,
+        spec: JobInput,
+        timeout: float,
+        created_by: User | None = None,
+        request_id: str | None = None,
+        fingerprint: str = "",
+    ) -> dict[str, Any]:
+        """Submits, then waits up to `timeout` s; {"job": full job} at a terminal state, {"id": ...} otherwise.
+        Idempotent by `request_id` as accept(): a repeat waits for the job the first call made."""
         await self.ready()
-        with self.writer.batch():
-            job = self.engine.submit(spec, created_by)
+        if self._waiters.locked():
+            raise Unavailable(f"too many submits wait (at most {self._max_waiting}): submit without `wait`")
+        async with self._waiters:
+            return await self._submit_and_wait(spec, timeout, created_by, request_id, fingerprint)
+
+    async def _submit_and_wait(
+        self, spec: JobInput, timeout: float, created_by: User | None, request_id: str | None, fingerprint: str
+    ) -> dict[str, Any]:
+        job_id = applied_job(self.store, request_id, "submit", fingerprint)
+        if job_id is None:
+
+            def remember(job: Job) -> None:
+                if request_id:
+                    self.writer.save_with(REQUESTS, [request_row(request_id, "submit", job.id, fingerprint)])
+
+            job_id = self.engine.submit(spec, created_by, also=remember).id
+        job = self._known_job(job_id)
         done = await self.engine.wait_job(job.id, timeout)
         if done is None or done.state not in JOB_TERMINAL:
             return {"id": job.id}
-        return {"job": done.public(self.store.job_tasks(job.id))}
+        execution = await asyncio.to_thread(self.store.job_tasks, job.id)  # a read: any thread will do
+        return {"job": done.public(execution)}
 
-    async def cancel_job(self, job_id: str) -> None:
+    async def cancel_job(self, job_id: str, request_id: str | None = None) -> None:
+        """Cancels the job. Idempotent by `request_id`: a retry of a cancel that was applied answers OK."""
         await self.ready()
-        with self.writer.batch():
-            self.engine.cancel_job(job_id)
+        if not self._seen(request_id, "cancel", job_id):
+            self.engine.cancel_job(job_id, also=self._remember(request_id, "cancel", job_id))
 
-    async def restart_job(self, job_id: str) -> None:
+    async def restart_job(self, job_id: str, request_id: str | None = None) -> None:
+        """Restarts the job. Idempotent by `request_id`: a retry of a restart that was applied answers OK."""
         await self.ready()
-        with self.writer.batch():
-            self.engine.restart_job(job_id)
+        if not self._seen(request_id, "restart", job_id):
+            self.engine.restart_job(job_id, also=self._remember(request_id, "restart", job_id))
+
+    def _seen(self, request_id: str | None, kind: str, job_id: str) -> bool:
+        known = applied_job(self.store, request_id, kind)
+        if known is not None and known != job_id:
+            raise KeyReused("request id was already used for another job")
+        return known is not None
+
+    def _remember(self, request_id: str | None, kind: str, job_id: str) -> Callable[[], None] | None:
+        if not request_id:
+            return None
+        return lambda: self.writer.save_with(REQUESTS, [request_row(request_id, kind, job_id)])
+
+    def _known_job(self, job_id: str) -> Job:
+        job = self.writer.job(job_id)
+        if job is None:  # deleted since (autoDelete, retention): the request is answered as for a gone job
+            raise NotFound("job not found")
+        return job
 
     async def queues(self) -> list[QueueInfo]:
         await self.ready()
@@ -176,21 +260,16 @@ class Coordinator:
         if self.engine.dispatcher.find_queue(name) is None:
             raise NotFound(f"queue {name} not found")
         removed = self.engine.dispatcher.purge(name)
-        writer = self.engine.writer
-        with writer.batch():
-            for task_id in removed:
-                task = writer.task(task_id)
-                if task is not None and writer.move_task(task, TaskState.FAILED, error=f"queue {name} was purged"):
-                    self.engine.on_task_failed(task)
+        self.engine.fail_tasks(removed, f"queue {name} was purged")
         return len(removed)
 
     async def nodes(self) -> list[NodeInfo]:
         await self.ready()
-        return await self._node_monitor().nodes(self.store.running_tasks_by_node())
+        return await self._node_monitor().nodes(await asyncio.to_thread(self.store.running_tasks_by_node))
 
     async def metrics(self) -> MetricsSnapshot:
         await self.ready()
-        jobs, tasks = self.store.running_counts()
+        jobs, tasks = await asyncio.to_thread(self.store.running_counts)
         queues = self.engine.dispatcher.queues()
         return MetricsSnapshot(jobs, tasks, await self.nodes(), queues, self.store.counters.snapshot())
 
@@ -217,16 +296,15 @@ class Coordinator:
 
     async def task_started(self, task_id: str, node_id: str) -> None:
         await self.ready()
-        with self.writer.batch():
-            self.engine.task_started(task_id, node_id)
+        self.engine.task_started(task_id, node_id)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()
-        with self.writer.batch():
-            self.engine.task_progress(task_id, value)
+        self.engine.task_progress(task_id, value)
 
     async def append_log(self, task_id: str, contents: str) -> None:
-        self.store.append_log(task_id, contents)
+        # On the I/O thread: in the order they come, and off the loop that handles every event.
+        await self._off_loop(self.store.append_log, task_id, contents)
 
     async def shutdown(self, grace_seconds: float = 10.0) -> int:
         """Interrupts every running task (their runtimes remove their containers) and waits for them."""
@@ -237,6 +315,7 @@ class Coordinator:
         deadline = asyncio.get_running_loop().time() + grace_seconds
         while dispatcher.running_ids() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
+        self._io.shutdown(wait=True)  # log parts already sent are stored before the store closes
         self.store.close()
         return len(running)
 
@@ -256,9 +335,12 @@ def start_coordinator(settings: Settings) -> ActorHandle:
         max_restarts=-1,
         max_task_retries=-1,
         num_cpus=0,
-        max_concurrency=1000,
+        max_concurrency=MAX_CONCURRENCY,
     ).remote(settings)
-    ray.get(handle.ready.remote())
+    try:
+        ray.get(handle.ready.remote())
+    except ray.exceptions.RayTaskError as exc:  # recovery failed: it is tried again; /health tells why
+        log.warning("the coordinator is not ready yet: %s", str(exc.cause or exc).splitlines()[0])
     return handle
 
 

@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from tork_ray.coordinator.events import CancelJob, Event, Pending, StartJob, TaskCompleted, TaskFailed
+from tork_ray.coordinator.factory import new_job, new_task
+from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.evaluate import each_item_context
 from tork_ray.domain.models import ITEM_KEY, Job, Task
-from tork_ray.domain.states import JobState, TaskState
+from tork_ray.domain.states import JOB_ACTIVE, JobState, TaskState
 from tork_ray.errors import ExpressionError
 from tork_ray.expr import evaluate, evaluate_expression
 from tork_ray.spec.models import JobInput
 
-if TYPE_CHECKING:
-    from tork_ray.coordinator.engine import Engine
-
 
 class Composites:
-    """The parts of the engine that deal with tasks made of other tasks or jobs."""
+    """The parts of the engine that deal with tasks made of other tasks or jobs. What follows from their
+    changes (a child to run, a parent completed) is posted as an event, never handled by a call back."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.writer = engine.writer
+    def __init__(self, writer: StateWriter, post: Callable[[Event], None]) -> None:
+        self.writer = writer
+        self.post = post
         # each parents' CREATED children, in list order, waiting for a free place in the concurrency window.
         self._waiting: dict[str, deque[str]] = {}
+
+    def forget_windows(self) -> None:
+        """Drops the cached each windows (after a rolled back event): they are rebuilt from the live tasks."""
+        self._waiting.clear()
 
     def start(self, job: Job, task: Task, context: dict[str, Any]) -> None:
         """PENDING composite → RUNNING, its children created (and launched, within each.concurrency)."""
@@ -40,7 +46,7 @@ class Composites:
         parallel = {**task.spec["parallel"], "completions": 0}
         self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel})
         children = [
-            self.engine.new_task(job, definition, task.position, parent_id=task.id, context=context)
+            new_task(job, definition, task.position, parent_id=task.id, context=context)
             for definition in parallel["tasks"]
         ]
         self._launch_children(job, task, children)
@@ -64,7 +70,7 @@ class Composites:
         for index, value in enumerate(items):
             item_context = each_item_context(context, each.get("var"), index, value)
             state = TaskState.PENDING if not concurrency or index < concurrency else TaskState.CREATED
-            child = self.engine.new_task(job, each["task"], task.position, task.id, item_context, state)
+            child = new_task(job, each["task"], task.position, task.id, item_context, state)
             # Kept so that `if` (evaluated when the child leaves PENDING) sees the same item.
             child.spec[ITEM_KEY] = {"var": each.get("var"), "index": index, "value": value}
             children.append(child)
@@ -77,8 +83,8 @@ class Composites:
             return
         self.writer.create_tasks(children)
         for child in children:
-            if child.state is TaskState.PENDING and job.state in (JobState.SCHEDULED, JobState.RUNNING):
-                self.engine.handle_pending(job, child)
+            if child.state is TaskState.PENDING:
+                self.post(Pending(job, child))
 
     # --- sub-jobs -------------------------------------------------------------------------------------
 
@@ -95,15 +101,19 @@ class Composites:
         if detached:
             # Detached: an independent job that sees inputs only (SPEC §2.4, Q9); the task is done at once.
             spec = spec.model_copy(update={"secrets": None})
-            child = self.engine.submit(spec, job.created_by, with_job_namespace=False)
+            child = new_job(spec, job.created_by, None, with_job_namespace=False)
+            self.writer.create_job(child)
             self.writer.move_task(task, TaskState.COMPLETED, spec={**task.spec, "subjob": {**subjob, "id": child.id}})
-            self.engine.on_task_completed(task)
+            self.post(StartJob(child))
+            self.post(TaskCompleted(task))
             return
-        # Mark the parent RUNNING with the child's id before the child starts: a child that finishes at once
-        # must find its parent waiting for it.
-        child_job = self.engine.prepare_subjob(spec, job, task)
+        # An attached sub-job: context {inputs, secrets} only, owner and permissions inherited. The parent is
+        # RUNNING with the child's id before the child starts: a child that finishes at once finds it waiting.
+        child_job = new_job(spec, job.created_by, task.id, with_job_namespace=False)
+        child_job.permissions = job.permissions
+        self.writer.create_job(child_job)
         self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "subjob": {**subjob, "id": child_job.id}})
-        self.engine.start_job(child_job)
+        self.post(StartJob(child_job))
 
     def job_finished(self, job: Job) -> None:
         """A job ended: forget its each windows; if it is an attached sub-job, its parent task follows (§2.4)."""
@@ -118,11 +128,14 @@ class Composites:
             return
         if job.state is JobState.COMPLETED:
             if self.writer.move_task(parent, TaskState.COMPLETED, result=job.result):
-                self.engine.on_task_completed(parent)
+                self.post(TaskCompleted(parent))
         elif job.state is JobState.FAILED:
             self._fail(parent, job.error or "sub-job failed")
         elif job.state is JobState.CANCELLED:
-            self.engine.cancel_parent_of(job)
+            # A cancelled attached sub-job cancels its parent job too (SPEC §2.4).
+            parent_job = self.writer.job(parent.job_id)
+            if parent_job is not None and parent_job.state in JOB_ACTIVE:
+                self.post(CancelJob(parent_job))
 
     # --- children coming home -------------------------------------------------------------------------
 
@@ -152,18 +165,18 @@ class Composites:
             child = self.writer.task(waiting.popleft())
             if child is not None and child.state is TaskState.CREATED:
                 self.writer.move_task(child, TaskState.PENDING)
-                self.engine.handle_pending(job, child)
+                self.post(Pending(job, child))
                 break
         if not waiting:
             self._waiting.pop(parent.id, None)
 
     def _complete(self, job: Job, task: Task) -> None:
         if self.writer.move_task(task, TaskState.COMPLETED):
-            self.engine.on_task_completed(task)
+            self.post(TaskCompleted(task))
 
     def _fail(self, task: Task, error: str) -> None:
         if self.writer.move_task(task, TaskState.FAILED, error=error):
-            self.engine.on_task_failed(task)
+            self.post(TaskFailed(task))
 
 
 def _each_list(expression: str, context: dict[str, Any]) -> list[Any]:

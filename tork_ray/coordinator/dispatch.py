@@ -59,8 +59,12 @@ class Dispatcher:
         self._waiters: set[asyncio.Task[None]] = set()
         # Running tasks per queue, kept beside _running so a pump never counts them one by one.
         self._running_per_queue: Counter[str] = Counter()
+        self._queued: set[str] = set()  # ids in the backlogs, so that a task is never queued twice
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
+        if task_id in self._running or task_id in self._queued:
+            return  # queued already (a recovery attempt that was retried queues its tasks again)
+        self._queued.add(task_id)
         entry = _Entry((-priority, next(self._seq)), task_id, request)
         heapq.heappush(self._backlogs.setdefault(queue, []), entry)
         self.pump(queue)
@@ -72,9 +76,12 @@ class Dispatcher:
             # Not force=True: that kills the worker before the runtime's `finally` removes the container.
             ray.cancel(ref, force=False)
             return True
+        if task_id not in self._queued:  # not ours, or already gone: no backlog to scan
+            return False
         for queue, backlog in self._backlogs.items():
             kept = [entry for entry in backlog if entry.task_id != task_id]
             if len(kept) != len(backlog):
+                self._queued.discard(task_id)
                 heapq.heapify(kept)
                 self._backlogs[queue] = kept
                 return True
@@ -87,6 +94,7 @@ class Dispatcher:
         backlog = self._backlogs.get(queue)
         while backlog and self._free_slots(queue) > 0:
             entry = heapq.heappop(backlog)
+            self._queued.discard(entry.task_id)
             ref = self._launch(entry.request, queue_resource(queue))
             self._running[entry.task_id] = (queue, ref)
             self._running_per_queue[queue] += 1
@@ -117,7 +125,9 @@ class Dispatcher:
 
     def purge(self, queue: str) -> list[str]:
         """Empties a queue's backlog; returns the task ids that were waiting."""
-        return [entry.task_id for entry in self._backlogs.pop(queue, [])]
+        ids = [entry.task_id for entry in self._backlogs.pop(queue, [])]
+        self._queued.difference_update(ids)
+        return ids
 
     def _free_slots(self, queue: str) -> int:
         self._refresh_capacity()
@@ -141,11 +151,16 @@ class Dispatcher:
         except TaskCancelledError:
             outcome = None
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
+            log.warning("task %s lost: %s", task_id, exc)  # in full: the task's error keeps the first line
             outcome = {"error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
         finally:
             self._running.pop(task_id, None)
             self._running_per_queue[queue] -= 1
         try:
             await self._on_result(task_id, outcome)
+        except Exception:
+            # The handler rolled its event back and failed the job (Engine.run); logged here too, so that
+            # nothing raised in this background task goes unseen.
+            log.exception("handling the result of task %s failed", task_id)
         finally:
             self.pump(queue)

@@ -1,147 +1,200 @@
-"""The coordinator's handlers: every job and task event, applied through the one StateWriter."""
+"""The coordinator's handlers: every job and task event, applied through the one StateWriter (see WorkQueue)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from tork_ray.coordinator.composite import Composites
 from tork_ray.coordinator.dispatch import Dispatcher
-from tork_ray.coordinator.request import apply_defaults, build_request, retry_delay
+from tork_ray.coordinator.events import (
+    CancelJob,
+    Event,
+    JobFinished,
+    Pending,
+    StartJob,
+    TaskCompleted,
+    TaskFailed,
+)
+from tork_ray.coordinator.factory import new_job, new_task, task_context
+from tork_ray.coordinator.request import build_request, retry_delay
+from tork_ray.coordinator.workqueue import WorkQueue
 from tork_ray.coordinator.writer import StateWriter
-from tork_ray.domain.evaluate import each_item_context, evaluate_task, job_context
-from tork_ray.domain.models import GUEST, ITEM_KEY, Job, Task, User, utcnow
+from tork_ray.domain.models import Job, Task, User, utcnow
 from tork_ray.domain.states import JOB_ACTIVE, JOB_TERMINAL, TASK_ACTIVE, JobState, TaskState
 from tork_ray.errors import Conflict, ExpressionError, NotFound, TorkError
 from tork_ray.expr import evaluate_condition, render
 from tork_ray.runtime.base import RunRequest
-from tork_ray.spec.models import JobInput, to_dict
+from tork_ray.spec.models import JobInput
 from tork_ray.spec.units import parse_duration
 
 log = logging.getLogger(__name__)
 
+ERROR_TEXT_LIMIT = 1000
 
-class Engine:
+
+class Engine(WorkQueue):
     """Runs jobs: start, schedule, complete, fail, retry, cancel, restart. Single-threaded (the actor's loop)."""
 
-    def __init__(self, writer: StateWriter, launch: Callable[[RunRequest, str], Any], scope: str) -> None:
+    def __init__(
+        self, writer: StateWriter, launch: Callable[[RunRequest, str], Any], scope: str, redeliveries: int = 1
+    ) -> None:
         self.writer = writer
         self.scope = scope
+        self.redeliveries = redeliveries  # the coordinator.redeliveries setting
         self.dispatcher = Dispatcher(launch, self.on_result)
-        self.composites = Composites(self)
+        self.composites = Composites(writer, self.post)
         self._finished: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[None]] = set()
+        WorkQueue.__init__(self, writer)
+
+    def _handle(self, event: Event) -> None:
+        match event:
+            case StartJob(job):
+                self._start_job(job)
+            case Pending(job, task):
+                self._pending(job, task)
+            case TaskCompleted(task):
+                self._completed(task)
+            case TaskFailed(task, retryable):
+                self._failed(task, retryable)
+            case JobFinished(job):
+                self.composites.job_finished(job)
+            case CancelJob(job):
+                if job.state in JOB_ACTIVE:
+                    self._cancel(job)
+
+    def _event_failed(self, exc: Exception, job_id: str | None, what: str) -> None:
+        log.error("coordinator error while handling %s (rolled back)", what, exc_info=exc)
+        self.composites.forget_windows()  # rebuilt from the live set on next use
+        if job_id is None:
+            return
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+        error = f"coordinator error while handling {what}: {reason}"[:ERROR_TEXT_LIMIT]
+        try:
+            self.run(lambda: self._fail_by_id(job_id, error), None, f"the failure of job {job_id}")
+        except Exception:
+            log.exception("job %s could not be failed after a coordinator error", job_id)
+
+    def _fail_by_id(self, job_id: str, error: str) -> None:
+        job = self.writer.job(job_id)
+        if job is not None and job.state not in JOB_TERMINAL:
+            self.fail_job(job, error)
 
     # --- submission and job life cycle ----------------------------------------------------------------
 
     def create_job(self, spec: JobInput, created_by: User | None = None, with_job_namespace: bool = True) -> Job:
-        """Stores a new PENDING job; `start_job` sets it going."""
-        job = new_job(spec, created_by, None)
-        job.context = job_context(job.id, job.name, job.inputs, job.secrets, {}, with_job=with_job_namespace)
+        """Stores a new PENDING job; `start` sets it going."""
+        job = new_job(spec, created_by, None, with_job_namespace)
         self.writer.create_job(job)
         return job
 
-    def submit(self, spec: JobInput, created_by: User | None = None, with_job_namespace: bool = True) -> Job:
-        job = self.create_job(spec, created_by, with_job_namespace)
-        self.start_job(job)
-        return job
+    def start(self, job: Job) -> None:
+        self.run(lambda: self.post(StartJob(job)), job.id, f"the start of job {job.id}")
 
-    def prepare_subjob(self, spec: JobInput, parent_job: Job, parent_task: Task) -> Job:
-        """An attached sub-job, stored PENDING: context {inputs, secrets} only, owner and permissions inherited."""
-        job = new_job(spec, parent_job.created_by, parent_task.id)
-        job.permissions = parent_job.permissions
-        job.context = job_context(job.id, job.name, job.inputs, job.secrets, {}, with_job=False)
-        self.writer.create_job(job)
-        return job
+    def submit(self, spec: JobInput, created_by: User | None = None, also: Callable[[Job], None] | None = None) -> Job:
+        """Creates and starts a job in one transaction; `also(job)` adds its own writes to it."""
+        created: list[Job] = []
 
-    def start_job(self, job: Job) -> None:
-        task = self.new_task(job, job.tasks[0], position=1)
+        def submit() -> None:
+            created.append(self.create_job(spec, created_by))
+            if also is not None:
+                also(created[0])
+            self.post(StartJob(created[0]))
+
+        self.run(submit, None, "a submit")
+        return created[0]
+
+    def _start_job(self, job: Job) -> None:
+        if job.state is not JobState.PENDING:
+            return
+        parent = self.writer.task(job.parent_id) if job.parent_id else None
+        if parent is not None and parent.state is not TaskState.RUNNING:  # its parent task ended meanwhile
+            self.writer.move_job(job, JobState.CANCELLED)
+            return
+        task = new_task(job, job.tasks[0], position=1)
         self.writer.move_job(job, JobState.SCHEDULED, position=1)
         self.writer.create_tasks([task])
-        self.handle_pending(job, task)
+        self.post(Pending(job, task))
 
-    def new_task(
-        self,
-        job: Job,
-        definition: dict[str, Any],
-        position: int,
-        parent_id: str | None = None,
-        context: dict[str, Any] | None = None,
-        state: TaskState = TaskState.PENDING,
-    ) -> Task:
-        """A task instance of `definition`, evaluated now; FAILED with the error if evaluation fails."""
-        try:
-            spec = evaluate_task(definition, context if context is not None else job.context)
-        except ExpressionError as exc:
-            return Task(
-                job_id=job.id,
-                parent_id=parent_id,
-                position=position,
-                name=str(definition.get("name", "")),
-                state=TaskState.FAILED,
-                error=exc.message,
-                failed_at=utcnow(),
-                spec=dict(definition),
-            )
-        spec = apply_defaults(spec, job.defaults)
-        return Task(
-            job_id=job.id,
-            parent_id=parent_id,
-            position=position,
-            name=str(spec.get("name", "")),
-            state=state,
-            queue=str(spec.get("queue") or "default"),
-            priority=int(spec.get("priority") or 0),
-            spec=spec,
-        )
-
-    @staticmethod
-    def task_context(job: Job, task: Task) -> dict[str, Any]:
-        """What a task's templates see: the job's context, plus the item for an each child."""
-        item = task.spec.get(ITEM_KEY)
-        if item is None:
-            return job.context
-        return each_item_context(job.context, item.get("var"), int(item["index"]), item.get("value"))
-
-    def handle_pending(self, job: Job, task: Task) -> None:
+    def _pending(self, job: Job, task: Task) -> None:
         """PENDING → SKIPPED, RUNNING (composites) or SCHEDULED (queued on Ray)."""
-        if task.state is TaskState.FAILED:  # its templates failed to evaluate: no attempt would do better
-            self.on_task_failed(task, retryable=False)
+        if job.state not in JOB_ACTIVE:
             return
-        ctx = self.task_context(job, task)
+        if task.state is TaskState.FAILED:  # its templates failed to evaluate: no attempt would do better
+            self.post(TaskFailed(task, retryable=False))
+            return
+        if task.state is not TaskState.PENDING:  # cancelled since it was posted
+            return
+        ctx = task_context(job, task)
         condition = task.spec.get("if")
         if condition:
             try:
                 run_it = evaluate_condition(str(condition), ctx)
             except ExpressionError as exc:
-                self.writer.move_task(task, TaskState.FAILED, error=exc.message)
-                self.on_task_failed(task, retryable=False)
+                self._fail_task(task, exc.message, retryable=False)
                 return
             if not run_it:
                 self.writer.move_task(task, TaskState.SKIPPED)
-                self.on_task_completed(task)
+                self.post(TaskCompleted(task))
                 return
         if task.is_composite:
             self.composites.start(job, task, ctx)
             return
+        self._schedule(job, task)
+
+    def _schedule(self, job: Job, task: Task, **changes: Any) -> None:
+        """Moves a regular task to SCHEDULED (with `changes`) and queues it on Ray."""
         try:
             request = build_request(task.id, job.id, task.spec, self.scope)
         except TorkError as exc:  # a task the runtime cannot be asked to run fails, the coordinator carries on
-            self.writer.move_task(task, TaskState.FAILED, error=exc.message)
-            self.on_task_failed(task, retryable=False)
+            self._fail_task(task, exc.message, retryable=False)
             return
-        self.writer.move_task(task, TaskState.SCHEDULED)
-        self.dispatcher.enqueue(task.id, task.queue, task.priority, request)
+        # A task SCHEDULED before a restart is queued again as it is: nothing to record.
+        if task.state is TaskState.SCHEDULED or self.writer.move_task(task, TaskState.SCHEDULED, **changes):
+            self.queue(task, request)
+
+    def requeue(self, job: Job, task: Task) -> None:
+        """After a restart: a task that was waiting in a queue, never started, waits in it again."""
+        self._schedule(job, task)
+
+    def redeliver(self, job: Job, task: Task, lost_error: str) -> None:
+        """After a restart: a task that was RUNNING (its run died with the old coordinator) runs again, at most
+        `redeliveries` times (its own, else the setting); past that it FAILS and its retry rules decide."""
+        own = task.spec.get("redeliveries")
+        limit = self.redeliveries if own is None else int(own)
+        if task.redelivered >= limit:
+            error = lost_error if limit == 0 else f"{lost_error} (already redelivered {task.redelivered} times)"
+            self._fail_task(task, error)
+            return
+        self._schedule(job, task, redelivered=task.redelivered + 1, node_id=None, started_at=None, progress=0.0)
+
+    def queue(self, task: Task, request: RunRequest) -> None:
+        """Hands a SCHEDULED task to the dispatcher once that state is stored (and if it still holds then)."""
+
+        def enqueue() -> None:
+            if task.state is TaskState.SCHEDULED:
+                self.dispatcher.enqueue(task.id, task.queue, task.priority, request)
+
+        self.writer.after_commit(enqueue)
+
+    def _fail_task(self, task: Task, error: str, retryable: bool = True) -> None:
+        if self.writer.move_task(task, TaskState.FAILED, error=error):
+            self.post(TaskFailed(task, retryable))
 
     # --- events from workers --------------------------------------------------------------------------
 
     def task_started(self, task_id: str, node_id: str) -> None:
         task = self.writer.task(task_id)
-        if task is None:
-            return
+        if task is not None:
+            self.run(lambda: self._started(task, node_id), task.job_id, f"the start of task {task_id}")
+
+    def _started(self, task: Task, node_id: str) -> None:
         if self.writer.move_task(task, TaskState.RUNNING, node_id=node_id):
             job = self.writer.job(task.job_id)
             if job is not None and job.state is JobState.SCHEDULED:
@@ -149,8 +202,10 @@ class Engine:
 
     def task_progress(self, task_id: str, value: float) -> None:
         task = self.writer.task(task_id)
-        if task is None or task.state not in TASK_ACTIVE:
-            return
+        if task is not None and task.state in TASK_ACTIVE:
+            self.run(lambda: self._progress(task, value), task.job_id, f"the progress of task {task_id}")
+
+    def _progress(self, task: Task, value: float) -> None:
         progress = round(min(100.0, max(0.0, float(value))), 2)
         self.writer.update_task(task, progress=progress)
         job = self.writer.job(task.job_id)
@@ -161,16 +216,24 @@ class Engine:
         task = self.writer.task(task_id)
         if task is None or outcome is None:  # unknown, or interrupted by a cancel we asked for
             return
-        with self.writer.batch():
-            if "error" in outcome:
-                if self.writer.move_task(task, TaskState.FAILED, error=outcome["error"]):
-                    self.on_task_failed(task)
-            elif self.writer.move_task(task, TaskState.COMPLETED, result=outcome.get("result", ""), progress=0.0):
-                self.on_task_completed(task)
+        self.run(lambda: self._result(task, outcome), task.job_id, f"the result of task {task_id}")
+
+    def _result(self, task: Task, outcome: dict[str, str]) -> None:
+        if "error" in outcome:
+            self._fail_task(task, outcome["error"])
+        elif self.writer.move_task(task, TaskState.COMPLETED, result=outcome.get("result", ""), progress=0.0):
+            self.post(TaskCompleted(task))
+
+    def fail_tasks(self, task_ids: list[str], error: str) -> None:
+        """FAILS each task that is still active (one event per task); its job's retry rules then decide."""
+        for task_id in task_ids:
+            task = self.writer.task(task_id)
+            if task is not None:
+                self.run(partial(self._fail_task, task, error), task.job_id, f"the failure of task {task_id}")
 
     # --- completion -----------------------------------------------------------------------------------
 
-    def on_task_completed(self, task: Task) -> None:
+    def _completed(self, task: Task) -> None:
         """Bookkeeping after a task COMPLETED or SKIPPED: the parent composite, or the next top-level task."""
         job = self.writer.job(task.job_id)
         if job is None or job.state not in JOB_ACTIVE:
@@ -179,7 +242,7 @@ class Engine:
         if task.parent_id:
             self.composites.child_completed(job, task)
             return
-        self.advance(job)
+        self._advance(job)
 
     def _record_var(self, job: Job, task: Task) -> None:
         var = task.spec.get("var")
@@ -187,19 +250,19 @@ class Engine:
             tasks = {**job.context.get("tasks", {}), str(var): task.result}
             self.writer.update_job(job, context={**job.context, "tasks": tasks})
 
-    def advance(self, job: Job) -> None:
+    def _advance(self, job: Job) -> None:
         position = job.position + 1
         progress = round(job.position / job.task_count * 100, 2) if job.task_count else 100.0
         if position > len(job.tasks):
             self.writer.update_job(job, position=position, progress=progress)
-            self.complete_job(job)
+            self._complete_job(job)
             return
-        task = self.new_task(job, job.tasks[position - 1], position)
+        task = new_task(job, job.tasks[position - 1], position)
         self.writer.update_job(job, position=position, progress=progress)
         self.writer.create_tasks([task])
-        self.handle_pending(job, task)
+        self.post(Pending(job, task))
 
-    def complete_job(self, job: Job) -> None:
+    def _complete_job(self, job: Job) -> None:
         result = None
         if job.output:
             try:
@@ -211,12 +274,15 @@ class Engine:
         if job.auto_delete and job.auto_delete.get("after"):
             delete_at = utcnow() + timedelta(seconds=parse_duration(job.auto_delete["after"]))
         if self.writer.move_job(job, JobState.COMPLETED, result=result, progress=100.0, delete_at=delete_at):
-            self.composites.job_finished(job)
-            self._notify(job)
+            self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        self.post(JobFinished(job))
+        self.writer.after_commit(lambda: self._notify(job))
 
     # --- failure and retry ----------------------------------------------------------------------------
 
-    def on_task_failed(self, task: Task, retryable: bool = True) -> None:
+    def _failed(self, task: Task, retryable: bool = True) -> None:
         """After a task FAILED: a new attempt if its retry allows, else its parent or its job fails."""
         job = self.writer.job(task.job_id)
         if job is None or job.state not in JOB_ACTIVE:
@@ -229,7 +295,7 @@ class Engine:
         if task.parent_id:
             parent = self.writer.task(task.parent_id)
             if parent is not None and self.writer.move_task(parent, TaskState.FAILED, error=task.error):
-                self.on_task_failed(parent)
+                self.post(TaskFailed(parent))
                 return
         self.fail_job(job, task.error or "task failed")
 
@@ -247,59 +313,62 @@ class Engine:
         self.writer.create_tasks([task])
         delay = retry_delay(retry, retry["attempts"])
         if delay <= 0:
-            self.handle_pending(job, task)
+            self.post(Pending(job, task))
             return
-        self._spawn(self._delayed_pending(job.id, task.id, delay))
+        self.writer.after_commit(lambda: self._spawn(self._delayed_pending(job.id, task.id, delay)))
 
     async def _delayed_pending(self, job_id: str, task_id: str, delay: float) -> None:
         await asyncio.sleep(delay)
         job, task = self.writer.job(job_id), self.writer.task(task_id)
         # The job may have been cancelled during the backoff: the task then is no longer PENDING.
         if job is not None and task is not None and job.state in JOB_ACTIVE and task.state is TaskState.PENDING:
-            with self.writer.batch():
-                self.handle_pending(job, task)
+            # A failure is logged, rolled back and fails the job in run(): nothing waits for this task.
+            with contextlib.suppress(Exception):
+                self.run(lambda: self.post(Pending(job, task)), job_id, f"the retry of task {task_id}")
 
     def fail_job(self, job: Job, error: str) -> None:
         if not self.writer.move_job(job, JobState.FAILED, error=error):
             return
         self._cancel_active_tasks(job)
-        self.composites.job_finished(job)
-        self._notify(job)
+        self._finish(job)
 
     # --- cancel and restart ---------------------------------------------------------------------------
 
-    def cancel_job(self, job_id: str) -> None:
+    def cancel_job(self, job_id: str, also: Callable[[], None] | None = None) -> None:
+        """Cancels an active job; `also()` adds its own writes to the same transaction."""
         job = self.writer.job(job_id)
         if job is None:
             raise NotFound("job not found")
         if job.state not in JOB_ACTIVE:
             raise Conflict("job is not running")
-        self._cancel(job)
+        self.run(partial(self._along, partial(self._cancel, job), also), job.id, f"the cancel of job {job_id}")
+
+    @staticmethod
+    def _along(action: Callable[[], None], also: Callable[[], None] | None) -> None:
+        action()
+        if also is not None:
+            also()
 
     def _cancel(self, job: Job) -> None:
         if not self.writer.move_job(job, JobState.CANCELLED):
             return
         self._cancel_active_tasks(job)
-        self.composites.job_finished(job)
-        self._notify(job)
+        self._finish(job)
 
     def _cancel_active_tasks(self, job: Job) -> None:
         for task in self.writer.active_tasks(job.id):
             self.writer.move_task(task, TaskState.CANCELLED)
-            self.dispatcher.cancel(task.id)
+            self.writer.after_commit(partial(self._cancel_run, task.id))
             sub_id = (task.spec.get("subjob") or {}).get("id")
             sub = self.writer.job(sub_id) if sub_id else None
             if sub is not None and sub.state in JOB_ACTIVE:
-                self._cancel(sub)
+                self.post(CancelJob(sub))
 
-    def cancel_parent_of(self, job: Job) -> None:
-        """A cancelled attached sub-job cancels its parent job too (SPEC §2.4)."""
-        parent_task = self.writer.task(job.parent_id) if job.parent_id else None
-        parent = self.writer.job(parent_task.job_id) if parent_task else None
-        if parent is not None and parent.state in JOB_ACTIVE:
-            self._cancel(parent)
+    def _cancel_run(self, task_id: str) -> None:
+        self.dispatcher.cancel(task_id)
 
-    def restart_job(self, job_id: str) -> None:
+    def restart_job(self, job_id: str, also: Callable[[], None] | None = None) -> None:
+        """Restarts a FAILED or CANCELLED job; `also()` adds its own writes to the same transaction."""
         job = self.writer.job(job_id)
         if job is None:
             raise NotFound("job not found")
@@ -307,11 +376,14 @@ class Engine:
             raise Conflict(f"job is {job.state} and can not be restarted")
         if job.position > len(job.tasks) or job.position < 1:
             raise Conflict("job has no more tasks to run")
+        self.run(partial(self._along, partial(self._restart, job), also), job.id, f"the restart of job {job_id}")
+
+    def _restart(self, job: Job) -> None:
         self.writer.move_job(job, JobState.RUNNING, failed_at=None, completed_at=None, error=None)
         self._finished.pop(job.id, None)
-        task = self.new_task(job, job.tasks[job.position - 1], job.position)
+        task = new_task(job, job.tasks[job.position - 1], job.position)
         self.writer.create_tasks([task])
-        self.handle_pending(job, task)
+        self.post(Pending(job, task))
 
     # --- waiting --------------------------------------------------------------------------------------
 
@@ -338,24 +410,3 @@ class Engine:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def new_job(spec: JobInput, created_by: User | None, parent_id: str | None) -> Job:
-    """A PENDING job record from a validated job document."""
-    body = to_dict(spec)
-    return Job(
-        name=spec.name,
-        description=spec.description,
-        tags=list(spec.tags or []),
-        parent_id=parent_id,
-        created_by=created_by or GUEST,
-        task_count=len(spec.tasks),
-        inputs=dict(spec.inputs or {}),
-        secrets=dict(spec.secrets or {}),
-        tasks=body["tasks"],
-        output=spec.output,
-        defaults=body.get("defaults"),
-        webhooks=body.get("webhooks"),
-        permissions=body.get("permissions"),
-        auto_delete=body.get("autoDelete"),
-    )

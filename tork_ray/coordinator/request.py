@@ -31,6 +31,8 @@ def apply_defaults(spec: Mapping[str, Any], defaults: Mapping[str, Any] | None) 
             result[key] = defaults[key]
     if defaults.get("priority") and not result.get("priority"):
         result["priority"] = defaults["priority"]
+    if defaults.get("redeliveries") is not None and result.get("redeliveries") is None:
+        result["redeliveries"] = defaults["redeliveries"]
     return result
 
 
@@ -99,9 +101,16 @@ def build_request(task_id: str, job_id: str, spec: Mapping[str, Any], scope: str
     )
 
 
+MAX_RETRY_DELAY = 24 * 3600.0  # s: a backoff grows to at most a day (a huge scalingFactor must not overflow)
+
+
 def retry_delay(retry: Mapping[str, Any] | None, attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1-based): immediate unless a backoff is configured."""
     if not retry or not retry.get("initialDelay"):
         return 0.0
     factor = float(retry.get("scalingFactor") or 1.0)
-    return parse_duration(retry["initialDelay"]) * factor ** (attempt - 1)
+    try:
+        delay = parse_duration(retry["initialDelay"]) * factor ** (attempt - 1)
+    except OverflowError:
+        return MAX_RETRY_DELAY
+    return delay if 0.0 <= delay <= MAX_RETRY_DELAY else MAX_RETRY_DELAY  # also NaN and inf

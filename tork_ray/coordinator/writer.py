@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tork_ray.coordinator.undo import UndoLog
 from tork_ray.domain.models import Job, Task, utcnow
 from tork_ray.domain.states import (
     JOB_TERMINAL,
@@ -53,27 +54,69 @@ class StateWriter:
         self._unsaved_jobs: dict[str, Job] = {}
         self._unsaved_tasks: dict[str, Task] = {}
         self._depth = 0
+        # What the open batch changed in memory (put back if it fails), and what it asked to do once stored.
+        self._undo = UndoLog()
+        self._effects: list[Callable[[], None]] = []
+        self._extra: dict[str, list[Any]] = {}
 
     @contextmanager
     def batch(self) -> Iterator[None]:
         """Every change one event causes is stored in one transaction: whole or not at all, and one commit
-        instead of one per change (a submit's start makes three)."""
+        instead of one per change (a submit's start makes three). If the block raises, or the commit fails,
+        nothing is stored and the live records and caches are put back as they were before the block."""
         self._depth += 1
         try:
             yield
-        finally:
+        except BaseException:
             self._depth -= 1
-            if self._depth == 0 and (self._unsaved_jobs or self._unsaved_tasks):
-                jobs, tasks = list(self._unsaved_jobs.values()), list(self._unsaved_tasks.values())
-                self._unsaved_jobs, self._unsaved_tasks = {}, {}
-                self.store.save(jobs=jobs, tasks=tasks)
+            if self._depth == 0:
+                self._rollback()
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self._commit()
+
+    def after_commit(self, effect: Callable[[], None]) -> None:
+        """Runs `effect` once the open batch is stored (at once outside a batch); never if it is rolled back.
+        Whatever leaves the coordinator (a task launched on Ray, a cancel, a waiter woken) waits for the
+        change that explains it to be durable."""
+        if self._depth == 0:
+            effect()
+        else:
+            self._effects.append(effect)
+
+    def save_with(self, table: str, rows: list[Any]) -> None:
+        """Rows of another kind (request ids, ...) to store in the same transaction as the open batch."""
+        self._extra.setdefault(table, []).extend(rows)
+        if self._depth == 0:
+            self._commit()
+
+    def _commit(self) -> None:
+        jobs, tasks = list(self._unsaved_jobs.values()), list(self._unsaved_tasks.values())
+        extra, effects = self._extra, self._effects
+        self._unsaved_jobs, self._unsaved_tasks, self._extra, self._effects = {}, {}, {}, []
+        if jobs or tasks or extra:
+            try:
+                self.store.save(jobs=jobs, tasks=tasks, extra=extra)
+            except BaseException:
+                self._undo.undo()
+                raise
+        self._undo.clear()
+        for effect in effects:
+            try:
+                effect()
+            except Exception:  # the change is stored; a failed side effect must not hide that from the caller
+                log.exception("an effect of a stored change failed")
+
+    def _rollback(self) -> None:
+        self._unsaved_jobs, self._unsaved_tasks, self._extra, self._effects = {}, {}, {}, []
+        self._undo.undo()
 
     def _persist(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
-        if self._depth == 0:
-            self.store.save(jobs=jobs, tasks=tasks)
-            return
         self._unsaved_jobs.update((job.id, job) for job in jobs)
         self._unsaved_tasks.update((task.id, task) for task in tasks)
+        if self._depth == 0:
+            self._commit()
 
     # --- reads through the cache ----------------------------------------------------------------------
 
@@ -111,7 +154,7 @@ class StateWriter:
 
     def create_job(self, job: Job) -> None:
         self._check_job(None, job.state, job.id)
-        self._jobs[job.id] = job
+        self._undo.set(self._jobs, job.id, job)
         self.store.expect_new(jobs=[job])
         self._persist(jobs=[job])
 
@@ -131,9 +174,9 @@ class StateWriter:
             changes[stamp] = utcnow()
         self._apply(job, {"state": target, **changes})
         if target in JOB_TERMINAL:
-            self._jobs.pop(job.id, None)
+            self._undo.pop(self._jobs, job.id)
         else:
-            self._jobs[job.id] = job
+            self._undo.set(self._jobs, job.id, job)
         self._persist(jobs=[job])
         return True
 
@@ -164,25 +207,29 @@ class StateWriter:
         self._persist(tasks=[task])
 
     def forget_job(self, job_id: str) -> None:
-        self._jobs.pop(job_id, None)
+        self._undo.pop(self._jobs, job_id)
         for task in [t for t in self._tasks.values() if t.job_id == job_id]:
             self._forget(task)
 
     def _remember(self, task: Task) -> None:
-        self._tasks[task.id] = task
+        self._undo.set(self._tasks, task.id, task)
         if task.parent_id:
-            self._by_parent.setdefault(task.parent_id, {})[task.id] = task
+            siblings = self._by_parent.get(task.parent_id)
+            if siblings is None:
+                siblings = {}
+                self._undo.set(self._by_parent, task.parent_id, siblings)
+            self._undo.set(siblings, task.id, task)
 
     def _forget(self, task: Task) -> None:
-        self._tasks.pop(task.id, None)
+        self._undo.pop(self._tasks, task.id)
         siblings = self._by_parent.get(task.parent_id or "")
         if siblings is not None:
-            siblings.pop(task.id, None)
+            self._undo.pop(siblings, task.id)
             if not siblings:
-                self._by_parent.pop(task.parent_id or "", None)
+                self._undo.pop(self._by_parent, task.parent_id or "")
 
-    @staticmethod
-    def _apply(model: Job | Task, changes: dict[str, Any]) -> None:
+    def _apply(self, model: Job | Task, changes: dict[str, Any]) -> None:
+        self._undo.touch(model)
         for name, value in changes.items():
             setattr(model, name, value)
 

@@ -64,6 +64,8 @@ class Task(_Model):
     result: str | None = None
     node_id: str | None = None
     progress: float = 0.0
+    # Times the task was run again because the coordinator restarted while it ran (Tork's `redelivered`).
+    redelivered: int = 0
     spec: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -74,8 +76,9 @@ class Task(_Model):
         """The task as Tork's API shows it (camelCase, empty fields omitted)."""
         body = {key: value for key, value in self.spec.items() if not key.startswith("_")}
         body.update(self.model_dump(by_alias=True, exclude_none=True, exclude={"spec"}, mode="json"))
-        if not self.progress:
-            body.pop("progress", None)
+        for empty in ("progress", "redelivered"):
+            if not body.get(empty):
+                body.pop(empty, None)
         return body
 
 

@@ -89,8 +89,10 @@ TASK_TRANSITIONS: dict[tuple[TaskState | None, TaskState], Outcome] = {
     (T.RUNNING, T.COMPLETED): Outcome.APPLY,
     (T.RUNNING, T.FAILED): Outcome.APPLY,
     (T.RUNNING, T.CANCELLED): Outcome.APPLY,
+    # Redelivery: the coordinator restarted while the task ran; it is queued to run again (no event from a
+    # worker asks for SCHEDULED, so this is never a late event).
+    (T.RUNNING, T.SCHEDULED): Outcome.APPLY,
     # Late events once a task has moved on.
-    (T.RUNNING, T.SCHEDULED): Outcome.IGNORE,
     (T.RUNNING, T.PENDING): Outcome.IGNORE,
     (T.SCHEDULED, T.PENDING): Outcome.IGNORE,
 }

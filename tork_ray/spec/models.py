@@ -189,6 +189,9 @@ class TaskInput(_Input):
     networks: StrList | None = None
     registry: RegistryInput | None = None
     gpus: Str | None = None
+    # Extension: how often this task is run again when the coordinator restarted while it ran (0..10);
+    # unset → the coordinator.redeliveries setting.
+    redeliveries: Int | None = None
     parallel: ParallelInput | None = None
     each: EachInput | None = None
     subjob: SubJobInput | None = None
@@ -200,6 +203,7 @@ class DefaultsInput(_Input):
     timeout: Str | None = None
     queue: Str | None = None
     priority: Int | None = None
+    redeliveries: Int | None = None  # extension: see TaskInput.redeliveries
 
 
 class ScheduleInput(_Input):

@@ -38,9 +38,11 @@ COORDINATOR_QUEUES = frozenset(
 )
 COMPOSITE_FORBIDDEN = (
     "image", "cmd", "entrypoint", "run", "env", "queue", "pre", "post", "mounts", "retry", "limits", "timeout",
+    "redeliveries",
 )  # fmt: skip
 _MOUNT_CHARS = re.compile(r"^[-/.0-9a-zA-Z_= ]*$")
 _MAX_NAME = 256  # the varchar(256) columns of the store
+MAX_REDELIVERIES = 10  # a task's own `redeliveries` (runs again after a coordinator restart)
 
 
 def _at(path: str, key: str) -> str:
@@ -137,6 +139,7 @@ def _check_defaults(c: _Checker, defaults: DefaultsInput | None) -> None:
     c.duration("defaults.timeout", defaults.timeout)
     _check_queue(c, "defaults.queue", defaults.queue)
     c.between("defaults.priority", defaults.priority, 0, 9)
+    c.between("defaults.redeliveries", defaults.redeliveries, 0, MAX_REDELIVERIES)
 
 
 def _check_mount(c: _Checker, path: str, mount: MountInput) -> None:
@@ -233,6 +236,7 @@ def _check_task_fields(c: _Checker, path: str, task: TaskInput) -> None:
     _check_queue(c, _at(path, "queue"), task.queue)
     c.duration(_at(path, "timeout"), task.timeout)
     c.between(_at(path, "priority"), task.priority, 0, 9)
+    c.between(_at(path, "redeliveries"), task.redeliveries, 0, MAX_REDELIVERIES)
     # Unlike Tork, `if` without braces is an expression (SPEC Decisions, Q2), so check it whole.
     c.expression(_at(path, "if"), task.if_, whole=True)
     _check_retry(c, _at(path, "retry"), task.retry)

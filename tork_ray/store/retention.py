@@ -30,8 +30,10 @@ def expired_job_ids(store: Store, now: datetime, jobs_older_than: datetime, limi
         return list(rows)
 
 
-def delete_log_parts_before(store: Store, before: datetime) -> int:
+def delete_log_parts_before(store: Store, before: datetime, limit: int = BATCH) -> int:
+    """Deletes at most `limit` log parts older than `before` (a batch: the caller repeats until 0)."""
     with Session(store.engine) as session:
-        result = session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.created_at) < before))
+        ids = select(TaskLogPartRow.id).where(col(TaskLogPartRow.created_at) < before).limit(limit)
+        result = session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.id).in_(ids)))
         session.commit()
         return int(result.rowcount or 0)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, func, insert, text
+from sqlalchemy import Connection, event, func, insert, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
@@ -21,7 +21,7 @@ from tork_ray.store.crypto import bind_cipher, cipher_for
 from tork_ray.store.logguard import LogGuards
 from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
-from tork_ray.store.tables import JobRow, JobTagRow, TaskLogPartRow, TaskRow, UserRow
+from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskLogPartRow, TaskRow, UserRow
 from tork_ray.store.writes import JOB_COLUMNS, TASK_COLUMNS, RowWriter, job_values, tag_values
 
 # Serialises schema set-up between processes that open the same PostgreSQL store at once.
@@ -90,6 +90,7 @@ class Store:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
             SQLModel.metadata.create_all(connection)
             _widen_sealed_columns(connection)
+            _add_missing_columns(connection)
             self.search.install(connection)
             if connection.execute(select(UserRow.id).where(UserRow.username == GUEST.username)).first() is None:
                 connection.execute(
@@ -123,15 +124,25 @@ class Store:
         self._writer.expect_new("jobs", (job.id for job in jobs))
         self._writer.expect_new("tasks", (task.id for task in tasks))
 
-    def save(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
-        """Upserts jobs and tasks in one transaction, so a state change is stored whole or not at all."""
+    def save(
+        self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = (), extra: Mapping[str, list[Any]] | None = None
+    ) -> None:
+        """Upserts jobs and tasks, and inserts `extra` rows (table name -> rows), in one transaction: a state
+        change is stored whole or not at all."""
         tasks = list(tasks)
         with self.engine.begin() as connection:
             changes = self._writer.save(connection, list(jobs), tasks)
+            for table, rows in (extra or {}).items():
+                if rows:
+                    connection.execute(insert(SQLModel.metadata.tables[table]), rows)
+        # Only once committed: a failed commit must leave the writer's memory of stored states as it was.
+        self._writer.remember(changes)
         for task in tasks:
             if task.state in TASK_TERMINAL and (rest := self._log_guards.finish(task.id)):
                 self._store_part(task.id, rest)
         for change in changes:
+            if change.old == change.new:
+                continue
             if isinstance(change.record, Job):
                 self.counters.job_changed(change.old, change.new)
             else:
@@ -226,6 +237,16 @@ class Store:
                 specs[job_id].append(dict(spec))
         return specs
 
+    def job_ids_in_states(self, states: Iterable[JobState]) -> list[str]:
+        """Ids only, oldest first: recovery loads each job when it gets to it, not every document at once."""
+        with self._session() as session:
+            rows = session.exec(
+                select(JobRow.id)
+                .where(col(JobRow.state).in_([s.value for s in states]))
+                .order_by(col(JobRow.created_at))
+            ).all()
+            return list(rows)
+
     def jobs_in_states(self, states: Iterable[JobState]) -> list[Job]:
         with self._session() as session:
             rows = session.exec(
@@ -271,6 +292,20 @@ class Store:
     def job_log_since(self, job_id: str, since: datetime | None, skip: int = 0) -> list[dict[str, Any]]:
         with self._session() as session:
             return logs.job_parts_since(session, job_id, since, skip)
+
+    # --- request ids (idempotent coordinator calls) ---------------------------------------------------
+
+    def get_request(self, request_id: str) -> RequestRow | None:
+        with self._session() as session:
+            return session.get(RequestRow, request_id)
+
+    def delete_requests_before(self, before: datetime, limit: int = 1000) -> int:
+        """Forgets request ids older than `before`, at most `limit` per call (the sweep calls again)."""
+        with self._session() as session:
+            ids = select(RequestRow.id).where(col(RequestRow.created_at) < before).limit(limit)
+            result = session.exec(delete(RequestRow).where(col(RequestRow.id).in_(ids)))
+            session.commit()
+            return int(result.rowcount or 0)
 
     # --- users ----------------------------------------------------------------------------------------
 
@@ -352,6 +387,18 @@ def _widen_sealed_columns(connection: Connection) -> None:
     ).scalars()
     for column in narrow.all():
         connection.execute(text(f"ALTER TABLE tasks ALTER COLUMN {column} TYPE text"))
+
+
+# Columns added after a table was first created, for stores made by an older version (create_all only adds
+# missing tables): (table, column, SQL type and default).
+_ADDED_COLUMNS = (("tasks", "redelivered", "INTEGER NOT NULL DEFAULT 0"),)
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    inspector = inspect(connection)
+    for table, column, definition in _ADDED_COLUMNS:
+        if column not in {c["name"] for c in inspector.get_columns(table)}:
+            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))
 
 
 def _job(row: JobRow) -> Job:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from tork_ray.store.crypto import SealedJSON, SealedText
@@ -61,6 +61,7 @@ class TaskRow(SQLModel, table=True):
     result: str | None = Field(default=None, sa_column=Column(SealedText("tasks.result")))
     node_id: str | None = Field(default=None, max_length=64)
     progress: float = 0.0
+    redelivered: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     # The evaluated definition: rendered env, registry credentials, files, the each item.
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(SealedJSON("tasks.spec"), nullable=False))
 
@@ -102,3 +103,17 @@ class UserRow(SQLModel, table=True):
     password_hash: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     disabled: bool = False
+
+
+class RequestRow(SQLModel, table=True):
+    """A coordinator call already applied, by its request id: a retry of the call finds it and changes nothing.
+    Written in the same transaction as the change it made; deleted by the retention sweep after a day."""
+
+    __tablename__ = "requests"
+
+    id: str = Field(primary_key=True, max_length=320)  # "<scope>:<key>": the API's uuid, or a client's key
+    kind: str = Field(max_length=16)  # submit | cancel | restart
+    job_id: str = Field(max_length=32)
+    # sha256 of the request body for a client's Idempotency-Key: the same key with another body is refused.
+    fingerprint: str = Field(default="", max_length=64)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False, index=True))

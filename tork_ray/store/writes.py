@@ -26,14 +26,14 @@ JOB_COLUMNS = (
 )  # fmt: skip
 TASK_COLUMNS = (
     "id", "job_id", "parent_id", "position", "name", "state", "queue", "priority", "created_at", "scheduled_at",
-    "started_at", "completed_at", "failed_at", "error", "result", "node_id", "progress", "spec",
+    "started_at", "completed_at", "failed_at", "error", "result", "node_id", "progress", "redelivered", "spec",
 )  # fmt: skip
 _FINAL = frozenset(s.value for s in JOB_TERMINAL) | frozenset(s.value for s in TASK_TERMINAL)
 
 
 @dataclass(frozen=True)
 class Change:
-    """A row whose state this save set: `old` is None for a new row."""
+    """A saved row and its state before and after: `old` is None for a new row."""
 
     record: Job | Task
     old: str | None
@@ -78,11 +78,11 @@ class RowWriter:
             new_jobs = [job for job in jobs if job.id not in old]
             if tags := tag_values(new_jobs):
                 connection.execute(self._insert(JobTagRow.__table__).on_conflict_do_nothing(), tags)  # type: ignore[attr-defined]
-            changes += self._changes("jobs", jobs, old)
+            changes += self._changes(jobs, old)
         if tasks:
             old = self._previous(connection, TaskRow.__table__, [task.id for task in tasks])  # type: ignore[attr-defined]
             self._upsert(connection, TaskRow.__table__, [task_values(task) for task in tasks])  # type: ignore[attr-defined]
-            changes += self._changes("tasks", tasks, old)
+            changes += self._changes(tasks, old)
         return changes
 
     def forget(self, table: str, ids: Sequence[str]) -> None:
@@ -115,16 +115,17 @@ class RowWriter:
             self._statements[key] = statement.on_conflict_do_update(index_elements=["id"], set_=updated)
         return self._statements[key]
 
-    def _changes(self, table: str, records: Sequence[Job | Task], old: dict[str, str]) -> list[Change]:
-        changes: list[Change] = []
-        for record in records:
-            new = str(record.state)
-            previous = old.get(record.id)
-            if previous != new:
-                changes.append(Change(record, previous, new))
-            self._new.discard((table, record.id))
-            if new in _FINAL:
-                self._states.pop((table, record.id), None)
+    @staticmethod
+    def _changes(records: Sequence[Job | Task], old: dict[str, str]) -> list[Change]:
+        return [Change(record, old.get(record.id), str(record.state)) for record in records]
+
+    def remember(self, changes: Sequence[Change]) -> None:
+        """After the commit: the saved rows' states, for the next save's lookup (a rolled back save must not
+        leave states here that the table does not have)."""
+        for change in changes:
+            table = "jobs" if isinstance(change.record, Job) else "tasks"
+            self._new.discard((table, change.record.id))
+            if change.new in _FINAL:
+                self._states.pop((table, change.record.id), None)
             else:
-                self._states[(table, record.id)] = new
-        return changes
+                self._states[(table, change.record.id)] = change.new

@@ -1,0 +1,78 @@
+"""New job and task records: a validated document made into a stored job, a definition into a task instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tork_ray.coordinator.request import apply_defaults
+from tork_ray.domain.evaluate import each_item_context, evaluate_task, job_context
+from tork_ray.domain.models import GUEST, ITEM_KEY, Job, Task, User, utcnow
+from tork_ray.domain.states import TaskState
+from tork_ray.errors import ExpressionError
+from tork_ray.spec.models import JobInput, to_dict
+
+
+def new_job(spec: JobInput, created_by: User | None, parent_id: str | None, with_job_namespace: bool = True) -> Job:
+    """A PENDING job record from a validated job document, its context ready."""
+    body = to_dict(spec)
+    job = Job(
+        name=spec.name,
+        description=spec.description,
+        tags=list(spec.tags or []),
+        parent_id=parent_id,
+        created_by=created_by or GUEST,
+        task_count=len(spec.tasks),
+        inputs=dict(spec.inputs or {}),
+        secrets=dict(spec.secrets or {}),
+        tasks=body["tasks"],
+        output=spec.output,
+        defaults=body.get("defaults"),
+        webhooks=body.get("webhooks"),
+        permissions=body.get("permissions"),
+        auto_delete=body.get("autoDelete"),
+    )
+    job.context = job_context(job.id, job.name, job.inputs, job.secrets, {}, with_job=with_job_namespace)
+    return job
+
+
+def new_task(
+    job: Job,
+    definition: dict[str, Any],
+    position: int,
+    parent_id: str | None = None,
+    context: dict[str, Any] | None = None,
+    state: TaskState = TaskState.PENDING,
+) -> Task:
+    """A task instance of `definition`, evaluated now; FAILED with the error if evaluation fails."""
+    try:
+        spec = evaluate_task(definition, context if context is not None else job.context)
+    except ExpressionError as exc:
+        return Task(
+            job_id=job.id,
+            parent_id=parent_id,
+            position=position,
+            name=str(definition.get("name", "")),
+            state=TaskState.FAILED,
+            error=exc.message,
+            failed_at=utcnow(),
+            spec=dict(definition),
+        )
+    spec = apply_defaults(spec, job.defaults)
+    return Task(
+        job_id=job.id,
+        parent_id=parent_id,
+        position=position,
+        name=str(spec.get("name", "")),
+        state=state,
+        queue=str(spec.get("queue") or "default"),
+        priority=int(spec.get("priority") or 0),
+        spec=spec,
+    )
+
+
+def task_context(job: Job, task: Task) -> dict[str, Any]:
+    """What a task's templates see: the job's context, plus the item for an each child."""
+    item = task.spec.get(ITEM_KEY)
+    if item is None:
+        return job.context
+    return each_item_context(job.context, item.get("var"), int(item["index"]), item.get("value"))
