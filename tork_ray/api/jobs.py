@@ -28,19 +28,14 @@ Deps = Annotated[Backend, Depends(backend)]
 OK = {"status": "OK"}
 
 
-def _loose_document(body: bytes) -> Any:
-    """Whatever a rejected body holds, only to know which secrets to keep out of the error message."""
-    # The spec's bounded loaders: a hostile body (deep nesting, huge integers, aliases) is a None, never a 500.
-    return loose_document(body)
-
-
 def _read_document(b: Backend, body: bytes, content_type: str | None) -> tuple[JobInput, list[str]]:
     """The submitted job and the values to hide in any answer about it; a rejected body's error message has
     the body's secrets hidden too."""
     try:
         spec = parse_job(body, content_type, limits=b.settings.limits)
     except TorkError as exc:
-        raise views.redacted_error(b, exc, _loose_document(body)) from None
+        # The rejected body is read loosely only to keep its secrets out of the message.
+        raise views.redacted_error(b, exc, loose_document(body)) from None
     return spec, b.redactor.hidden_values(to_dict(spec))
 
 

@@ -26,7 +26,9 @@ HEALTH_TIMEOUT_SECONDS = 5.0
 )
 async def health(b: Deps) -> Any:
     try:
-        b.store.ping()
+        # The ping is SQL: off the loop, and on the default pool rather than the API's (busy with heavy
+        # requests, it would make /health wait behind them).
+        await asyncio.wait_for(asyncio.to_thread(b.store.ping), HEALTH_TIMEOUT_SECONDS)
         state = await asyncio.wait_for(b.coordinator.readiness.remote(), HEALTH_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure of a dependency means DOWN, with the reason
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -52,7 +52,11 @@ class Coordinator:
         self.store = open_store(settings)
         self.writer = StateWriter(self.store)
         self.engine = Engine(
-            self.writer, self._launch, scope=settings.ray.namespace, redeliveries=settings.coordinator.redeliveries
+            self.writer,
+            self._launch,
+            scope=settings.ray.namespace,
+            redeliveries=settings.coordinator.redeliveries,
+            limits=settings.limits,
         )
         self._readiness = Readiness(self._recover)
         self._cleaned = False

@@ -14,6 +14,7 @@ from tork_ray.domain.models import ITEM_KEY, Job, Task
 from tork_ray.domain.states import JOB_ACTIVE, JobState, TaskState
 from tork_ray.errors import ExpressionError
 from tork_ray.expr import evaluate, evaluate_expression
+from tork_ray.settings import LimitsSettings
 from tork_ray.spec.models import JobInput
 
 
@@ -21,9 +22,10 @@ class Composites:
     """The parts of the engine that deal with tasks made of other tasks or jobs. What follows from their
     changes (a child to run, a parent completed) is posted as an event, never handled by a call back."""
 
-    def __init__(self, writer: StateWriter, post: Callable[[Event], None]) -> None:
+    def __init__(self, writer: StateWriter, post: Callable[[Event], None], limits: LimitsSettings) -> None:
         self.writer = writer
         self.post = post
+        self.limits = limits
         # each parents' CREATED children, in list order, waiting for a free place in the concurrency window.
         self._waiting: dict[str, deque[str]] = {}
 
@@ -46,7 +48,7 @@ class Composites:
         parallel = {**task.spec["parallel"], "completions": 0}
         self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel})
         children = [
-            new_task(job, definition, task.position, parent_id=task.id, context=context)
+            new_task(job, definition, task.position, parent_id=task.id, context=context, limits=self.limits)
             for definition in parallel["tasks"]
         ]
         self._launch_children(job, task, children)
@@ -56,7 +58,7 @@ class Composites:
     def _start_each(self, job: Job, task: Task, context: dict[str, Any]) -> None:
         each = dict(task.spec["each"])
         try:
-            items = _each_list(str(each["list"]), context)
+            items = _each_list(str(each["list"]), context, self.limits)
         except ExpressionError as exc:
             self._fail(task, exc.message)
             return
@@ -70,7 +72,7 @@ class Composites:
         for index, value in enumerate(items):
             item_context = each_item_context(context, each.get("var"), index, value)
             state = TaskState.PENDING if not concurrency or index < concurrency else TaskState.CREATED
-            child = new_task(job, each["task"], task.position, task.id, item_context, state)
+            child = new_task(job, each["task"], task.position, task.id, item_context, state, self.limits)
             # Kept so that `if` (evaluated when the child leaves PENDING) sees the same item.
             child.spec[ITEM_KEY] = {"var": each.get("var"), "index": index, "value": value}
             children.append(child)
@@ -179,10 +181,15 @@ class Composites:
             self.post(TaskFailed(task))
 
 
-def _each_list(expression: str, context: dict[str, Any]) -> list[Any]:
-    """each.list: braces optional; must yield a list (SPEC §2.3)."""
+def _each_list(expression: str, context: dict[str, Any], limits: LimitsSettings) -> list[Any]:
+    """each.list: braces optional; must yield a list (SPEC §2.3) of at most limits.each.items items."""
     stripped = expression.strip()
-    value = evaluate(stripped, context) if stripped.startswith("{{") else evaluate_expression(stripped, context)
+    if stripped.startswith("{{"):
+        value = evaluate(stripped, context, limits=limits)
+    else:
+        value = evaluate_expression(stripped, context, limits=limits)
     if not isinstance(value, list | tuple):
         raise ExpressionError("each.list does not evaluate to a list")
+    if len(value) > limits.each_items:  # the expression layer bounds what it builds; an input list may be longer
+        raise ExpressionError(f"each.list has {len(value)} items, more than limits.each.items ({limits.each_items})")
     return list(value)

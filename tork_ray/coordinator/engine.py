@@ -30,6 +30,7 @@ from tork_ray.domain.states import JOB_ACTIVE, JOB_TERMINAL, TASK_ACTIVE, JobSta
 from tork_ray.errors import Conflict, ExpressionError, NotFound, TorkError
 from tork_ray.expr import evaluate_condition, render
 from tork_ray.runtime.base import RunRequest
+from tork_ray.settings import LimitsSettings
 from tork_ray.spec.models import JobInput
 from tork_ray.spec.units import parse_duration
 
@@ -42,13 +43,19 @@ class Engine(WorkQueue):
     """Runs jobs: start, schedule, complete, fail, retry, cancel, restart. Single-threaded (the actor's loop)."""
 
     def __init__(
-        self, writer: StateWriter, launch: Callable[[RunRequest, str], Any], scope: str, redeliveries: int = 1
+        self,
+        writer: StateWriter,
+        launch: Callable[[RunRequest, str], Any],
+        scope: str,
+        redeliveries: int = 1,
+        limits: LimitsSettings | None = None,
     ) -> None:
         self.writer = writer
         self.scope = scope
         self.redeliveries = redeliveries  # the coordinator.redeliveries setting
+        self.limits = limits or LimitsSettings()  # what one evaluation may cost (limits.*)
         self.dispatcher = Dispatcher(launch, self.on_result)
-        self.composites = Composites(writer, self.post)
+        self.composites = Composites(writer, self.post, self.limits)
         self._finished: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[None]] = set()
         WorkQueue.__init__(self, writer)
@@ -117,7 +124,7 @@ class Engine(WorkQueue):
         if parent is not None and parent.state is not TaskState.RUNNING:  # its parent task ended meanwhile
             self.writer.move_job(job, JobState.CANCELLED)
             return
-        task = new_task(job, job.tasks[0], position=1)
+        task = new_task(job, job.tasks[0], position=1, limits=self.limits)
         self.writer.move_job(job, JobState.SCHEDULED, position=1)
         self.writer.create_tasks([task])
         self.post(Pending(job, task))
@@ -135,7 +142,7 @@ class Engine(WorkQueue):
         condition = task.spec.get("if")
         if condition:
             try:
-                run_it = evaluate_condition(str(condition), ctx)
+                run_it = evaluate_condition(str(condition), ctx, limits=self.limits)
             except ExpressionError as exc:
                 self._fail_task(task, exc.message, retryable=False)
                 return
@@ -257,7 +264,7 @@ class Engine(WorkQueue):
             self.writer.update_job(job, position=position, progress=progress)
             self._complete_job(job)
             return
-        task = new_task(job, job.tasks[position - 1], position)
+        task = new_task(job, job.tasks[position - 1], position, limits=self.limits)
         self.writer.update_job(job, position=position, progress=progress)
         self.writer.create_tasks([task])
         self.post(Pending(job, task))
@@ -266,7 +273,7 @@ class Engine(WorkQueue):
         result = None
         if job.output:
             try:
-                result = render(job.output, job.context)
+                result = render(job.output, job.context, limits=self.limits)
             except ExpressionError as exc:
                 self.fail_job(job, exc.message)
                 return
@@ -381,7 +388,7 @@ class Engine(WorkQueue):
     def _restart(self, job: Job) -> None:
         self.writer.move_job(job, JobState.RUNNING, failed_at=None, completed_at=None, error=None)
         self._finished.pop(job.id, None)
-        task = new_task(job, job.tasks[job.position - 1], job.position)
+        task = new_task(job, job.tasks[job.position - 1], job.position, limits=self.limits)
         self.writer.create_tasks([task])
         self.post(Pending(job, task))
 

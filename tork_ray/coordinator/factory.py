@@ -9,6 +9,7 @@ from tork_ray.domain.evaluate import each_item_context, evaluate_task, job_conte
 from tork_ray.domain.models import GUEST, ITEM_KEY, Job, Task, User, utcnow
 from tork_ray.domain.states import TaskState
 from tork_ray.errors import ExpressionError
+from tork_ray.settings import LimitsSettings
 from tork_ray.spec.models import JobInput, to_dict
 
 
@@ -42,10 +43,11 @@ def new_task(
     parent_id: str | None = None,
     context: dict[str, Any] | None = None,
     state: TaskState = TaskState.PENDING,
+    limits: LimitsSettings | None = None,
 ) -> Task:
-    """A task instance of `definition`, evaluated now; FAILED with the error if evaluation fails."""
+    """A task instance of `definition`, evaluated now within `limits`; FAILED with the error if evaluation fails."""
     try:
-        spec = evaluate_task(definition, context if context is not None else job.context)
+        spec = evaluate_task(definition, context if context is not None else job.context, limits=limits)
     except ExpressionError as exc:
         return Task(
             job_id=job.id,
