@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from tests.polling import poll_until
 from tork_ray.api.background import free_port as free_port  # re-exported for the tests
 from tork_ray.settings import Settings
 from tork_ray.store.store import Store
@@ -33,13 +33,16 @@ class LiveEngine:
         return response.json()  # type: ignore[no-any-return]
 
     def wait_for(self, job_id: str, *states: str, timeout: float = 60.0) -> dict[str, Any]:
-        """Polls until the job is in one of `states` (default: any terminal state), with a deadline."""
+        """Polls until the job is in one of `states` (default: any terminal state); fails at the deadline."""
         wanted = set(states) or {"COMPLETED", "FAILED", "CANCELLED"}
-        deadline = time.monotonic() + timeout
-        job: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            job = self.http.get(f"/jobs/{job_id}").json()
-            if job.get("state") in wanted:
-                return job
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id} did not reach {wanted} in {timeout}s; last seen: {job}")
+
+        last: dict[str, Any] = {}
+
+        def reached() -> dict[str, Any] | None:
+            last.update(self.http.get(f"/jobs/{job_id}").json())
+            return dict(last) if last.get("state") in wanted else None
+
+        try:
+            return poll_until(reached, timeout, f"job {job_id} to reach {sorted(wanted)}", every=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the job last seen: {last}") from None

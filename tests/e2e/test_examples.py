@@ -6,9 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.engine import LiveEngine
+from tests.integration.gates import GATED, open_gates
+from tests.polling import poll_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -161,25 +161,19 @@ def test_long_job(live_engine: LiveEngine, docker_client: Any) -> None:
     assert response.status_code == 200 and response.json() == {"status": "OK"}
     job = live_engine.wait_for(summary["id"], "CANCELLED")
     assert job["execution"][0]["state"] == "CANCELLED"
-    _wait_until(lambda: our_containers(live_engine, docker_client) == [], "the cancelled container is removed")
+    poll_until(lambda: our_containers(live_engine, docker_client) == [], 30, "the cancelled container is removed")
 
 
-def test_progress(live_engine: LiveEngine) -> None:
-    summary = live_engine.submit((EXAMPLES / "progress.yaml").read_text())
-    _wait_until(
+def test_progress(live_engine: LiveEngine, docker_client: Any) -> None:
+    # The example with its `sleep 3` made a gate: the task stays at 50% until the test has seen it there.
+    document = (EXAMPLES / "progress.yaml").read_text()
+    assert "sleep 3" in document
+    summary = live_engine.submit(document.replace("sleep 3", GATED))
+    poll_until(
         lambda: live_engine.http.get(f"/jobs/{summary['id']}").json().get("progress") == 25.0,
+        60,
         "job progress reaches 25 (task 1 of 2 at 50%)",
     )
+    poll_until(lambda: open_gates(docker_client, summary["id"]), 30, "the halfway task's gate opened")
     job = live_engine.wait_for(summary["id"])
     assert job["state"] == "COMPLETED" and job["progress"] == 100
-
-
-def _wait_until(check: Any, what: str, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out waiting until {what}")

@@ -32,7 +32,19 @@ SLOW_CALLBACK_SECONDS = 0.1
 # that route belongs to the coordinator's readiness work of issue 9 (point 7): left out here until it moves.
 OUR_CODE = "/tork_ray/"
 # Frames of the server and the loop: a callback found there is waiting for the GIL or doing its own work.
-SERVER_CODE = ("/asyncio/", "/uvicorn/", "/starlette/", "/fastapi/", "/anyio/", "/h11/", "/httptools/")
+# Also the debug mode's own cost: it records a traceback (traceback.py reading lines through linecache.py) for
+# every future the loop makes, ours included.
+SERVER_CODE = (
+    "/asyncio/",
+    "/uvicorn/",
+    "/starlette/",
+    "/fastapi/",
+    "/anyio/",
+    "/h11/",
+    "/httptools/",
+    "/traceback.py",
+    "/linecache.py",
+)
 
 
 def _on_event_loop() -> bool:

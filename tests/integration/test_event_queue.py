@@ -7,7 +7,7 @@ import uuid
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
-from tests.unit.test_writer import refuse_tasks_named
+from tork_ray.store.store import Store
 
 MANY = 10_000
 
@@ -48,10 +48,10 @@ def test_an_event_the_store_refuses_fails_its_job_instead_of_leaving_it_running(
     # the next task's creation, and SQLite refuses that task. Before, half the event stayed in memory, the
     # error vanished in a background task and the job stayed RUNNING for ever.
     name = f"refused_{uuid.uuid4().hex[:8]}"
-    refuse_tasks_named(live_engine.store, name)
+    refuse_second_task_of(live_engine.store, name)
     try:
         first = {"name": "first", "image": TEST_IMAGE, "run": "echo -n one > $TORK_OUTPUT", "var": "first"}
-        job = live_engine.submit_json({"name": "refused event", "tasks": [first, {"name": name, "if": "false"}]})
+        job = live_engine.submit_json({"name": name, "tasks": [first, {"name": "second", "if": "false"}]})
         done = live_engine.wait_for(job["id"], timeout=60)
     finally:
         with live_engine.store.engine.begin() as connection:
@@ -65,3 +65,14 @@ def test_an_event_the_store_refuses_fails_its_job_instead_of_leaving_it_running(
     # The engine carries on with other jobs.
     after = live_engine.submit_json({"name": "after", "tasks": [{"name": "ok", "if": "false"}]})
     assert live_engine.wait_for(after["id"])["state"] == "COMPLETED"
+
+
+def refuse_second_task_of(store: Store, job_name: str) -> None:
+    """A real fault in the real database: SQLite aborts the insert of the second task of the job so named.
+    (Keyed on the job's name: a task's own name is encrypted at rest, the session engine has a key.)"""
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            f"CREATE TRIGGER refuse_{job_name} BEFORE INSERT ON tasks WHEN NEW.position = 2 AND NEW.job_id IN "
+            f"(SELECT id FROM jobs WHERE name = '{job_name}') "
+            "BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END"
+        )

@@ -17,7 +17,7 @@ from tests.engine import LiveEngine
 from tork_ray.coordinator.actor import Coordinator
 from tork_ray.errors import Unavailable
 from tork_ray.spec.parse import parse_job
-from tork_ray.store.store import Store
+from tork_ray.store.store import Store, open_store
 
 
 def napper(name: str) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def test_a_request_id_outlives_the_coordinator(live_engine: LiveEngine, tmp_path
         return str(summary["id"])
 
     assert asyncio.run(accept()) == asyncio.run(accept())
-    assert Store(settings.store_url).list_jobs(1, 10)[1] == 1
+    assert open_store(settings).list_jobs(1, 10)[1] == 1
 
 
 def test_idempotency_key_over_http(live_engine: LiveEngine) -> None:

@@ -15,14 +15,14 @@ from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.coordinator.actor import CoordinatorActor
 from tork_ray.domain.models import utcnow
-from tork_ray.store.store import Store
+from tork_ray.store.store import open_store
 
 
 def test_health_is_down_while_recovery_fails_and_up_once_it_succeeds(live_engine: LiveEngine, tmp_path: Path) -> None:
     name = f"coordinator-{uuid.uuid4().hex[:8]}"
     ray_settings = replace(live_engine.settings.ray, namespace=f"ready_{uuid.uuid4().hex[:8]}", coordinator_name=name)
     settings = replace(live_engine.settings, data_dir=tmp_path, ray=ray_settings)
-    store = Store(settings.store_url)
+    store = open_store(settings)
     # A corrupt row, for real: an unfinished job whose document is not a job. Reading the unfinished jobs
     # fails on it, so recovery fails, every attempt, until the row is repaired.
     with store.engine.begin() as connection:

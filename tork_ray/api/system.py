@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
@@ -26,9 +27,9 @@ HEALTH_TIMEOUT_SECONDS = 5.0
 )
 async def health(b: Deps) -> Any:
     try:
-        # The ping is SQL: off the loop, and on the default pool rather than the API's (busy with heavy
-        # requests, it would make /health wait behind them).
-        await asyncio.wait_for(asyncio.to_thread(b.store.ping), HEALTH_TIMEOUT_SECONDS)
+        # The ping is SQL: off the loop, on anyio's default pool rather than the API's own (busy with heavy
+        # requests, that one would make /health wait behind them).
+        await asyncio.wait_for(anyio.to_thread.run_sync(b.store.ping), HEALTH_TIMEOUT_SECONDS)
         state = await asyncio.wait_for(b.coordinator.readiness.remote(), HEALTH_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure of a dependency means DOWN, with the reason
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
