@@ -11,9 +11,6 @@ then cancelled. Cancel and restart get generated ids, which name no real job (32
 from __future__ import annotations
 
 import collections
-import statistics
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,9 +29,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.engine import LiveEngine
+from tests.health_watch import HANG_SECONDS, watching_health
 
 EXAMPLES_PER_ROUTE = 60
-HANG_SECONDS = 10.0  # a request that takes longer than this is a hang, whatever the route
 OPERATIONS = [
     ("GET", "/health"),
     ("POST", "/jobs"),
@@ -55,29 +52,6 @@ OPERATIONS = [
     ("GET", "/metrics/prometheus"),
     ("POST", "/users"),
 ]
-
-
-@dataclass
-class HealthWatch:
-    """GET /health over and over on its own thread while the fuzz runs: the longest answer is the figure."""
-
-    url: str
-    seconds: list[float] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        with requests.Session() as http:
-            while not self.stop.wait(0.05):
-                began = time.perf_counter()
-                try:
-                    status = http.get(self.url + "/health", timeout=HANG_SECONDS).status_code
-                except requests.RequestException as exc:
-                    self.failures.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                self.seconds.append(time.perf_counter() - began)
-                if status != 200:
-                    self.failures.append(f"status {status}")
 
 
 # A finished job of the session engine whose ids the fuzz uses beside generated ones, so that reads go past
@@ -117,27 +91,19 @@ class Fuzz:
 def fuzz(live_engine: LiveEngine) -> Iterator[Fuzz]:
     url = str(live_engine.http.base_url).rstrip("/")
     schema = schemathesis.openapi.from_url(url + "/openapi.json")
-    watch = HealthWatch(url)
-    watcher = threading.Thread(target=watch.run, name="health-watch", daemon=True)
-    watcher.start()
-    job = live_engine.wait_for(live_engine.submit(REAL_JOB)["id"])
-    assert job["state"] == "COMPLETED", job
-    real_ids = {"job_id": job["id"], "task_id": job["execution"][0]["id"], "name": "default"}
-    with requests.Session() as http:
-        state = Fuzz(url, schema, live_engine, http, real_ids)
-        try:
+    with watching_health(url, pause=0.05) as watch:
+        job = live_engine.wait_for(live_engine.submit(REAL_JOB)["id"])
+        assert job["state"] == "COMPLETED", job
+        real_ids = {"job_id": job["id"], "task_id": job["execution"][0]["id"], "name": "default"}
+        with requests.Session() as http:
+            state = Fuzz(url, schema, live_engine, http, real_ids)
             yield state
-        finally:
-            watch.stop.set()
-            watcher.join(timeout=30)
-    longest = max(watch.seconds, default=0.0)
     print(
         f"\nfuzz: {sum(state.sent.values())} requests over {len(state.sent)} routes, 5xx seen: "
-        f"{len(state.server_errors)}; /health beside it: {len(watch.seconds)} answers, p50 "
-        f"{statistics.median(watch.seconds or [0.0]) * 1000:.1f} ms, longest {longest * 1000:.1f} ms"
+        f"{len(state.server_errors)}; beside it: {watch.summary()}"
     )
     print("answers by route and status:", dict(sorted(state.statuses.items())))
-    assert watch.failures == [], watch.failures[:5]
+    watch.assert_answered()
 
 
 def _job_count(engine: LiveEngine) -> int:

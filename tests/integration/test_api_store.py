@@ -8,38 +8,20 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import require
+from tests.postgres import fresh_database
 from tork_ray.domain.models import Job, Task, User, utcnow
 from tork_ray.domain.states import JobState, TaskState
 from tork_ray.store.store import Store
 
-POSTGRES_URL = os.environ.get("TORK_TEST_POSTGRES_URL", "postgresql+psycopg://tork:tork@127.0.0.1:55432/tork_test")
-
 
 def _postgres_store() -> Iterator[Store]:
-    admin_url = make_url(POSTGRES_URL)
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:
-        admin = None
-    require(admin is not None, f"a PostgreSQL server at {admin_url.render_as_string(hide_password=True)}")
-    assert admin is not None
-    name = f"tork_store_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    store = Store(admin_url.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield store
-    finally:
-        store.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("tork_store") as url:
+        store = Store(url)
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

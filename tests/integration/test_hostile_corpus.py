@@ -11,15 +11,12 @@ every call must answer 200 — a hang detector, not a speed test. The figures (r
 from __future__ import annotations
 
 import json
-import statistics
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 
+from tests.health_watch import HealthWatch, watching_health
 from tests.integration.conftest import LiveEngine
 
 JSON, YAML = "application/json", "text/yaml"
@@ -343,35 +340,6 @@ CORPUS = [
 
 
 @dataclass
-class HealthWatch:
-    """Calls GET /health over and over from its own thread, as a client would while the corpus runs."""
-
-    url: str
-    calls: int = 0
-    longest: float = 0.0
-    latencies: list[float] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=10) as client:
-            while not self.stop.is_set():
-                started = time.monotonic()
-                try:
-                    status = client.get("/health").status_code
-                except httpx.HTTPError as exc:
-                    status, detail = 0, repr(exc)
-                else:
-                    detail = f"status {status}"
-                self.calls += 1
-                self.latencies.append(time.monotonic() - started)
-                self.longest = max(self.longest, self.latencies[-1])
-                if status != 200:
-                    self.failures.append(detail)
-                self.stop.wait(0.02)  # pacing, so the watcher does not take a core of its own
-
-
-@dataclass
 class Figures:
     requests: int = 0
     server_errors: list[str] = field(default_factory=list)
@@ -382,12 +350,8 @@ FIGURES = Figures()
 
 @pytest.fixture(scope="module")
 def health(live_engine: LiveEngine) -> Iterator[HealthWatch]:
-    watch = HealthWatch(str(live_engine.http.base_url))
-    thread = threading.Thread(target=watch.run, name="health-watch", daemon=True)
-    thread.start()
-    yield watch
-    watch.stop.set()
-    thread.join(15)
+    with watching_health(str(live_engine.http.base_url)) as watch:
+        yield watch
 
 
 def submitted(engine: LiveEngine) -> set[str]:
@@ -421,10 +385,7 @@ def test_health_answered_throughout(health: HealthWatch) -> None:
     """Runs after the corpus (pytest keeps file order): the figures, and every /health call answered 200."""
     print(
         f"\nhostile corpus: {len(CORPUS)} documents, {FIGURES.requests} POST /jobs sent, "
-        f"{len(FIGURES.server_errors)} 5xx seen, {health.calls} GET /health sent, "
-        f"longest /health stall {health.longest * 1000:.0f} ms "
-        f"(median {statistics.median(health.latencies or [0]) * 1000:.0f} ms)"
+        f"{len(FIGURES.server_errors)} 5xx seen; beside it: {health.summary()}"
     )
     assert FIGURES.server_errors == []
-    assert health.calls > 0
-    assert health.failures == [], health.failures[:5]
+    health.assert_answered()

@@ -3,23 +3,19 @@ with a key no stored copy of a secret is in clear; clear rows stay readable; a w
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import require
+from tests.postgres import fresh_database
 from tork_ray.domain.models import Job, Task
 from tork_ray.domain.redact import REDACTED
 from tork_ray.domain.states import JobState, TaskState
 from tork_ray.store.crypto import SealError
 from tork_ray.store.store import Store
 
-POSTGRES_URL = os.environ.get("TORK_TEST_POSTGRES_URL", "postgresql+psycopg://tork:tork@127.0.0.1:55432/tork_test")
 CANARY = "CANARY-7f3a9b"
 KEY = "correct horse battery staple"
 TABLES = ("jobs", "tasks", "tasks_log_parts", "jobs_tags", "users")
@@ -30,24 +26,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/tork.db"
         return
-    admin_url = make_url(POSTGRES_URL)
-    try:
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception:
-        admin = None
-    require(admin is not None, f"a PostgreSQL server at {admin_url.render_as_string(hide_password=True)}")
-    assert admin is not None
-    name = f"tork_crypt_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database("tork_crypt") as postgres:
+        yield postgres
 
 
 def secret_job() -> tuple[Job, Task]:

@@ -6,43 +6,15 @@ quadratic) and `GET /health` waited as long; 32,000 x `{{`, still under limits.s
 
 from __future__ import annotations
 
-import threading
-import time
 from typing import Any
-
-import httpx
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.health_watch import watching_health
 from tests.polling import poll_until
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 BRACES = "{{" * 32_000  # 64,000 characters: plain text by Tork's rule (no `}}`), so delivered verbatim
-
-
-class HealthProbe(threading.Thread):
-    """Calls GET /health over and over until stopped, recording every status and latency.
-
-    The 10 s client timeout is a hang detector, not a speed requirement: /health itself gives the coordinator
-    5 s before it answers 503.
-    """
-
-    def __init__(self, base_url: str) -> None:
-        super().__init__(daemon=True)
-        self.base_url = base_url
-        self.stopped = threading.Event()
-        self.results: list[tuple[Any, float]] = []
-
-    def run(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=10) as client:
-            while not self.stopped.is_set():
-                started = time.monotonic()
-                try:
-                    outcome: Any = client.get("/health").status_code
-                except httpx.HTTPError as exc:
-                    outcome = f"{type(exc).__name__}: {exc}"
-                self.results.append((outcome, time.monotonic() - started))
-                self.stopped.wait(0.05)  # pacing, so as not to crowd out the engine it is watching
 
 
 def _task(name: str, **fields: Any) -> dict[str, Any]:
@@ -97,9 +69,7 @@ def _errors(job: dict[str, Any]) -> str:
 
 
 def test_abusive_templates_fail_clearly_while_health_keeps_answering(live_engine: LiveEngine) -> None:
-    probe = HealthProbe(str(live_engine.http.base_url))
-    probe.start()
-    try:
+    with watching_health(str(live_engine.http.base_url), pause=0.05) as watch:
         ids = {name: _submit(live_engine, doc) for name, doc in _jobs().items()}
         jobs: dict[str, dict[str, Any]] = {}
         for name, job_id in ids.items():
@@ -111,13 +81,8 @@ def test_abusive_templates_fail_clearly_while_health_keeps_answering(live_engine
                 return job if job.get("state") in TERMINAL else None
 
             jobs[name] = poll_until(finished, timeout=120, what=f"job {name!r} to finish")
-    finally:
-        probe.stopped.set()
-        probe.join()
-
-    latencies = [latency for _, latency in probe.results]
-    print(f"\n/health: {len(latencies)} calls, longest {max(latencies):.3f}s while the abusive jobs ran")
-    assert probe.results and all(outcome == 200 for outcome, _ in probe.results), probe.results
+    print(f"\nwhile the abusive jobs ran: {watch.summary()}")
+    watch.assert_answered()
 
     braces = jobs["braces"]
     assert braces["state"] == "COMPLETED", _errors(braces)
