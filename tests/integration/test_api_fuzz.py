@@ -32,6 +32,15 @@ from tests.engine import LiveEngine
 from tests.health_watch import HANG_SECONDS, watching_health
 
 EXAMPLES_PER_ROUTE = 60
+# Repeatable in CI (derandomized, no example database), bounded by examples rather than by time.
+FUZZ_SETTINGS = hypothesis.settings(
+    max_examples=EXAMPLES_PER_ROUTE,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(hypothesis.HealthCheck),
+    phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate, hypothesis.Phase.shrink],
+)
 OPERATIONS = [
     ("GET", "/health"),
     ("POST", "/jobs"),
@@ -174,14 +183,7 @@ def test_fuzz_route(fuzz: Fuzz, method: str, path: str) -> None:
         )
     cases = st.one_of(*strategies)
 
-    @hypothesis.settings(
-        max_examples=EXAMPLES_PER_ROUTE,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate, hypothesis.Phase.shrink],
-    )
+    @FUZZ_SETTINGS
     @hypothesis.given(case=cases)
     def run(case: Case) -> None:
         if not _prepare(fuzz, case, existing_queues):
@@ -238,13 +240,7 @@ def test_fuzz_job_documents(fuzz: Fuzz) -> None:
     label = "POST /jobs (shaped)"
     fuzz.sent.setdefault(label, 0)
 
-    @hypothesis.settings(
-        max_examples=EXAMPLES_PER_ROUTE,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
+    @FUZZ_SETTINGS
     @hypothesis.given(document=_jobs, media=st.sampled_from(["application/json", "text/yaml"]))
     def run(document: dict[str, Any], media: str) -> None:
         case = operation.Case(body=_nowhere(document, "fuzz-nowhere"), media_type=media)
@@ -269,13 +265,7 @@ def test_fuzz_raw_bodies(fuzz: Fuzz) -> None:
     operations = {"/jobs": fuzz.schema["/jobs"]["POST"], "/users": fuzz.schema["/users"]["POST"]}
     contents = st.one_of(st.binary(max_size=64), st.text(max_size=64).map(str.encode))
 
-    @hypothesis.settings(
-        max_examples=EXAMPLES_PER_ROUTE,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
+    @FUZZ_SETTINGS
     @hypothesis.given(
         path=st.sampled_from(sorted(operations)),
         body=contents,
