@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -57,6 +58,37 @@ def test_ten_thousand_skipped_tasks_are_one_transaction(engine: Engine) -> None:
     stored = engine.writer.store.get_job(job.id)
     assert stored is not None and stored.state is JobState.COMPLETED and stored.position == 10_001
     assert engine.writer.store.state_counts()["tasks"] == {"SKIPPED": 10_000}
+
+
+SKIPPED_CHAIN = [{"name": "s", "if": "false"} for _ in range(2_000)]
+SKIPPED_EACH = [{"name": "e", "each": {"list": "{{ sequence(0, 2000) }}", "task": {"name": "i", "if": "false"}}}]
+
+
+@pytest.mark.parametrize("tasks", [SKIPPED_CHAIN, SKIPPED_EACH], ids=["chain", "each"])
+def test_a_long_event_on_the_loop_commits_in_chunks_and_gives_the_loop_back(
+    engine: Engine, tasks: list[dict[str, Any]]
+) -> None:
+    # On the coordinator's loop, 2,000 skips are not one stretch: the submit returns once a chunk is stored,
+    # other callbacks run between chunks, and the job still completes with every task skipped exactly once.
+    store = engine.writer.store
+
+    async def run() -> tuple[JobState, int]:
+        job = engine.submit(spec(*tasks))
+        stored = store.get_job(job.id)
+        assert stored is not None
+        first = stored.state
+        turns = 0
+        while job.state is not JobState.COMPLETED:
+            await asyncio.sleep(0)  # another callback's turn
+            turns += 1
+            assert turns < 1_000, "the job did not complete"
+        return first, turns
+
+    first, turns = asyncio.run(run())
+    assert first is JobState.SCHEDULED  # the first chunk was committed, the job not finished with it
+    assert turns >= 2
+    assert store.state_counts()["tasks"]["SKIPPED"] == 2_000
+    assert store.state_counts()["jobs"] == {"COMPLETED": 1}
 
 
 def test_recovery_fails_a_running_job_with_nothing_left_to_run(engine: Engine) -> None:

@@ -76,6 +76,11 @@ class Engine(WorkQueue):
                 if job.state in JOB_ACTIVE:
                     self._cancel(job)
 
+    def _resumable(self, event: Event) -> bool:
+        # A stored PENDING task: recovery posts Pending for every PENDING task of an unfinished job, so a
+        # crash before the next chunk loses nothing; and _pending checks the task and job again when it runs.
+        return isinstance(event, Pending) and event.task.state is TaskState.PENDING
+
     def _event_failed(self, exc: Exception, job_id: str | None, what: str) -> None:
         log.error("coordinator error while handling %s (rolled back)", what, exc_info=exc)
         self.composites.forget_windows()  # rebuilt from the live set on next use

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 
 from tork_ray.coordinator.events import Event
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.errors import TorkError
+
+log = logging.getLogger(__name__)
+
+# Past this many events, an outer event stops at the next point it can resume from (see _resumable), commits,
+# and carries on from there in a later turn of the event loop: a job of 10,000 skipped tasks must not hold the
+# coordinator's loop (every other call, /health's readiness) for seconds.
+CHUNK_EVENTS = 500
+LOOK_EVERY = 50  # events before looking again, after a look that walked the queue in vain
 
 
 class WorkQueue:
@@ -27,10 +37,12 @@ class WorkQueue:
         self._posted.append(event)
 
     def run(self, action: Callable[[], None], job_id: str | None, what: str) -> None:
-        """Runs one outer event: `action`, then every event it posts, in one transaction. Follow-ups are
-        handled depth first in the order posted (as the calls they replace were made), so an event's effects
-        stay ordered. If anything raises, memory and store are rolled back; a refusal (a 4xx error) goes back
-        to the caller as is, anything else is logged, fails job `job_id` with the reason, and is re-raised."""
+        """Runs one outer event: `action`, then every event it posts, in one transaction (a very long one, on
+        the event loop: in several, each ending where recovery could carry on, see CHUNK_EVENTS). Follow-ups
+        are handled depth first in the order posted (as the calls they replace were made), so an event's
+        effects stay ordered. If anything raises, memory and store are rolled back; a refusal (a 4xx error)
+        goes back to the caller as is, anything else is logged, fails job `job_id` with the reason, and is
+        re-raised."""
         if self._posted is not None:  # called from inside an event: it becomes part of that event
             action()
             return
@@ -38,7 +50,7 @@ class WorkQueue:
             with self.writer.batch():
                 self._posted = []
                 action()
-                self._drain()
+                rest = self._drain(chunked=_in_event_loop())
         except Exception as exc:
             self._posted = None
             if isinstance(exc, TorkError) and exc.status_code < 500:
@@ -47,18 +59,54 @@ class WorkQueue:
             raise
         finally:
             self._posted = None
+        if rest:  # committed so far; the rest is a new outer event, after whatever else waits on the loop
+            asyncio.get_running_loop().call_soon(self._carry_on, rest, job_id, what)
 
-    def _drain(self) -> None:
+    def _drain(self, chunked: bool) -> list[Event]:
+        """Handles the posted events, depth first. With `chunked`, once past CHUNK_EVENTS it looks (every
+        LOOK_EVERY events) whether all that is left can be resumed from; if so it stops there and returns
+        those events, unhandled."""
         assert self._posted is not None
         work: deque[Event] = deque(self._posted)
         self._posted.clear()
+        handled, next_look = 0, CHUNK_EVENTS
         while work:
+            if chunked and handled >= next_look and self._resumable(work[0]):
+                if all(self._resumable(event) for event in work):
+                    return list(work)
+                # A look that walked far and failed is not repeated at every event (it would be quadratic).
+                next_look = handled + LOOK_EVERY
             self._handle(work.popleft())
+            handled += 1
             work.extendleft(reversed(self._posted))
             self._posted.clear()
+        return []
+
+    def _carry_on(self, events: list[Event], job_id: str | None, what: str) -> None:
+        try:
+            self.run(lambda: self._post_all(events), job_id, what)
+        except Exception:  # already rolled back, logged and its job failed by run()
+            log.debug("a continued event failed", exc_info=True)
+
+    def _post_all(self, events: list[Event]) -> None:
+        for event in events:
+            self.post(event)
+
+    def _resumable(self, event: Event) -> bool:
+        """True if `event` may wait for a later transaction: what has been committed before it is a state
+        recovery carries on from by itself, should the coordinator die in between."""
+        return False
 
     def _handle(self, event: Event) -> None:
         raise NotImplementedError
 
     def _event_failed(self, exc: Exception, job_id: str | None, what: str) -> None:
         raise NotImplementedError
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # called from plain code (tests, tools): no later turn to carry on in
+        return False
+    return True
