@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import TEST_IMAGE, require
 from tests.engine import LiveEngine
+from tests.integration.gates import GATED, open_gates, running_containers
 from tests.polling import poll_until
 
 
@@ -362,3 +363,23 @@ def test_no_process_command_line_carries_an_env_value(runtime: tuple[Any, str]) 
     print(f"{engine.kind}: {watcher.rounds} samples of every command line")
     assert watcher.seen == []
     assert not os.path.exists(released.workspace)  # the env script went with the task's directory
+
+
+def test_a_tasks_own_shell_launcher_keeps_its_env_out_of_inspect(live_engine: LiveEngine, docker_client: Any) -> None:
+    # `entrypoint: [/bin/sh, -c]` is a shell's launcher like Tork's default: its env is sourced, not configured.
+    canary = f"CANARY-{uuid.uuid4().hex[:8]}"
+    task = {
+        "name": "own shell",
+        "image": TEST_IMAGE,
+        "entrypoint": ["/bin/sh", "-c"],
+        "env": {"TOKEN": "{{ secrets.token }}"},
+        "run": f'{GATED}; printf %s "${{#TOKEN}}" > $TORK_OUTPUT',
+        "var": "length",
+    }
+    job_id = live_engine.submit_json({"name": "own shell", "secrets": {"token": canary}, "tasks": [task]})["id"]
+    (container,) = poll_until(lambda: running_containers(docker_client, job_id), 60, "the task's container running")
+    assert canary not in json.dumps(docker_client.api.inspect_container(container.id))
+    poll_until(lambda: open_gates(docker_client, job_id), 30, "the task's gate opened")
+    job = live_engine.wait_for(job_id)
+    assert job["state"] == "COMPLETED", job.get("error")
+    assert job["context"]["tasks"]["length"] == str(len(canary))  # the script saw the whole value

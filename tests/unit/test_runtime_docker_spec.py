@@ -68,6 +68,29 @@ def test_env_has_tork_output_and_progress_and_the_tasks_env_is_sourced_not_confi
     assert args["volumes"] == {str(TORK_DIR): {"bind": "/tork", "mode": "rw"}}
 
 
+@pytest.mark.parametrize("shell", [("bash", "-c"), ("/bin/sh", "-c"), ("/usr/bin/zsh", "-c")])
+def test_a_tasks_own_shell_launcher_sources_the_env_too(shell: tuple[str, ...]) -> None:
+    args = args_for(request(main=Step(name="m", image="b", run="x", env={"A": "1"}, entrypoint=shell)))
+    assert args["environment"] == {"TORK_OUTPUT": "/tork/stdout", "TORK_PROGRESS": "/tork/progress"}
+    assert args["entrypoint"] == list(shell)
+    assert args["command"] == [". /tork/env && exec /tork/entrypoint"]
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        Step(name="m", image="b", run="x", env={"A": "1"}, entrypoint=("python3", "-c")),
+        Step(name="m", image="b", run="x", env={"A": "1"}, entrypoint=("bash", "-e", "-c")),
+        Step(name="m", image="b", env={"A": "1"}, cmd=("echo", "hi")),
+    ],
+    ids=["not-a-shell", "other-flags", "own-cmd"],
+)
+def test_a_step_that_cannot_source_a_file_keeps_its_env_in_the_container(step: Step) -> None:
+    args = args_for(request(main=step))
+    assert args["environment"]["A"] == "1"
+    assert args["command"] != [". /tork/env && exec /tork/entrypoint"]
+
+
 def test_workdir_files_and_default_workdir() -> None:
     assert args_for(request())["working_dir"] is None  # the image's own
     with_files = request(main=Step(name="m", image="b", run="x", files={"a.txt": "A"}))

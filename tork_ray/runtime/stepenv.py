@@ -8,25 +8,34 @@ never on a command line (`ps` shows every container process's on the host)."""
 # container's Env: they are paths, not secrets). `.` and `export` are shell built-ins, so no value is ever
 # an argument of a process. The file goes with the task's directory when the task ends.
 #
-# A step with its own entrypoint or cmd cannot be wrapped (its image may have no shell), nor can a variable
-# whose name a shell cannot export: those keep Docker's Env (the Docker API, never a command line), and on
-# Podman go through --env-file or podman's own environment (see podman_spec.py).
+# So is a `run` step whose own entrypoint is a shell's `-c` launcher (`entrypoint: [bash, -c]`): the string
+# that shell runs can source the file just the same. Any other step with its own entrypoint or cmd cannot be
+# wrapped (its image may have no shell), nor can a variable whose name a shell cannot export: those keep
+# Docker's Env (the Docker API, never a command line), and on Podman go through --env-file or podman's own
+# environment (see podman_spec.py).
 
 from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tork_ray.runtime.base import Step
 
 ENV_SCRIPT = "env"
 _SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Shells whose `-c STRING` runs STRING with `.` and `exec`, as `sh -c` does.
+_SHELLS = frozenset({"sh", "bash", "ash", "dash", "ksh", "mksh", "zsh"})
 
 
 def launched_by_shell(step: Step) -> bool:
-    """True when the step runs its script through Tork's default `sh -c` launcher."""
-    return bool(step.run) and not step.entrypoint and not step.cmd
+    """True when the step runs its script through a shell's `-c`: Tork's default `sh -c`, or its own."""
+    if not step.run or step.cmd:
+        return False
+    if not step.entrypoint:
+        return True
+    program, *flags = step.entrypoint
+    return PurePosixPath(program).name in _SHELLS and flags == ["-c"]
 
 
 def script_env(step: Step) -> dict[str, str]:
