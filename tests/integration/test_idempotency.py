@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import ray
 
 from tests.conftest import TEST_IMAGE
@@ -132,3 +135,26 @@ def test_waiting_submits_cannot_take_every_slot_of_the_coordinator(live_engine: 
     assert refused == "too many submits wait (at most 2): submit without `wait`"
     assert "no-node-here" in {queue.name for queue in queues}
     assert [answer["job"]["state"] for answer in answers] == ["CANCELLED", "CANCELLED"]
+
+
+def test_the_same_keyed_submit_sent_at_once_makes_one_job(live_engine: LiveEngine) -> None:
+    # A client that retries before its first try answered: eight identical requests in flight together, on
+    # eight connections. The coordinator handles them one at a time, so every one finds the first one's job.
+    key = uuid.uuid4().hex
+    name = f"raced {key[:6]}"
+    body = json.dumps(napper(name))
+    headers = {"Content-Type": "application/json", "Idempotency-Key": key}
+    url = str(live_engine.http.base_url)
+    start = threading.Barrier(8)
+
+    def submit() -> Any:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            start.wait()
+            return http.post("/jobs", content=body, headers=headers)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: submit(), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert jobs_named(live_engine.store, name) == 1
+    live_engine.http.put(f"/jobs/{answers[0].json()['id']}/cancel")
