@@ -11,8 +11,9 @@ FLUSH_SECONDS = 1.0
 class LogShipper:
     """Collects text from the runtime's threads; a background thread sends it on in parts."""
 
-    def __init__(self, send: Callable[[str], None], flush_seconds: float = FLUSH_SECONDS) -> None:
+    def __init__(self, send: Callable[[str], object], flush_seconds: float = FLUSH_SECONDS) -> None:
         self._send = send
+        self.last_sent: object = None  # what `send` returned for the latest part (a Ray ref: its delivery)
         self._flush_seconds = flush_seconds
         self._parts: list[str] = []
         self._lock = threading.Lock()
@@ -37,7 +38,7 @@ class LogShipper:
         with self._lock:
             text, self._parts = "".join(self._parts), []
         if text:
-            self._send(text)
+            self.last_sent = self._send(text)
 
     def _loop(self) -> None:
         while not self._stopped.wait(self._flush_seconds):

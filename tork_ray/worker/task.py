@@ -18,6 +18,7 @@ from tork_ray.worker.logs import LogShipper
 from tork_ray.worker.reaper import reaper
 
 RUNTIME_TYPES = ("docker", "shell", "podman")
+LOG_DELIVERY_SECONDS = 30.0
 
 
 def node_settings(runtime: RuntimeSettings) -> RuntimeSettings:
@@ -71,20 +72,36 @@ def execute(
     turning true) propagates as KeyboardInterrupt once the runtime has removed what it started."""
     coordinator.task_started.remote(request.task_id, node_id)
     with LogShipper(lambda text: coordinator.append_log.remote(request.task_id, text)) as shipper:
-        try:
-            # Applied here, not by the coordinator: the limits and the host env are this node's.
-            request = with_node_defaults(request, settings, os.environ)
-            result = _runtime(settings).run(
-                request,
-                shipper.write,
-                lambda value: coordinator.task_progress.remote(request.task_id, value),
-                cancelled,
-            )
-            return {"result": result}
-        except TorkError as exc:  # RuntimeFailure, or a bad worker.limits.* / hostenv value on this node
-            return {"error": exc.message}
-        except Exception as exc:  # a broken daemon or SDK: the task fails with the reason, the worker lives
-            return {"error": f"{type(exc).__name__}: {exc}"}
+        outcome = _run(request, coordinator, settings, shipper, cancelled)
+    _await_delivery(shipper.last_sent)
+    return outcome
+
+
+def _run(
+    request: RunRequest, coordinator: Any, settings: RuntimeSettings, shipper: LogShipper, cancelled: CancelProbe
+) -> dict[str, str]:
+    try:
+        # Applied here, not by the coordinator: the limits and the host env are this node's.
+        request = with_node_defaults(request, settings, os.environ)
+        result = _runtime(settings).run(
+            request,
+            shipper.write,
+            lambda value: coordinator.task_progress.remote(request.task_id, value),
+            cancelled,
+        )
+        return {"result": result}
+    except TorkError as exc:  # RuntimeFailure, or a bad worker.limits.* / hostenv value on this node
+        return {"error": exc.message}
+    except Exception as exc:  # a broken daemon or SDK: the task fails with the reason, the worker lives
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _await_delivery(last_part: Any) -> None:
+    """Holds the task's result back until its last log part is stored, so whoever sees the task finished also
+    sees its whole log. Waiting on the last part is enough: the coordinator stores parts on one I/O thread in
+    the order they were sent. Bounded, so a coordinator that is down delays the result, never loses it."""
+    if isinstance(last_part, ray.ObjectRef):
+        ray.wait([last_part], timeout=LOG_DELIVERY_SECONDS)
 
 
 @functools.cache
