@@ -37,6 +37,18 @@ class Conflict(TorkError):
     status_code = 400
 
 
+class Forbidden(TorkError):
+    """The caller is known but may not do this (e.g. manage users without the admin role)."""
+
+    status_code = 403
+
+
+class AlreadyExists(TorkError):
+    """The thing to create exists already (a role's slug)."""
+
+    status_code = 409
+
+
 class PayloadTooLarge(TorkError):
     status_code = 413
 
