@@ -58,6 +58,7 @@ def create_app(settings: Settings, coordinator: Any, store: Store | None = None)
     )
     install_error_handlers(app)
     authenticator = Authenticator(settings.auth, backend.store, backend.offload) if settings.auth.enabled else None
+    app.state.authenticator = authenticator
     install_middleware(app, settings.api, authenticator)
     for name, router in ROUTERS.items():
         if name not in settings.api.disabled_endpoints:
