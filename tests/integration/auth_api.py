@@ -42,14 +42,14 @@ class AuthApi:
 
     def new_user(self, name: str) -> tuple[str, str]:
         """A fresh user (unique to this API: the store is the session's), made by the admin over HTTP."""
-        username, password = f"{name}-{self.tag}", f"pw-{name}-{uuid.uuid4().hex[:8]}"
+        username, password = f"{name}-{self.tag}-{uuid.uuid4().hex[:4]}", f"pw-{name}-{uuid.uuid4().hex[:8]}"
         with self.as_admin() as http:
             response = http.post("/users", json={"username": username, "password": password})
             assert response.status_code == 200, response.text
         return username, password
 
     def new_role(self, slug: str, *members: str) -> str:
-        slug = f"{slug}-{self.tag}"
+        slug = f"{slug}-{self.tag}-{uuid.uuid4().hex[:4]}"
         with self.as_admin() as http:
             assert http.post("/roles", json={"slug": slug}).status_code == 200
             for member in members:
@@ -60,13 +60,12 @@ class AuthApi:
 @contextmanager
 def auth_api(live_engine: LiveEngine, **auth: Any) -> Iterator[AuthApi]:
     tag = uuid.uuid4().hex[:6]
-    admin = (f"root-{tag}", f"admin-password-{tag}")
     values: dict[str, Any] = {
         "basic_enabled": True,
         "key_enabled": True,
         "key": f"key-{tag}",
-        "admin_username": admin[0],
-        "admin_password": admin[1],
+        "admin_username": f"root-{tag}",
+        "admin_password": f"admin-password-{tag}",
         # Route walks send many wrong credentials from one IP: the failure limit has its own tests.
         "failures_limit": 100_000,
         **auth,
@@ -74,4 +73,4 @@ def auth_api(live_engine: LiveEngine, **auth: Any) -> Iterator[AuthApi]:
     settings = replace(live_engine.settings, auth=AuthSettings(**values))
     app = create_app(settings, live_engine.coordinator, live_engine.store)
     with serve_in_thread(app) as url:
-        yield AuthApi(url, app, str(values["key"]), admin, tag)
+        yield AuthApi(url, app, str(values["key"]), (values["admin_username"], values["admin_password"]), tag)
