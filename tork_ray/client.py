@@ -191,10 +191,17 @@ def _params(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def submit(job: bytes | str | dict[str, Any], endpoint: str = "http://localhost:8000", **auth: str) -> dict[str, Any]:
-    """Submits a job to a running engine; returns its summary (id, state, ...). `auth`: username and password,
-    or token (else the TORK_USERNAME / TORK_PASSWORD / TORK_TOKEN variables)."""
-    client = Client(endpoint, **auth)
+def submit(
+    job: bytes | str | dict[str, Any],
+    endpoint: str = "http://localhost:8000",
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """Submits a job to a running engine; returns its summary (id, state, ...). Credentials: username and
+    password, or token (else the TORK_USERNAME / TORK_PASSWORD / TORK_TOKEN variables)."""
+    client = Client(endpoint, username=username, password=password, token=token)
     try:
         return client.submit(job)
     finally:
