@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, or_
+from sqlalchemy import Connection, Table, and_, exists, insert, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col, delete, select
@@ -64,18 +64,19 @@ def perm_rows(jobs: Sequence[Any]) -> list[dict[str, Any]]:
     return [{"job_id": j, "kind": k, "subject": s} for j, k, s in rows]
 
 
-def visible_clause(viewer: Viewer) -> ColumnElement[bool]:
-    """Jobs `viewer` may see: those without permission rows, and those naming them or one of their roles."""
-    perms = JobPermRow.__table__.c  # type: ignore[attr-defined]
-    job_id = col(JobRow.id)
+def visible_clause(
+    viewer: Viewer, id_column: ColumnElement[str] | None = None, perms: Table | None = None
+) -> ColumnElement[bool]:
+    """Rows `viewer` may see: those without permission rows, and those naming them or one of their roles.
+    Jobs by default; for another table (scheduled jobs) pass its id column and a permissions table of the same
+    shape as jobs_perms (`job_id` = the row's id, `kind`, `subject`), written with `perm_rows`."""
+    c = (perms if perms is not None else JobPermRow.__table__).c  # type: ignore[attr-defined]
+    owner = id_column if id_column is not None else col(JobRow.id)
     granted = or_(
-        and_(perms.kind == "user", perms.subject == viewer.username),
-        and_(perms.kind == "role", perms.subject.in_(sorted(viewer.roles))),
+        and_(c.kind == "user", c.subject == viewer.username),
+        and_(c.kind == "role", c.subject.in_(sorted(viewer.roles))),
     )
-    return or_(
-        ~exists().where(perms.job_id == job_id),
-        exists().where(perms.job_id == job_id, granted),
-    )
+    return or_(~exists().where(c.job_id == owner), exists().where(c.job_id == owner, granted))
 
 
 class AuthStore:
