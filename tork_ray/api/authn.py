@@ -71,6 +71,10 @@ class VerifiedCache:
                 self._seen.popitem(last=False)
 
 
+def _digest(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
 def with_key(settings: Settings) -> Settings:
     """Key auth on with no key: a random key, logged once (as Tork does), so the operator can use it. Called
     once where the engine starts, so every API process (each Serve replica) shares the same key."""
@@ -121,7 +125,8 @@ class Authenticator:
     def _check_key(self, key: str, ip_key: str) -> Caller | Refusal:
         if refusal := self._too_many(ip_key):
             return refusal
-        if hmac.compare_digest(key.encode(), self.settings.key.encode()):
+        # Digests first: compare_digest is constant-time over equal lengths, and these are always 32 bytes.
+        if hmac.compare_digest(_digest(key), _digest(self.settings.key)):
             return KEY_HOLDER
         self.limiter.failed(ip_key)
         return self._refuse("invalid API key")

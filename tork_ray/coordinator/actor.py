@@ -282,7 +282,7 @@ class Coordinator:
         """Stores a user whose password was hashed by the API (slow on purpose: not on this event loop)."""
         await self.ready()
         user = User(id=new_id(), name=name, username=username, created_at=utcnow())
-        if not self.store.create_user(user, password_hash):
+        if not await self._off_loop(self.store.create_user, user, password_hash):
             raise Conflict("user already exists")
         return user
 
