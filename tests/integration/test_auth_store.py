@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import text
 
 from tests.integration.test_api_store import _postgres_store, job
 from tork_ray.domain.models import User, utcnow
@@ -96,3 +97,18 @@ def test_lists_and_search_are_filtered_in_sql(db: Store) -> None:
     assert _visible(db, Viewer("ann", frozenset({"public", "ops"})), "ops") == {"ops build"}
     db.delete_jobs([by_role.id])  # its permission rows go with it
     assert _visible(db, None) == {"open build", "bob build"}
+
+
+def test_jobs_stored_before_the_permissions_table_get_their_rows(db: Store) -> None:
+    creator = _user(db, "carol")
+    restricted = job("old restricted", permissions=[{"user": "bob"}], created_by=creator)
+    db.save(jobs=[restricted, job("old open")])
+    with db.engine.begin() as connection:  # a store made by a version without jobs_perms
+        connection.execute(text("DROP TABLE jobs_perms"))
+    reopened = Store(db.url)
+    try:
+        assert _visible(reopened, Viewer("dan", frozenset({"public"}))) == {"old open"}
+        assert _visible(reopened, Viewer("carol", frozenset({"public"}))) == {"old open", "old restricted"}
+        assert _visible(reopened, Viewer("bob", frozenset({"public"}))) == {"old open", "old restricted"}
+    finally:
+        reopened.close()

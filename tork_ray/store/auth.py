@@ -79,13 +79,47 @@ def visible_clause(
     return or_(~exists().where(c.job_id == owner), exists().where(c.job_id == owner, granted))
 
 
+def backfill_perms(connection: Connection, batch: int = 1000) -> int:
+    """Permission rows for jobs stored before jobs_perms existed (their permissions are in the job document):
+    run once, when the table is first made, so that old restricted jobs stay hidden from lists too."""
+    count = 0
+    rows = connection.execute(select(JobRow.id, JobRow.doc).execution_options(yield_per=batch))
+    for chunk in rows.partitions(batch):
+        found = [
+            perm_rows([_Stored(job_id, doc.get("permissions"), (doc.get("created_by") or {}).get("username", ""))])
+            for job_id, doc in chunk
+            if doc.get("permissions")
+        ]
+        values = [row for rows_of_job in found for row in rows_of_job]
+        if values:
+            connection.execute(insert(JobPermRow), values)
+            count += len(found)
+    return count
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What perm_rows reads of a job, from a stored document."""
+
+    id: str
+    permissions: list[dict[str, Any]] | None
+    creator: str
+
+    @property
+    def created_by(self) -> Any:
+        return User(id="", name="", username=self.creator)
+
+
 class AuthStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     @staticmethod
-    def bootstrap(connection: Connection) -> None:
-        """The built-in roles, created once (idempotent, inside the store's set-up transaction)."""
+    def bootstrap(connection: Connection, perms_were_there: bool = True) -> None:
+        """The built-in roles, created once (idempotent, inside the store's set-up transaction); permission
+        rows of older jobs when the permissions table was just made."""
+        if not perms_were_there:
+            backfill_perms(connection)
         for slug, name in BUILT_IN_ROLES:
             if connection.execute(select(RoleRow.id).where(RoleRow.slug == slug)).first() is None:
                 connection.execute(insert(RoleRow).values(id=slug, slug=slug, name=name, created_at=utcnow()))

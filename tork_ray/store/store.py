@@ -91,6 +91,7 @@ class Store:
         with self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
+            perms_were_there = inspect(connection).has_table(JobPermRow.__tablename__)
             SQLModel.metadata.create_all(connection)
             _widen_sealed_columns(connection)
             _add_missing_columns(connection)
@@ -106,7 +107,7 @@ class Store:
                         disabled=True,
                     )
                 )
-            AuthStore.bootstrap(connection)
+            AuthStore.bootstrap(connection, perms_were_there)
 
     def close(self) -> None:
         self.engine.dispose()
