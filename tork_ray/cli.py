@@ -39,15 +39,20 @@ def _resources(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(args: argparse.Namespace) -> Client:
+    """Options first, then TORK_USERNAME / TORK_PASSWORD / TORK_TOKEN (tork_ray.client.credentials)."""
+    return Client(args.endpoint, username=args.user, password=args.password, token=args.token)
+
+
 def _health(args: argparse.Namespace) -> int:
-    answer = Client(args.endpoint).health()
+    answer = _client(args).health()
     print(json.dumps(answer))
     return 0 if answer.get("status") == "UP" else 1
 
 
 def _submit(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    job = Client(args.endpoint).submit(path.read_bytes(), content_type=_content_type(path))
+    job = _client(args).submit(path.read_bytes(), content_type=_content_type(path))
     print(json.dumps(job, indent=2))
     return 0
 
@@ -59,6 +64,9 @@ def _content_type(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tork-ray", description="Tork's workflow engine, on Ray.")
     parser.add_argument("--endpoint", default="http://localhost:8000", help="API address for client commands")
+    parser.add_argument("--user", help="basic auth username (default: $TORK_USERNAME)")
+    parser.add_argument("--password", help="basic auth password (default: $TORK_PASSWORD; prefer the variable)")
+    parser.add_argument("--token", help="the API key, sent as a Bearer token (default: $TORK_TOKEN)")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the engine in the foreground")
     run.add_argument(

@@ -3,19 +3,71 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httpx
 
-from tork_ray.errors import BadRequest, NotFound, TorkError, Unavailable, WaitTimedOut
+from tork_ray.errors import (
+    AlreadyExists,
+    BadRequest,
+    Forbidden,
+    NotFound,
+    TorkError,
+    Unauthorized,
+    Unavailable,
+    WaitTimedOut,
+)
 
-_ERRORS: dict[int, type[TorkError]] = {400: BadRequest, 404: NotFound, 408: WaitTimedOut, 503: Unavailable}
+_ERRORS: dict[int, type[TorkError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    408: WaitTimedOut,
+    409: AlreadyExists,
+    503: Unavailable,
+}
+# Credentials a client takes from the environment when none are given: basic auth, or the API key.
+ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN = "TORK_USERNAME", "TORK_PASSWORD", "TORK_TOKEN"
+
+
+def credentials(
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[httpx.Auth | None, dict[str, str]]:
+    """(basic auth, headers) from the arguments, else from TORK_USERNAME / TORK_PASSWORD / TORK_TOKEN. A token
+    wins over a username: with both, the key is sent."""
+    env = os.environ if environ is None else environ
+    token = token if token is not None else env.get(ENV_TOKEN)
+    if token:
+        return None, {"Authorization": f"Bearer {token}"}
+    username = username if username is not None else env.get(ENV_USERNAME)
+    if username:
+        password = password if password is not None else env.get(ENV_PASSWORD, "")
+        return httpx.BasicAuth(username, password), {}
+    return None, {}
 
 
 class Client:
-    def __init__(self, endpoint: str = "http://localhost:8000", timeout: float = 60.0) -> None:
-        self._http = httpx.Client(base_url=endpoint, timeout=timeout)
+    """The REST API from Python. Credentials: `username` and `password` (HTTP basic) or `token` (the API key,
+    sent as `Authorization: Bearer`), or else the TORK_USERNAME / TORK_PASSWORD / TORK_TOKEN variables."""
+
+    def __init__(
+        self,
+        endpoint: str = "http://localhost:8000",
+        timeout: float = 60.0,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        auth, headers = credentials(username, password, token, environ)
+        self._http = httpx.Client(base_url=endpoint, timeout=timeout, auth=auth, headers=headers)
 
     def close(self) -> None:
         self._http.close()
@@ -97,6 +149,25 @@ class Client:
     def create_user(self, username: str, password: str, name: str = "") -> dict[str, Any]:
         return self._call("POST", "/users", json={"username": username, "password": password, "name": name})
 
+    def create_role(self, slug: str, name: str = "") -> dict[str, Any]:
+        return self._call("POST", "/roles", json={"slug": slug, "name": name})
+
+    def roles(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/roles")
+
+    def role(self, slug: str) -> dict[str, Any]:
+        """The role with the usernames of its members."""
+        return self._call("GET", f"/roles/{slug}")
+
+    def user_roles(self, username: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/users/{username}/roles")
+
+    def add_user_role(self, username: str, slug: str) -> None:
+        self._call("PUT", f"/users/{username}/roles/{slug}")
+
+    def remove_user_role(self, username: str, slug: str) -> None:
+        self._call("DELETE", f"/users/{username}/roles/{slug}")
+
     def _events(self, path: str) -> Iterator[tuple[str, str]]:
         try:
             with self._http.stream("GET", path, timeout=None) as response:
@@ -120,9 +191,17 @@ def _params(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
 
-def submit(job: bytes | str | dict[str, Any], endpoint: str = "http://localhost:8000") -> dict[str, Any]:
-    """Submits a job to a running engine; returns its summary (id, state, ...)."""
-    client = Client(endpoint)
+def submit(
+    job: bytes | str | dict[str, Any],
+    endpoint: str = "http://localhost:8000",
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
+    """Submits a job to a running engine; returns its summary (id, state, ...). Credentials: username and
+    password, or token (else the TORK_USERNAME / TORK_PASSWORD / TORK_TOKEN variables)."""
+    client = Client(endpoint, username=username, password=password, token=token)
     try:
         return client.submit(job)
     finally:

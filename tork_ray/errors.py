@@ -37,6 +37,24 @@ class Conflict(TorkError):
     status_code = 400
 
 
+class Unauthorized(TorkError):
+    """No credentials, or wrong ones (the API answers 401; raised by the client)."""
+
+    status_code = 401
+
+
+class Forbidden(TorkError):
+    """The caller is known but may not do this (e.g. manage users without the admin role)."""
+
+    status_code = 403
+
+
+class AlreadyExists(TorkError):
+    """The thing to create exists already (a role's slug)."""
+
+    status_code = 409
+
+
 class PayloadTooLarge(TorkError):
     status_code = 413
 

@@ -155,6 +155,30 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Who may call the API (SPEC §6.2): basic auth against users, key auth, and the first admin.
+
+    Both switches off (the default, as Tork): no credentials, every caller sees every job. Secrets are kept out
+    of repr, so settings printed into a log never carry them."""
+
+    basic_enabled: bool = False  # middleware.web.basicauth.enabled
+    key_enabled: bool = False  # middleware.web.keyauth.enabled
+    key: str = field(default="", repr=False)  # middleware.web.keyauth.key: "" → a random one, logged at start
+    # auth.admin.username / .password: created (or its password reset) at start, and made a member of `admin`.
+    admin_username: str = ""
+    admin_password: str = field(default="", repr=False)
+    # auth.failures.limit / .window: failed logins allowed per client IP and per username in a window.
+    failures_limit: int = 10
+    failures_window: str = "1m"
+    # auth.cache.ttl: how long a verified username/password pair is trusted without another scrypt.
+    cache_ttl: str = "30s"
+
+    @property
+    def enabled(self) -> bool:
+        return self.basic_enabled or self.key_enabled
+
+
+@dataclass(frozen=True)
 class LimitsSettings:
     """limits.*: bounds on what one job document may ask of the engine (a document comes from anyone who can
     reach the API). Over a limit → 400 naming the limit and the field; at run time, the task fails naming it."""
@@ -187,6 +211,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     coordinator: CoordinatorSettings = field(default_factory=CoordinatorSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @property
     def store_url(self) -> str:
@@ -314,7 +339,30 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         api=api_settings(tree),
         limits=limits_settings(tree),
         coordinator=coordinator_settings(tree),
+        auth=auth_settings(tree),
     )
+
+
+def auth_settings(tree: Mapping[str, Any]) -> AuthSettings:
+    """middleware.web.basicauth.*, middleware.web.keyauth.* (Tork's names) and auth.* (tork_ray's own)."""
+    web = "middleware.web"
+    settings = AuthSettings(
+        basic_enabled=_as_bool(_get(tree, f"{web}.basicauth.enabled", False)),
+        key_enabled=_as_bool(_get(tree, f"{web}.keyauth.enabled", False)),
+        key=str(_get(tree, f"{web}.keyauth.key", "")),
+        admin_username=str(_get(tree, "auth.admin.username", "")).strip(),
+        admin_password=str(_get(tree, "auth.admin.password", "")),
+        failures_limit=_as_int("auth.failures.limit", _get(tree, "auth.failures.limit", 10)),
+        failures_window=str(_get(tree, "auth.failures.window", "1m")),
+        cache_ttl=str(_get(tree, "auth.cache.ttl", "30s")),
+    )
+    if settings.failures_limit < 1:
+        raise BadRequest(f"setting auth.failures.limit must be a positive integer, got {settings.failures_limit}")
+    for dotted, value in (("auth.failures.window", settings.failures_window), ("auth.cache.ttl", settings.cache_ttl)):
+        _setting(dotted, parse_duration, value)
+    if bool(settings.admin_username) != bool(settings.admin_password):
+        raise BadRequest("settings auth.admin.username and auth.admin.password must be set together")
+    return settings
 
 
 def coordinator_settings(tree: Mapping[str, Any]) -> CoordinatorSettings:

@@ -60,6 +60,12 @@ OPERATIONS = [
     ("GET", "/metrics"),
     ("GET", "/metrics/prometheus"),
     ("POST", "/users"),
+    ("POST", "/roles"),
+    ("GET", "/roles"),
+    ("GET", "/roles/{slug}"),
+    ("GET", "/users/{username}/roles"),
+    ("PUT", "/users/{username}/roles/{slug}"),
+    ("DELETE", "/users/{username}/roles/{slug}"),
 ]
 
 

@@ -24,6 +24,10 @@ ROUTES = {
     "/metrics": {"get"},
     "/metrics/prometheus": {"get"},
     "/users": {"post"},
+    "/roles": {"get", "post"},
+    "/roles/{slug}": {"get"},
+    "/users/{username}/roles": {"get"},
+    "/users/{username}/roles/{slug}": {"put", "delete"},
 }
 
 
@@ -54,6 +58,9 @@ def test_every_route_is_documented_with_its_models(live_engine: LiveEngine) -> N
         ("/nodes", "get", "NodeOut"),
         ("/metrics", "get", "MetricsOut"),
         ("/users", "post", "UserOut"),
+        ("/roles", "post", "RoleOut"),
+        ("/roles/{slug}", "get", "RoleOut"),
+        ("/users/{username}/roles", "get", "RoleOut"),
         ("/health", "get", "HealthOut"),
         ("/jobs/{job_id}/cancel", "put", "StatusOut"),
     ):

@@ -28,7 +28,7 @@ def call_id() -> str:
 
 def submit_id(request: Request, body: bytes, user: str = "guest") -> tuple[str, str]:
     """(request id, fingerprint) for POST /jobs. With an Idempotency-Key the id is the key, scoped to the user
-    (every caller is the guest until the API authenticates users), and the fingerprint is the body's sha256: the
+    (the guest with auth off or with the API key), and the fingerprint is the body's sha256: the
     same key and body give back the same job; the same key with another body is refused (409)."""
     key = request.headers.get(HEADER)
     if key is None:

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from tork_ray.api import views
+from tork_ray.api import access, views
+from tork_ray.api.access import CallerDep
 from tork_ray.api.backend import Backend, backend
 from tork_ray.api.idempotency import IDEMPOTENCY_HEADER, call_id, submit_id
 from tork_ray.api.offload import INLINE_PARSE_BYTES, model_response
@@ -22,6 +23,7 @@ from tork_ray.errors import TorkError, WaitTimedOut
 from tork_ray.spec.models import JobInput, to_dict
 from tork_ray.spec.parse import loose_document, parse_job
 from tork_ray.spec.units import parse_duration
+from tork_ray.store.auth import Viewer
 
 router = APIRouter(tags=["jobs"])
 Deps = Annotated[Backend, Depends(backend)]
@@ -63,12 +65,16 @@ def _full_job_response(b: Backend, body: dict[str, Any]) -> Response:
         413: {"model": ErrorOut, "description": "Body larger than middleware.web.bodylimit"},
     },
 )
-async def submit_job(request: Request, b: Deps) -> Any:
+async def submit_job(request: Request, b: Deps, caller: CallerDep) -> Any:
     body = await request.body()
-    request_id, fingerprint = submit_id(request, body)
+    owner = access.created_by(caller)
+    # Idempotency keys are scoped per user: one user's key never answers with another user's job.
+    request_id, fingerprint = submit_id(request, body, owner.username if owner else "guest")
     small = len(body) <= INLINE_PARSE_BYTES  # the hot path: a small job is read on the loop (offload.py)
     spec, hidden = await b.offload.unless_small(small, _read_document, b, body, request.headers.get("content-type"))
-    ids = {"request_id": request_id, "fingerprint": fingerprint}
+    if spec.permissions:  # the named users and roles must exist: a store read, so off the loop
+        spec = await b.offload(access.checked_permissions, b, spec)
+    ids = {"request_id": request_id, "fingerprint": fingerprint, "created_by": owner}
     if spec.wait is None:
         summary = await (await b.offload.unless_small(small, b.coordinator.accept.remote, spec, **ids))
         return await b.offload.unless_small(small, _summary_response, b, summary, hidden)
@@ -89,6 +95,7 @@ async def submit_job(request: Request, b: Deps) -> Any:
 )
 async def list_jobs(
     b: Deps,
+    caller: CallerDep,
     page: PageParam = None,
     size: Annotated[str | None, Query(description="Jobs per page: default 10, at most 20")] = None,
     q: Annotated[
@@ -97,11 +104,11 @@ async def list_jobs(
     ] = None,
 ) -> Any:
     number, count = page_params(page, size, default_size=10, max_size=20)
-    return await b.offload(_jobs_page, b, number, count, q)
+    return await b.offload(_jobs_page, b, number, count, q, access.viewer(caller))
 
 
-def _jobs_page(b: Backend, number: int, count: int, q: str | None) -> Response:
-    jobs, total = b.store.list_jobs(number, count, q)
+def _jobs_page(b: Backend, number: int, count: int, q: str | None, viewer: Viewer | None) -> Response:
+    jobs, total = b.store.list_jobs(number, count, q, viewer=viewer)
     body = views.page_body(views.summary_views(b, jobs), number, count, total)
     return model_response(Page[JobSummaryOut], body, exclude_unset=True)
 
@@ -113,12 +120,12 @@ def _jobs_page(b: Backend, number: int, count: int, q: str | None) -> Response:
     response_model_exclude_unset=True,
     responses={404: ERRORS[404]},
 )
-async def get_job(job_id: str, b: Deps) -> Any:
-    return await b.offload(_job_response, b, job_id)
+async def get_job(job_id: str, b: Deps, caller: CallerDep) -> Any:
+    return await b.offload(_job_response, b, job_id, caller)
 
 
-def _job_response(b: Backend, job_id: str) -> Response:
-    return model_response(JobOut, views.job_view(b, views.load_job(b, job_id)), exclude_unset=True)
+def _job_response(b: Backend, job_id: str, caller: access.Caller | None) -> Response:
+    return model_response(JobOut, views.job_view(b, access.visible_job(b, job_id, caller)), exclude_unset=True)
 
 
 @router.get(
@@ -131,15 +138,18 @@ def _job_response(b: Backend, job_id: str) -> Response:
 async def job_log(
     job_id: str,
     b: Deps,
+    caller: CallerDep,
     page: PageParam = None,
     size: Annotated[str | None, Query(description="Parts per page: default 25, at most 100")] = None,
     q: Annotated[str | None, Query(description="Full-text search of the log (totalItems ignores it)")] = None,
 ) -> Any:
-    return await b.offload(_job_log_page, b, job_id, page, size, q)
+    return await b.offload(_job_log_page, b, job_id, page, size, q, caller)
 
 
-def _job_log_page(b: Backend, job_id: str, page: str | None, size: str | None, q: str | None) -> Response:
-    job = views.load_job(b, job_id)
+def _job_log_page(
+    b: Backend, job_id: str, page: str | None, size: str | None, q: str | None, caller: access.Caller | None
+) -> Response:
+    job = access.visible_job(b, job_id, caller)
     number, count = page_params(page, size, default_size=25, max_size=100)
     parts, total = b.store.job_log(job_id, number, count, q)
     body = views.log_page_view(b, job, parts, number, count, total)
@@ -152,7 +162,9 @@ def _job_log_page(b: Backend, job_id: str, page: str | None, size: str | None, q
     response_model=StatusOut,
     responses=ERRORS,
 )
-async def cancel_job(job_id: str, b: Deps) -> Any:
+async def cancel_job(job_id: str, b: Deps, caller: CallerDep) -> Any:
+    if access.restricted(caller):
+        await b.offload(access.visible_job, b, job_id, caller)
     await b.coordinator.cancel_job.remote(job_id, request_id=call_id())
     return OK
 
@@ -163,7 +175,9 @@ async def cancel_job(job_id: str, b: Deps) -> Any:
     response_model=StatusOut,
     responses=ERRORS,
 )
-async def restart_job(job_id: str, b: Deps) -> Any:
+async def restart_job(job_id: str, b: Deps, caller: CallerDep) -> Any:
+    if access.restricted(caller):
+        await b.offload(access.visible_job, b, job_id, caller)
     await b.coordinator.restart_job.remote(job_id, request_id=call_id())
     return OK
 
@@ -181,6 +195,6 @@ async def restart_job(job_id: str, b: Deps) -> Any:
         404: ERRORS[404],
     },
 )
-async def job_log_stream(job_id: str, b: Deps) -> StreamingResponse:
-    events = job_log_events(b, await b.offload(views.load_job, b, job_id))
+async def job_log_stream(job_id: str, b: Deps, caller: CallerDep) -> StreamingResponse:
+    events = job_log_events(b, await b.offload(access.visible_job, b, job_id, caller))
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
+from tork_ray.api.access import CallerDep, require_admin
 from tork_ray.api.backend import Backend, backend
 from tork_ray.api.offload import model_response
 from tork_ray.api.schemas import ERRORS, QueueOut
@@ -33,11 +34,13 @@ async def get_queue(name: str, b: Deps) -> Any:
 
 @router.delete(
     "/queues/{name}",
-    summary="Empty a task queue's backlog: each removed task fails (its job's retry rules decide)",
+    summary="Empty a task queue's backlog: each removed task fails (its job's retry rules decide); admin only "
+    "with auth on",
     status_code=200,
     response_class=Response,
     responses={200: {"description": "Emptied (no body)"}, **ERRORS},
 )
-async def purge_queue(name: str, b: Deps) -> Response:
+async def purge_queue(name: str, b: Deps, caller: CallerDep) -> Response:
+    require_admin(caller)  # with auth on: purging fails other users' tasks, jobs they may not even see
     await b.coordinator.purge_queue.remote(name)
     return Response(status_code=200)

@@ -38,6 +38,19 @@ class UserOut(_Out):
     disabled: bool | None = None
 
 
+class RoleOut(_Out):
+    id: str
+    slug: str
+    name: str
+    created_at: datetime | None = None
+    users: list[str] | None = Field(default=None, description="Usernames of its members (GET /roles/{slug})")
+
+
+class RoleIn(BaseModel):
+    slug: str = Field(description="Unique: lowercase letters, digits, - and _ (at most 64)")
+    name: str = Field(default="", description="Shown name; the slug when empty")
+
+
 class UserIn(BaseModel):
     username: str = ""
     password: str = ""

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from tork_ray.api.app import create_app
+from tork_ray.api.authn import with_key
 from tork_ray.coordinator.actor import get_coordinator
 from tork_ray.settings import Settings
 
@@ -31,7 +32,8 @@ def deploy(settings: Settings, host: str | None = None, port: int | None = None)
     """Starts Serve's HTTP proxy on host:port (default: the settings' API address) and deploys the API there.
     Needs a connected Ray (`ray.init(address=...)`) whose cluster runs the coordinator actor."""
     serve.start(http_options={"host": host or settings.api.host, "port": port or settings.api.port})
-    application = TorkApi.bind(settings)  # type: ignore[attr-defined]  # serve.deployment returns a Deployment
+    # The API key is settled here, once: every replica gets the same one (an empty key would be drawn per replica).
+    application = TorkApi.bind(with_key(settings))  # type: ignore[attr-defined]  # serve.deployment returns a Deployment
     return serve.run(application, name=APP_NAME, route_prefix="/")
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response, StreamingResponse
 
 from tork_ray.api import views
+from tork_ray.api.access import Caller, CallerDep, visible_task
 from tork_ray.api.backend import Backend, backend
 from tork_ray.api.offload import model_response
 from tork_ray.api.paging import PageParam, page_params
@@ -37,12 +38,12 @@ STREAM_DOC: dict[int | str, dict[str, Any]] = {
     response_model_exclude_unset=True,
     responses={404: ERRORS[404]},
 )
-async def get_task(task_id: str, b: Deps) -> Any:
-    return await b.offload(_task_response, b, task_id)
+async def get_task(task_id: str, b: Deps, caller: CallerDep) -> Any:
+    return await b.offload(_task_response, b, task_id, caller)
 
 
-def _task_response(b: Backend, task_id: str) -> Response:
-    return model_response(TaskOut, views.task_view(b, views.load_task(b, task_id)), exclude_unset=True)
+def _task_response(b: Backend, task_id: str, caller: Caller | None) -> Response:
+    return model_response(TaskOut, views.task_view(b, visible_task(b, task_id, caller)), exclude_unset=True)
 
 
 @router.get(
@@ -55,23 +56,26 @@ def _task_response(b: Backend, task_id: str) -> Response:
 async def task_log(
     task_id: str,
     b: Deps,
+    caller: CallerDep,
     page: PageParam = None,
     size: Annotated[str | None, Query(description="Parts per page: default 25, at most 100")] = None,
     q: Annotated[str | None, Query(description="Full-text search of the log (totalItems ignores it)")] = None,
 ) -> Any:
-    return await b.offload(_task_log_page, b, task_id, page, size, q)
+    return await b.offload(_task_log_page, b, task_id, page, size, q, caller)
 
 
-def _task_log_page(b: Backend, task_id: str, page: str | None, size: str | None, q: str | None) -> Response:
-    task = views.load_task(b, task_id)
+def _task_log_page(
+    b: Backend, task_id: str, page: str | None, size: str | None, q: str | None, caller: Caller | None
+) -> Response:
+    task = visible_task(b, task_id, caller)
     number, count = page_params(page, size, default_size=25, max_size=100)
     parts, total = b.store.task_log(task_id, number, count, q)
     body = views.log_page_view(b, views.load_job(b, task.job_id), parts, number, count, total)
     return model_response(Page[TaskLogPartOut], body, exclude_unset=True)
 
 
-def _task_and_job(b: Backend, task_id: str) -> tuple[Task, Job]:
-    task = views.load_task(b, task_id)
+def _task_and_job(b: Backend, task_id: str, caller: Caller | None) -> tuple[Task, Job]:
+    task = visible_task(b, task_id, caller)
     return task, views.load_job(b, task.job_id)
 
 
@@ -81,7 +85,7 @@ def _task_and_job(b: Backend, task_id: str) -> tuple[Task, Job]:
     response_class=StreamingResponse,
     responses=STREAM_DOC,
 )
-async def task_log_stream(task_id: str, b: Deps) -> StreamingResponse:
-    task, job = await b.offload(_task_and_job, b, task_id)
+async def task_log_stream(task_id: str, b: Deps, caller: CallerDep) -> StreamingResponse:
+    task, job = await b.offload(_task_and_job, b, task_id, caller)
     events = task_log_events(b, task, job)
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from tork_ray.api import roles
+from tork_ray.api.access import CallerDep, require_admin
 from tork_ray.api.backend import Backend, backend
 from tork_ray.api.passwords import hash_password
 from tork_ray.api.schemas import ERRORS, UserIn, UserOut
@@ -52,11 +54,15 @@ def _user_and_hash(body: bytes) -> tuple[UserIn, str]:
             "content": {"application/json": {"schema": UserIn.model_json_schema()}},
         }
     },
-    responses={400: ERRORS[400]},
+    responses={400: ERRORS[400], **roles.ADMIN_ONLY},
 )
-async def create_user(request: Request, b: Deps) -> Any:
+async def create_user(request: Request, b: Deps, caller: CallerDep) -> Any:
+    require_admin(caller)  # with auth on, only an admin creates users
     # Reading a body of up to 500 KB, and scrypt's tens of ms (on purpose): off the event loop, and off the
     # coordinator's.
     user, password_hash = await b.offload(_user_and_hash, await request.body())
     created = await b.coordinator.create_user.remote(user.username, user.name, password_hash)
     return created.model_dump(by_alias=True, mode="json", exclude_none=True, exclude={"disabled"})
+
+
+router.include_router(roles.router)  # roles and membership share the `users` endpoint toggle

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import ray
 from ray.actor import ActorHandle
 
+from tork_ray.coordinator import auth_writes
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
@@ -281,9 +282,24 @@ class Coordinator:
         """Stores a user whose password was hashed by the API (slow on purpose: not on this event loop)."""
         await self.ready()
         user = User(id=new_id(), name=name, username=username, created_at=utcnow())
-        if not self.store.create_user(user, password_hash):
+        if not await self._off_loop(self.store.create_user, user, password_hash):
             raise Conflict("user already exists")
         return user
+
+    async def create_role(self, slug: str, name: str) -> dict[str, Any]:
+        """POST /roles: a new role; AlreadyExists names a taken slug."""
+        await self.ready()
+        return await self._off_loop(auth_writes.create_role, self.store, slug, name)
+
+    async def set_role_member(self, username: str, slug: str, member: bool) -> None:
+        """PUT/DELETE /users/{username}/roles/{slug}: idempotent; NotFound names an unknown user or role."""
+        await self.ready()
+        await self._off_loop(auth_writes.set_role_member, self.store, username, slug, member)
+
+    async def ensure_admin(self, username: str, password_hash: str) -> bool:
+        """The configured first admin, created or reset (the API hashed the password); True when created."""
+        await self.ready()
+        return await self._off_loop(self.store.auth.set_admin, username, password_hash)
 
     def _node_monitor(self) -> NodeMonitor:
         # Made on first use: nodes are probed only once someone asks about them.

@@ -104,6 +104,7 @@ class Composites:
             # Detached: an independent job that sees inputs only (SPEC §2.4, Q9); the task is done at once.
             spec = spec.model_copy(update={"secrets": None})
             child = new_job(spec, job.created_by, None, with_job_namespace=False)
+            child.permissions = job.permissions  # who may see the parent may see what it started (SPEC §2.4)
             self.writer.create_job(child)
             self.writer.move_task(task, TaskState.COMPLETED, spec={**task.spec, "subjob": {**subjob, "id": child.id}})
             self.post(StartJob(child))

@@ -280,9 +280,19 @@ def _check_permission(c: _Checker, path: str, perm: PermissionInput) -> None:
         c.add(path, "must set exactly one of user or role")
         return
     if perm.user and c.user_exists is not None and not c.user_exists(perm.user):
-        c.add(_at(path, "user"), f"refers to an unknown user: {perm.user}")
+        c.add(_at(path, "user"), f"refers to an unknown user (invalidusername): {perm.user}")
     if perm.role and c.role_exists is not None and not c.role_exists(perm.role):
-        c.add(_at(path, "role"), f"refers to an unknown role: {perm.role}")
+        c.add(_at(path, "role"), f"refers to an unknown role (invalidrole): {perm.role}")
+
+
+def permission_problems(
+    permissions: Sequence[PermissionInput], *, user_exists: Exists = None, role_exists: Exists = None
+) -> list[str]:
+    """The rules `permissions` break, the users and roles looked up with the given functions."""
+    c = _Checker(user_exists, role_exists)
+    for i, perm in enumerate(permissions):
+        _check_permission(c, f"permissions[{i}]", perm)
+    return c.problems
 
 
 def _check_job_fields(c: _Checker, job: JobInput | ScheduledJobInput) -> None:

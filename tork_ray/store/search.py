@@ -66,9 +66,12 @@ class SearchDialect:
     def log_match(self, words: tuple[str, ...], task_id: str | None) -> TextClause:
         raise NotImplementedError
 
-    def find_jobs(self, session: Session, query: JobQuery, page: int, size: int) -> tuple[list[str], int]:
-        """Ids of one page of matching jobs, newest first, and how many match in all."""
-        filters: list[Any] = []
+    def find_jobs(
+        self, session: Session, query: JobQuery, page: int, size: int, *extra: ColumnElement[bool]
+    ) -> tuple[list[str], int]:
+        """Ids of one page of matching jobs, newest first, and how many match in all; `extra` filters too
+        (the caller's visibility)."""
+        filters: list[Any] = list(extra)
         if query.words:
             filters.append(self.job_match(query.words))
         if query.tags:
@@ -146,9 +149,14 @@ class SqliteSearch(SearchDialect):
         # FTS5 walks its posting lists in rowid order, so this order needs no sort of the matches.
         return (text("jobs.rowid DESC"),)
 
-    def find_jobs(self, session: Session, query: JobQuery, page: int, size: int) -> tuple[list[str], int]:
+    def find_jobs(
+        self, session: Session, query: JobQuery, page: int, size: int, *extra: ColumnElement[bool]
+    ) -> tuple[list[str], int]:
         """Words alone are answered from the FTS index only (count and page: a few ms on 100,000 jobs, where
-        joining every match to `jobs` first costs tens); tags alone from the (tag, created_at) index."""
+        joining every match to `jobs` first costs tens); tags alone from the (tag, created_at) index. With
+        `extra` filters (a caller's visibility) the generic query, which joins them."""
+        if extra:
+            return super().find_jobs(session, query, page, size, *extra)
         offset = (page - 1) * size
         if query.words and not query.tags:
             match = {"m": _fts_phrases(query.words)}

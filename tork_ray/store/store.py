@@ -17,6 +17,8 @@ from tork_ray.domain.redact import Redactor
 from tork_ray.domain.states import TASK_TERMINAL, JobState, TaskState
 from tork_ray.settings import Settings
 from tork_ray.store import logs
+from tork_ray.store.auth import AuthStore, Viewer, perm_rows, visible_clause
+from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.crypto import bind_cipher, cipher_for
 from tork_ray.store.logguard import LogGuards
 from tork_ray.store.search import parse_query, search_dialect
@@ -81,6 +83,7 @@ class Store:
         self._writer = RowWriter(self.engine.dialect.name)
         self._redactor = Redactor(patterns=redactor.patterns) if redactor else Redactor()
         self._log_guards = LogGuards(self._log_hidden_values)
+        self.auth = AuthStore(self.engine)  # roles, membership, logins (store/auth.py)
         self._bootstrap()
 
     def _bootstrap(self) -> None:
@@ -88,6 +91,7 @@ class Store:
         with self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
+            perms_were_there = inspect(connection).has_table(JobPermRow.__tablename__)
             SQLModel.metadata.create_all(connection)
             _widen_sealed_columns(connection)
             _add_missing_columns(connection)
@@ -103,6 +107,7 @@ class Store:
                         disabled=True,
                     )
                 )
+            AuthStore.bootstrap(connection, perms_were_there)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -167,6 +172,8 @@ class Store:
             tags = tag_values(jobs)
             if tags:
                 session.execute(insert(JobTagRow), tags)
+            if perms := perm_rows(jobs):
+                session.execute(insert(JobPermRow), perms)
             session.commit()
         return len(jobs)
 
@@ -202,6 +209,7 @@ class Store:
             session.exec(delete(TaskLogPartRow).where(col(TaskLogPartRow.task_id).in_(task_ids)))
             session.exec(delete(TaskRow).where(col(TaskRow.job_id).in_(job_ids)))
             session.exec(delete(JobTagRow).where(col(JobTagRow.job_id).in_(job_ids)))
+            session.exec(delete(JobPermRow).where(col(JobPermRow.job_id).in_(job_ids)))
             session.exec(delete(JobRow).where(col(JobRow.id).in_(job_ids)))
             session.commit()
         self._writer.forget("jobs", job_ids)
@@ -254,18 +262,23 @@ class Store:
             ).all()
             return [_job(row) for row in rows]
 
-    def list_jobs(self, page: int, size: int, q: str | None = None) -> tuple[list[Job], int]:
-        """One page of jobs, newest first, and the total count; `q` searches as Tork's (search.py)."""
+    def list_jobs(
+        self, page: int, size: int, q: str | None = None, viewer: Viewer | None = None
+    ) -> tuple[list[Job], int]:
+        """One page of jobs, newest first, and the total count; `q` searches as Tork's (search.py). With a
+        `viewer`, only the jobs they may see (no permissions, or permitted to them or one of their roles)."""
         query = parse_query(q)
+        visible = [visible_clause(viewer)] if viewer is not None else []
         with self._session() as session:
             if query.words or query.tags:
-                ids, total = self.search.find_jobs(session, query, page, size)
+                ids, total = self.search.find_jobs(session, query, page, size, *visible)
                 rows = session.exec(select(JobRow).where(col(JobRow.id).in_(ids))).all() if ids else []
                 by_id = {row.id: row for row in rows}
                 return [_job(by_id[i]) for i in ids if i in by_id], total
-            total = session.exec(select(func.count()).select_from(JobRow)).one()
+            total = session.exec(select(func.count()).select_from(JobRow).where(*visible)).one()
             rows = session.exec(
                 select(JobRow)
+                .where(*visible)
                 .order_by(col(JobRow.created_at).desc(), col(JobRow.id).desc())
                 .offset((page - 1) * size)
                 .limit(size)

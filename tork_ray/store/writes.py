@@ -18,6 +18,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from tork_ray.domain.models import Job, Task
 from tork_ray.domain.redact import redact_text, secret_values
 from tork_ray.domain.states import JOB_TERMINAL, TASK_TERMINAL
+from tork_ray.store.auth import perm_rows
+from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.tables import JobRow, JobTagRow, TaskRow
 
 JOB_COLUMNS = (
@@ -78,6 +80,9 @@ class RowWriter:
             new_jobs = [job for job in jobs if job.id not in old]
             if tags := tag_values(new_jobs):
                 connection.execute(self._insert(JobTagRow.__table__).on_conflict_do_nothing(), tags)  # type: ignore[attr-defined]
+            # Who may see a new job, written with it: the visibility filter of GET /jobs reads these rows.
+            if perms := perm_rows(new_jobs):
+                connection.execute(self._insert(JobPermRow.__table__).on_conflict_do_nothing(), perms)  # type: ignore[attr-defined]
             changes += self._changes(jobs, old)
         if tasks:
             old = self._previous(connection, TaskRow.__table__, [task.id for task in tasks])  # type: ignore[attr-defined]

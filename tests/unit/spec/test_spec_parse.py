@@ -250,8 +250,8 @@ def test_user_and_role_lookups_are_used() -> None:
     with pytest.raises(ValidationFailed) as info:
         parse_job(body, "text/yaml", user_exists=lambda u: False, role_exists=lambda r: False)
     assert info.value.problems == [
-        "permissions[0].user refers to an unknown user: alice",
-        "permissions[1].role refers to an unknown role: admins",
+        "permissions[0].user refers to an unknown user (invalidusername): alice",
+        "permissions[1].role refers to an unknown role (invalidrole): admins",
     ]
 
 
