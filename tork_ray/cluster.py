@@ -12,6 +12,7 @@ import ray
 from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.coordinator.dispatch import queue_resource
 from tork_ray.settings import Settings
+from tork_ray.worker.interrupts import worker_runtime_env
 
 log = logging.getLogger("tork_ray")
 
@@ -29,6 +30,7 @@ def connect(settings: Settings) -> None:
         namespace=settings.ray.namespace,
         configure_logging=False,
         log_to_driver=False,
+        runtime_env=worker_runtime_env(),
     )
 
 

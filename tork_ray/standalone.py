@@ -16,7 +16,7 @@ from tork_ray.api.app import create_app
 from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.coordinator.dispatch import queue_resource
 from tork_ray.settings import Settings
-from tork_ray.worker.interrupts import restore_sigint
+from tork_ray.worker.interrupts import restore_sigint, worker_runtime_env
 
 log = logging.getLogger("tork_ray")
 
@@ -28,6 +28,7 @@ def ray_init_args(settings: Settings) -> dict[str, Any]:
         "include_dashboard": False,
         "configure_logging": False,
         "log_to_driver": False,
+        "runtime_env": worker_runtime_env(),
     }
     if settings.ray.address:
         args["address"] = settings.ray.address

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import signal
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import ray
@@ -14,7 +14,7 @@ from tests.e2e.test_cancel_sigint_ignored import group_alive
 from tests.engine import LiveEngine
 from tests.integration.test_runtime_shell import SHELL, Recorder, request, written
 from tests.polling import poll_until
-from tork_ray.worker.interrupts import ray_cancel_requested, restore_sigint
+from tork_ray.worker.interrupts import _deferred_interrupt, ray_cancel_requested
 from tork_ray.worker.task import execute
 
 
@@ -39,16 +39,20 @@ def test_a_cancel_lands_in_a_worker_that_ignores_sigint(live_engine: LiveEngine,
         ray.get(ref, timeout=30)
 
 
-@ray.remote(num_cpus=0, max_retries=0)
-def sigint_in_worker() -> tuple[bool, bool, Any]:
-    """What run_task's first line does in a worker that inherited SIGINT ignored, and the flag outside a cancel."""
-    saved = signal.signal(signal.SIGINT, signal.SIG_IGN)
+@ray.remote(num_cpus=0, max_retries=0, max_calls=1)
+def interrupted_while_importing() -> tuple[bool, bool, bool]:
+    """A fresh worker (max_calls=1) whose first task gets Ray's interrupt half-way through an import: what a
+    cancel of a task still loading its modules does. Was the handler set before the task ran, did the import
+    complete, is the cancel flag clear outside a cancel?"""
+    deferred_from_the_start = signal.getsignal(signal.SIGINT) is _deferred_interrupt
+    sys.modules.pop("tests.integration.slow_import", None)
+    imported = True
     try:
-        restored = restore_sigint()
-        return restored, ray_cancel_requested(), signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    finally:
-        signal.signal(signal.SIGINT, saved)
+        import tests.integration.slow_import  # noqa: F401  raises SIGINT in its middle
+    except KeyboardInterrupt:
+        imported = False
+    return deferred_from_the_start, imported, ray_cancel_requested()
 
 
-def test_a_worker_restores_sigint_and_reads_no_cancel_by_default(live_engine: LiveEngine) -> None:
-    assert ray.get(sigint_in_worker.remote(), timeout=60) == (True, False, True)
+def test_an_interrupt_never_lands_in_the_middle_of_a_workers_import(live_engine: LiveEngine) -> None:
+    assert ray.get(interrupted_while_importing.remote(), timeout=60) == (True, True, False)

@@ -120,10 +120,10 @@ class Runtime(Protocol):
     """Runs one task to its end. Returns the content of $TORK_OUTPUT; raises RuntimeFailure (its message
     becomes the task's error) when the task fails: non-zero exit, timeout, out of memory, unsupported field.
 
-    Cancellation reaches a runtime as KeyboardInterrupt: Ray's cancel interrupts the worker, and every wait
-    raises one itself (waiting.TaskCancelled) once `cancelled()` turns true, since the interrupt never arrives
-    in a process that inherited SIGINT ignored. Every blocking wait must be short enough to let either in, and
-    everything started must be removed in `finally`.
+    Cancellation reaches a runtime as KeyboardInterrupt, raised by its own waits (waiting.TaskCancelled) once
+    `cancelled()` turns true: the engine's workers defer Ray's interrupt (worker/interrupts.defer_interrupts),
+    so a cancel lands only at a wait, never half-way through an import or an SDK call. Every blocking wait must
+    be short, and everything started must be removed in `finally`.
     """
 
     def run(

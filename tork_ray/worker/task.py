@@ -13,7 +13,7 @@ from tork_ray.errors import RuntimeFailure, TorkError
 from tork_ray.runtime.base import CancelProbe, NoTracker, RunRequest, Runtime, Tracker
 from tork_ray.runtime.defaults import with_node_defaults
 from tork_ray.settings import RuntimeSettings, runtime_settings_from_env
-from tork_ray.worker.interrupts import ray_cancel_requested, restore_sigint
+from tork_ray.worker.interrupts import defer_interrupts, ray_cancel_requested
 from tork_ray.worker.logs import LogShipper
 from tork_ray.worker.reaper import reaper
 
@@ -119,9 +119,8 @@ def run_task(
 ) -> dict[str, str]:
     """Entry point placed by the coordinator with resources={"queue:<name>": 1}; `runtime` is the coordinator's
     runtime settings, which the node's own environment may override."""
-    # This worker may have inherited SIGINT ignored (a node started from a script's background `ray start`):
-    # Ray's cancel interrupt needs it handled. The cancel flag read by the runtime's waits covers it anyway.
-    restore_sigint()
+    # Normally done by the setup hook of the engine's Ray job; here too for workers of a job started without it.
+    defer_interrupts()
     coordinator = _coordinator(coordinator_name, namespace)
     node_id = node_identity()["nodeId"]
     try:
