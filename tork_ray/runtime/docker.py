@@ -30,17 +30,21 @@ from tork_ray.runtime.docker_image_gc import ImageRecord, Pruner
 from tork_ray.runtime.docker_images import ImagePuller
 from tork_ray.runtime.docker_resources import TaskResources, remove_labelled
 from tork_ray.runtime.docker_spec import (
+    TORK_DIR,
     Networking,
     container_args,
     files_in_tork_dir,
     image_refs,
     networking,
     slug,
+    step_env,
 )
+from tork_ray.runtime.docker_wrap import container_has_shell, image_config
 from tork_ray.runtime.gpus import parse_gpus
 from tork_ray.runtime.mounts import check_mounts, ensure_bind_sources
 from tork_ray.runtime.probe import wait_ready
-from tork_ray.runtime.stepenv import write_env_script
+from tork_ray.runtime.shellwrap import no_shell_note, plan_wrap
+from tork_ray.runtime.stepenv import Wrap, wants_wrapper, write_env_script
 from tork_ray.runtime.waiting import Deadline, shielded
 from tork_ray.runtime.workspace import ProgressWatcher, files_tar, prepare, read_output
 from tork_ray.settings import RuntimeSettings
@@ -130,7 +134,36 @@ class _TaskRun:
     def create(self, step: Step, label: str, sidecar: Sidecar | None = None) -> tuple[Container, Path]:
         request, tork_dir = self.request, self.workspace / label
         prepare(tork_dir, step, files_dir=tork_dir / "workdir" if files_in_tork_dir(request) else None)
-        write_env_script(tork_dir, step)  # the env the launcher sources: never in the container's config
+        wrap = self.plan_wrap(step)
+        container = self.create_container(step, tork_dir, sidecar, wrap)
+        if wrap is not None and not container_has_shell(self.resources.client, container.id):
+            # Nothing to source the file with: made again the old way, its env in its configuration.
+            self.resources.remove_container(container)
+            self.log(no_shell_note(step, step.image, "docker"))
+            container = self.create_container(step, tork_dir, sidecar, None)
+        self.resources.connect(container, self.net.others, slug(step.name))
+        if step.files and not files_in_tork_dir(request):
+            container.put_archive("/", files_tar(request.workdir, step.files))
+        return container, tork_dir
+
+    def plan_wrap(self, step: Step) -> Wrap | None:
+        """How a step with env to hide and no shell of its own is wrapped; needs its image's config."""
+        if not wants_wrapper(step):
+            return None
+        try:
+            config = image_config(self.resources.client, step.image)
+        except ImageNotFound:  # removed since we last looked: pull it again, once
+            self.images.forget(step.image)
+            self.images.ensure(step.image, step.registry, self.deadline, self.log, self.request.labels())
+            config = image_config(self.resources.client, step.image)
+        plan = plan_wrap(step, TORK_DIR, config, step_env(step, wrapped=True), "docker")
+        if plan.note:
+            self.log(plan.note)
+        return plan.wrap
+
+    def create_container(self, step: Step, tork_dir: Path, sidecar: Sidecar | None, wrap: Wrap | None) -> Container:
+        request = self.request
+        write_env_script(tork_dir, step, wrap)  # the env the launcher sources: never in the container's config
         args = container_args(
             request,
             step,
@@ -139,17 +172,14 @@ class _TaskRun:
             net=self.net,
             privileged=self.privileged,
             sidecar=sidecar,
+            wrap=wrap,
         )
         try:
-            container = self.resources.create_container(args)
+            return self.resources.create_container(args)
         except ImageNotFound:  # removed since we last looked: pull it again, once
             self.images.forget(step.image)
             self.images.ensure(step.image, step.registry, self.deadline, self.log, request.labels())
-            container = self.resources.create_container(args)
-        self.resources.connect(container, self.net.others, slug(step.name))
-        if step.files and not files_in_tork_dir(request):
-            container.put_archive("/", files_tar(request.workdir, step.files))
-        return container, tork_dir
+            return self.resources.create_container(args)
 
     def run_step(self, step: Step, label: str, progress: ProgressSink | None) -> str:
         self.deadline.check()
