@@ -191,6 +191,10 @@ def test_an_image_without_sh_runs_the_old_way_and_says_so(engine: Engine) -> Non
     assert argv_of(shown) == ["/bin/echo", *ODD_ARGS]  # made again, unwrapped
     if engine.kind == "docker":  # Podman's comes from an --env-file: inspect shows it just the same
         assert f"TOKEN={secret}" in shown["Config"]["Env"]
+    # The worker now knows the image has no shell: the next such task is made the old way at once, the same.
+    assert list(engine.runtime.shells._known.values()) == [False]
+    again = Run(engine, run.request.main)
+    assert again.finish() == {"result": ""} and again.text == run.text
 
 
 def test_a_shell_reached_through_symlinks_is_found(engine: Engine) -> None:

@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 
-from tork_ray.runtime.base import Step
+from tork_ray.runtime.base import Mount, Step
 from tork_ray.runtime.shellwrap import (
     ImageConfig,
+    ShellCache,
     env_prologue,
     has_shell,
     original_argv,
     plan_wrap,
+    shadows_shell,
 )
 from tork_ray.runtime.stepenv import declared_command, wrapper, write_env_script
 
@@ -49,6 +51,7 @@ def test_image_config_parses_inspect_output() -> None:
     parsed = ImageConfig.parse({"Entrypoint": None, "Cmd": ["/bin/sh"], "Env": ["PATH=/bin", "EMPTY=", "EQ=a=b"]})
     assert parsed == ImageConfig(entrypoint=None, cmd=("/bin/sh",), env={"PATH": "/bin", "EMPTY": "", "EQ": "a=b"})
     assert ImageConfig.parse(None) == ImageConfig()  # `docker import` without -c: no Config at all
+    assert ImageConfig.parse({}, "sha256:abc").id == "sha256:abc"
 
 
 def test_what_is_wrapped() -> None:
@@ -152,3 +155,22 @@ def test_declared_command() -> None:
     assert declared_command(Step(name="m", run="x"), "/tork") == (["sh", "-c"], ["/tork/entrypoint"])
     assert declared_command(Step(name="m", cmd=("ls",)), "/tork") == (None, ["ls"])
     assert declared_command(Step(name="m"), "/tork") == (None, None)
+
+
+def test_the_shell_cache_remembers_per_image_id_unless_a_mount_may_cover_bin_sh() -> None:
+    cache = ShellCache()
+    image = ImageConfig(id="sha256:abc")
+    assert cache.get(image, ()) is None
+    cache.put(image, (), False)
+    assert cache.get(image, ()) is False
+    assert cache.get(ImageConfig(id="sha256:other"), ()) is None
+    assert cache.get(ImageConfig(), ()) is None  # no id: never cached
+    data = (Mount(type="volume", target="/data"), Mount(type="tmpfs", target="/usr/local/bin"))
+    assert cache.get(image, data) is False
+    for target in ("/", "/bin", "/usr", "/usr/bin/", "/bin/sh", "usr/bin/x", "/usr/bin/../bin"):
+        covering = (Mount(type="bind", target=target, source="/x"),)
+        assert shadows_shell(covering), target
+        assert cache.get(image, covering) is None
+        cache.put(image, covering, True)  # not remembered either
+    assert cache.get(image, ()) is False
+    assert not shadows_shell((Mount(type="volume", target="/binaries"), Mount(type="volume", target="/usr/lib")))

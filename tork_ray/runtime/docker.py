@@ -43,7 +43,7 @@ from tork_ray.runtime.docker_wrap import container_has_shell, image_config
 from tork_ray.runtime.gpus import parse_gpus
 from tork_ray.runtime.mounts import check_mounts, ensure_bind_sources
 from tork_ray.runtime.probe import wait_ready
-from tork_ray.runtime.shellwrap import no_shell_note, plan_wrap
+from tork_ray.runtime.shellwrap import ImageConfig, ShellCache, no_shell_note, plan_wrap
 from tork_ray.runtime.stepenv import Wrap, wants_wrapper, write_env_script
 from tork_ray.runtime.waiting import Deadline, shielded
 from tork_ray.runtime.workspace import ProgressWatcher, files_tar, prepare, read_output
@@ -71,6 +71,7 @@ class DockerRuntime:
             self.client, self.settings.docker_config, verify=self.settings.docker_image_verify, record=record
         )
         self.pruner = Pruner(self.client, record, self.settings.image_ttl_seconds())
+        self.shells = ShellCache()  # which images have a /bin/sh, for wrapping shell-less steps
 
     # --- the Runtime contract -------------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class _TaskRun:
         self.volumes: dict[int, str] = {}
         self.net = Networking()
         self.sidecar_logs: list[threading.Thread] = []
+        self.shells = runtime.shells
 
     def run(self, progress: ProgressSink) -> str:
         request = self.request
@@ -134,9 +136,9 @@ class _TaskRun:
     def create(self, step: Step, label: str, sidecar: Sidecar | None = None) -> tuple[Container, Path]:
         request, tork_dir = self.request, self.workspace / label
         prepare(tork_dir, step, files_dir=tork_dir / "workdir" if files_in_tork_dir(request) else None)
-        wrap = self.plan_wrap(step)
+        wrap, image = self.plan_wrap(step)
         container = self.create_container(step, tork_dir, sidecar, wrap)
-        if wrap is not None and not container_has_shell(self.resources.client, container.id):
+        if wrap is not None and not self.has_shell(image, container):
             # Nothing to source the file with: made again the old way, its env in its configuration.
             self.resources.remove_container(container)
             self.log(no_shell_note(step, step.image, "docker"))
@@ -146,20 +148,32 @@ class _TaskRun:
             container.put_archive("/", files_tar(request.workdir, step.files))
         return container, tork_dir
 
-    def plan_wrap(self, step: Step) -> Wrap | None:
-        """How a step with env to hide and no shell of its own is wrapped; needs its image's config."""
+    def plan_wrap(self, step: Step) -> tuple[Wrap | None, ImageConfig]:
+        """How a step with env to hide and no shell of its own is wrapped, and its image's config (needed to
+        know what it runs). No wrap when it needs none, or when its env must stay visible: its log says why."""
         if not wants_wrapper(step):
-            return None
+            return None, ImageConfig()
         try:
-            config = image_config(self.resources.client, step.image)
+            image = image_config(self.resources.client, step.image)
         except ImageNotFound:  # removed since we last looked: pull it again, once
             self.images.forget(step.image)
             self.images.ensure(step.image, step.registry, self.deadline, self.log, self.request.labels())
-            config = image_config(self.resources.client, step.image)
-        plan = plan_wrap(step, TORK_DIR, config, step_env(step, wrapped=True), "docker")
+            image = image_config(self.resources.client, step.image)
+        plan = plan_wrap(step, TORK_DIR, image, step_env(step, wrapped=True), "docker")
         if plan.note:
             self.log(plan.note)
-        return plan.wrap
+        elif plan.wrap is not None and self.shells.get(image, self.request.mounts) is False:
+            self.log(no_shell_note(step, step.image, "docker"))
+            return None, image
+        return plan.wrap, image
+
+    def has_shell(self, image: ImageConfig, container: Container) -> bool:
+        """Whether the wrapped container can run its /bin/sh: known for its image, else looked up (and noted)."""
+        found = self.shells.get(image, self.request.mounts)
+        if found is None:
+            found = container_has_shell(self.resources.client, container.id)
+            self.shells.put(image, self.request.mounts, found)
+        return found
 
     def create_container(self, step: Step, tork_dir: Path, sidecar: Sidecar | None, wrap: Wrap | None) -> Container:
         request = self.request

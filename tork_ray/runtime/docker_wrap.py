@@ -18,7 +18,8 @@ STAT_HEADER = "X-Docker-Container-Path-Stat"
 
 def image_config(client: docker.DockerClient, image: str) -> ImageConfig:
     """The image's Entrypoint, Cmd and Env; raises ImageNotFound as a create would."""
-    return ImageConfig.parse(client.api.inspect_image(image).get("Config"))
+    found = client.api.inspect_image(image)
+    return ImageConfig.parse(found.get("Config"), str(found.get("Id") or ""))
 
 
 def container_has_shell(client: docker.DockerClient, container_id: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -46,7 +47,7 @@ from tork_ray.runtime.podman_spec import (
     ulimits,
     volume_create_argv,
 )
-from tork_ray.runtime.shellwrap import SHELL, ImageConfig, no_shell_note, plan_wrap
+from tork_ray.runtime.shellwrap import SHELL, ImageConfig, ShellCache, no_shell_note, plan_wrap
 from tork_ray.runtime.stepenv import Wrap, write_env_script
 from tork_ray.runtime.waiting import Deadline, in_thread, shielded, wait_process
 from tork_ray.runtime.workspace import LineTail, ProgressWatcher, files_tar, prepare, private_dir, read_output
@@ -93,6 +94,7 @@ class PodmanRuntime:
         self.tracker: Tracker = tracker or NoTracker()
         self.limits = ulimits()
         self.images: dict[str, ImageConfig] = {}  # the config of each image a task ran, as it was then
+        self.shells = ShellCache()
 
     def run(
         self, request: RunRequest, log: LogSink, progress: ProgressSink, cancelled: CancelProbe | None = None
@@ -159,6 +161,27 @@ class PodmanRuntime:
                 volumes[index] = name
         return volumes
 
+    def _plan_wrap(self, request: RunRequest, step: Step, log: LogSink) -> Wrap | None:
+        """How a step with env to hide and no shell of its own is wrapped. None when it needs none, or when
+        its env must stay visible: its log then says why."""
+        image = self.images[step.image]
+        plan = plan_wrap(step, TORK_DIR, image, podman_env(step, wrapped=True), "podman")
+        if plan.note:
+            log(plan.note)
+        if plan.wrap is not None and self.shells.get(image, request.mounts) is False:
+            log(no_shell_note(step, step.image, "podman"))
+            return None
+        return plan.wrap
+
+    def _has_shell(self, request: RunRequest, step: Step, container: str) -> bool:
+        """Whether the wrapped container can run its /bin/sh: known for its image, else tried (and noted)."""
+        image = self.images[step.image]
+        found = self.shells.get(image, request.mounts)
+        if found is None:
+            found = _init_has_shell(container)
+            self.shells.put(image, request.mounts, found)
+        return found
+
     def _create(
         self, request: RunRequest, step: Step, label: str, tork_dir: Path, volumes: dict[int, str], wrap: Wrap | None
     ) -> str:
@@ -196,17 +219,15 @@ class PodmanRuntime:
         tork_dir = workspace / label
         files_dir = None if request.workdir else tork_dir / "workdir"
         prepare(tork_dir, step, files_dir=files_dir, output_file=OUTPUT_FILE)
-        plan = plan_wrap(step, TORK_DIR, self.images[step.image], podman_env(step, wrapped=True), "podman")
-        if plan.note:
-            log(plan.note)
-        wrap = plan.wrap
-        container = self._create(request, step, label, tork_dir, volumes, wrap)
+        wrap = self._plan_wrap(request, step, log)
+        make = functools.partial(self._create, request, step, label, tork_dir, volumes)
+        container = make(wrap)
         try:
-            if wrap is not None and not _init_has_shell(container):
+            if wrap is not None and not self._has_shell(request, step, container):
                 # Nothing to source the file with: made again the old way, its env given by --env-file.
                 _quiet_remove_container(container)
                 log(no_shell_note(step, step.image, "podman"))
-                container = self._create(request, step, label, tork_dir, volumes, None)
+                container = make(None)
             if step.files and request.workdir:
                 podman("cp", "-", f"{container}:/", stdin=files_tar(request.workdir, step.files))
             # conmon drops its `oom` marker in this cwd, following symlinks: not in /tork, which the task can write.
@@ -286,15 +307,16 @@ def _quiet_remove_container(container: str) -> None:
 def _image_config(image: str) -> ImageConfig | None:
     """The image's Entrypoint, Cmd and Env; None when it is not present (`podman image exists`' one call)."""
     found = subprocess.run(
-        [PODMAN, "image", "inspect", "--format", "{{json .Config}}", image], capture_output=True, check=False
+        [PODMAN, "image", "inspect", "--format", "{{.Id}} {{json .Config}}", image], capture_output=True, check=False
     )
     if found.returncode != 0:
         return None
+    image_id, _, text = found.stdout.decode(errors="replace").strip().partition(" ")
     try:
-        config = json.loads(found.stdout or b"null")
+        config = json.loads(text or "null")
     except ValueError:
         config = None
-    return ImageConfig.parse(config if isinstance(config, dict) else None)
+    return ImageConfig.parse(config if isinstance(config, dict) else None, image_id)
 
 
 def _init_has_shell(container: str) -> bool:

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tork_ray.runtime.base import Step
+from tork_ray.runtime.base import Mount, Step
 from tork_ray.runtime.stepenv import SHELL_NAME, Wrap, declared_command, quote, wants_wrapper
 
 SHELL = "/bin/sh"
+SHELL_DIRS = ("/bin", "/usr/bin")  # where /bin/sh is, or links to
 MAX_LINKS = 8  # symlinks followed from /bin/sh (usually one: sh -> dash, busybox or bash)
 
 # Go's os.FileMode bits, as the Docker API reports a path's mode.
@@ -26,9 +27,10 @@ class ImageConfig:
     entrypoint: tuple[str, ...] | None = None
     cmd: tuple[str, ...] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    id: str = ""  # the image's content-addressed id: what ShellCache remembers
 
     @classmethod
-    def parse(cls, config: Mapping[str, Any] | None) -> ImageConfig:
+    def parse(cls, config: Mapping[str, Any] | None, image_id: str = "") -> ImageConfig:
         config = config or {}
         entrypoint, cmd = config.get("Entrypoint"), config.get("Cmd")
         env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
@@ -36,7 +38,40 @@ class ImageConfig:
             entrypoint=tuple(entrypoint) if entrypoint is not None else None,
             cmd=tuple(cmd) if cmd is not None else None,
             env=env,
+            id=image_id,
         )
+
+
+class ShellCache:
+    """Whether an image has /bin/sh, per image id, for one worker process: an id names the image's content,
+    so the answer never changes, and the check (a stat per symlink on Docker, a `podman init` on Podman) is
+    made once per image instead of once per task. A task whose mounts could cover /bin/sh is checked anew."""
+
+    LIMIT = 1024  # ids remembered; past that the cache starts again (a worker seldom sees so many images)
+
+    def __init__(self) -> None:
+        self._known: dict[str, bool] = {}
+
+    def get(self, image: ImageConfig, mounts: Sequence[Mount]) -> bool | None:
+        if not image.id or shadows_shell(mounts):
+            return None
+        return self._known.get(image.id)
+
+    def put(self, image: ImageConfig, mounts: Sequence[Mount], found: bool) -> None:
+        if image.id and not shadows_shell(mounts):
+            if len(self._known) >= self.LIMIT:
+                self._known.clear()
+            self._known[image.id] = found
+
+
+def shadows_shell(mounts: Sequence[Mount]) -> bool:
+    """True when a mount may put something else at /bin/sh or where it usually links: /, /bin, /usr, /usr/bin
+    or below the last two."""
+    for mount in mounts:
+        target = posixpath.normpath("/" + mount.target.lstrip("/"))
+        if target in ("/", "/usr") or any(target == top or target.startswith(f"{top}/") for top in SHELL_DIRS):
+            return True
+    return False
 
 
 def original_argv(entrypoint: list[str] | None, cmd: list[str] | None, image: ImageConfig) -> list[str]:
