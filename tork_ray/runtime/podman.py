@@ -93,7 +93,7 @@ class PodmanRuntime:
         self.settings = settings or RuntimeSettings(type="podman")
         self.tracker: Tracker = tracker or NoTracker()
         self.limits = ulimits()
-        self.images: dict[str, ImageConfig] = {}  # the config of each image a task ran, as it was then
+        self.image_configs: dict[str, ImageConfig] = {}  # the config of each image a task ran, as it was then
         self.shells = ShellCache()
 
     def run(
@@ -103,7 +103,7 @@ class PodmanRuntime:
         check_mounts(request.mounts, self.settings)
         deadline = Deadline(request.timeout_seconds, cancelled)
         for step in {step.image: step for step in request.steps}.values():
-            self.images[step.image] = self.ensure_image(step.image, step.registry, deadline)
+            self.image_configs[step.image] = self.ensure_image(step.image, step.registry, deadline)
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
         action = {"kind": "podman", "labels": _task_labels(request), "workspace": str(workspace)}
         self.tracker.track(request.task_id, action)
@@ -164,7 +164,7 @@ class PodmanRuntime:
     def _plan_wrap(self, request: RunRequest, step: Step, log: LogSink) -> Wrap | None:
         """How a step with env to hide and no shell of its own is wrapped. None when it needs none, or when
         its env must stay visible: its log then says why."""
-        image = self.images[step.image]
+        image = self.image_configs[step.image]
         plan = plan_wrap(step, TORK_DIR, image, podman_env(step, wrapped=True), "podman")
         if plan.note:
             log(plan.note)
@@ -175,7 +175,7 @@ class PodmanRuntime:
 
     def _has_shell(self, request: RunRequest, step: Step, container: str) -> bool:
         """Whether the wrapped container can run its /bin/sh: known for its image, else tried (and noted)."""
-        image = self.images[step.image]
+        image = self.image_configs[step.image]
         found = self.shells.get(image, request.mounts)
         if found is None:
             found = _init_has_shell(container)
