@@ -168,7 +168,7 @@ class _TaskRun:
         return plan.wrap, image
 
     def has_shell(self, image: ImageConfig, container: Container) -> bool:
-        """Whether the wrapped container can run its /bin/sh: known for its image, else looked up (and noted)."""
+        """Whether the wrapped container can run its /bin/sh: known for its image, else looked up and remembered."""
         found = self.shells.get(image, self.request.mounts)
         if found is None:
             found = container_has_shell(self.resources.client, container.id)

@@ -174,7 +174,7 @@ class PodmanRuntime:
         return plan.wrap
 
     def _has_shell(self, request: RunRequest, step: Step, container: str) -> bool:
-        """Whether the wrapped container can run its /bin/sh: known for its image, else tried (and noted)."""
+        """Whether the wrapped container can run its /bin/sh: known for its image, else tried (and remembered)."""
         image = self.image_configs[step.image]
         found = self.shells.get(image, request.mounts)
         if found is None:
