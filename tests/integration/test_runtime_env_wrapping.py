@@ -213,3 +213,22 @@ def test_no_leftovers(engine: Engine) -> None:
     run.finish()
     poll_until(lambda: engine.inspect(run.request.task_id) == [], 30, "no container left")
     assert run.released.workspace is not None and not Path(run.released.workspace).exists()
+
+
+def test_a_sidecar_running_its_own_cmd_is_wrapped_too(docker_client: Any) -> None:
+    from tork_ray.runtime.base import Probe, Sidecar
+
+    engine = docker_engine(docker_client)
+    secret = canary()
+    serve = 'mkdir -p /www && printf %s "$TOKEN" > /www/index.html && exec httpd -f -p 8080 -h /www'
+    web = Step(name="web", image=TEST_IMAGE, cmd=("sh", "-c", serve), env={"TOKEN": secret})
+    main = Step(name="main", image=TEST_IMAGE, run="echo asking; wget -q -O $TORK_OUTPUT http://web:8080/index.html")
+    run = Run(engine, main)
+    run.request = replace(run.request, sidecars=(Sidecar(step=web, probe=Probe(port=8080, path="/index.html")),))
+    assert run.finish() == {"result": secret}  # the sidecar's program had its env
+    assert "asking\n" in run.text
+    assert len(run.inspected) == 2  # seen while both ran: the sidecar and the main step
+    assert secret not in json.dumps(run.inspected)
+    (sidecar,) = [shown for shown in run.inspected if shown["Path"] == "/bin/sh"]  # main's is Tork's `sh -c`
+    assert argv_of(sidecar) == [*WRAPPER, "sh", "-c", serve]
+    engine.runtime.remove_orphans("env-wrapping")
