@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import TEST_IMAGE, require
 from tests.integration import odd_images
-from tests.integration.test_redaction_canary import Released, command_lines_with
+from tests.integration.test_redaction_canary import Released, Watcher
 from tests.polling import poll_until
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import RunRequest, Step
@@ -133,16 +133,17 @@ def test_a_steps_own_cmd_gets_its_env_from_the_file(engine: Engine) -> None:
     cmd = ("sh", "-c", script, "zero", "a b", "it's $HOME")
     step = Step(name="main", image=TEST_IMAGE, cmd=cmd, env={"TOKEN": secret})
     run = Run(engine, step)
-    worker = run.go()
-    poll_until(lambda: "ready" in run.text or run.outcome, 60, "the step to start")
-    (shown,) = engine.inspect(run.request.task_id)
-    assert shown["State"]["Running"] is True
-    assert secret not in json.dumps(shown)
-    assert argv_of(shown) == [*WRAPPER, *step.cmd]
-    assert command_lines_with(secret) == []
-    assert run.released.workspace is not None
-    (run.released.workspace / "main" / "go").touch()
-    worker.join(60)
+    with Watcher(secret) as watcher:  # every command line, sampled over and over from before the create
+        worker = run.go()
+        poll_until(lambda: "ready" in run.text or run.outcome, 60, "the step to start")
+        (shown,) = engine.inspect(run.request.task_id)
+        assert shown["State"]["Running"] is True
+        assert secret not in json.dumps(shown)
+        assert argv_of(shown) == [*WRAPPER, *step.cmd]
+        assert run.released.workspace is not None
+        (run.released.workspace / "main" / "go").touch()
+        worker.join(60)
+    assert watcher.seen == [] and watcher.rounds > 0
     assert run.outcome == {"result": secret}  # the program had its env, whole
     assert run.text == "ready 2|a b|it's $HOME\n"  # its arguments verbatim
 
