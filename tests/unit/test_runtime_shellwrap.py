@@ -83,6 +83,7 @@ def test_a_variable_the_wrapper_would_lose_keeps_the_old_way_and_says_so() -> No
     )
     odd_image = ImageConfig(cmd=("x",), env={"OPTIND": "a"})  # dash refuses to start with it
     assert plan_wrap(step, "/tork", odd_image, {}, "docker").wrap is None
+    assert plan_wrap(step, "/tork", odd_image, {"OPTIND": "3"}, "docker").wrap is not None  # a number is fine
 
 
 def stat_of(tree: dict[str, dict[str, Any]]) -> Any:

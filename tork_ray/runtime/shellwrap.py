@@ -102,7 +102,11 @@ def env_prologue(configured: Mapping[str, str]) -> str:
 def unwrappable(configured: Mapping[str, str]) -> list[str]:
     """Configured names a wrapper shell would not pass on: dash and busybox drop a variable whose name is not a
     shell's, and dash stops at a non-numeric OPTIND before it runs anything."""
-    return sorted(name for name in configured if not SHELL_NAME.match(name) or name == "OPTIND")
+    return sorted(
+        name
+        for name, value in configured.items()
+        if not SHELL_NAME.match(name) or (name == "OPTIND" and not (value.isascii() and value.isdigit()))
+    )
 
 
 @dataclass(frozen=True)
@@ -115,9 +119,9 @@ class Plan:
 
 
 def plan_wrap(step: Step, tork_dir: str, image: ImageConfig, container_env: Mapping[str, str], engine: str) -> Plan:
-    """The wrap of a step with env to hide and no shell of its own. None when it needs none, when it would
+    """The wrap of a step with env to hide and no shell of its own. No wrap when it needs none, when it would
     run nothing (the engine then refuses the container as it always did), or when the wrapper would lose a
-    variable: a task must do what it did before, so that env stays visible and the log says why."""
+    variable: a task must do what it did before, so that env stays visible and the note says why."""
     if not wants_wrapper(step):
         return Plan()
     argv = original_argv(*declared_command(step, tork_dir), image)
