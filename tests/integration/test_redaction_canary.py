@@ -383,3 +383,28 @@ def test_a_tasks_own_shell_launcher_keeps_its_env_out_of_inspect(live_engine: Li
     job = live_engine.wait_for(job_id)
     assert job["state"] == "COMPLETED", job.get("error")
     assert job["context"]["tasks"]["length"] == str(len(canary))  # the script saw the whole value
+
+
+def test_a_step_with_no_shell_of_its_own_keeps_its_env_out_of_inspect(
+    live_engine: LiveEngine, docker_client: Any
+) -> None:
+    # Its own cmd (no `run`), then an entrypoint that is no shell: both are wrapped in a /bin/sh that sources
+    # the env file and execs what the container would have run.
+    canary = f"CANARY-{uuid.uuid4().hex[:8]}"
+    env = {"TOKEN": "{{ secrets.token }}"}
+    held = f'{GATED}; printf %s "${{#TOKEN}}:$1" > $TORK_OUTPUT'
+    tasks = [
+        {"name": "own cmd", "image": TEST_IMAGE, "env": env, "cmd": ["sh", "-c", held, "sh", "a 'b' $c"], "var": "own"},
+        {"name": "echo", "image": TEST_IMAGE, "env": env, "entrypoint": ["/bin/echo"], "cmd": ["x  y", "$TOKEN"]},
+    ]
+    job_id = live_engine.submit_json({"name": "no shell", "secrets": {"token": canary}, "tasks": tasks})["id"]
+    (container,) = poll_until(lambda: running_containers(docker_client, job_id), 60, "the task's container running")
+    assert canary not in json.dumps(docker_client.api.inspect_container(container.id))
+    assert command_lines_with(canary) == []
+    poll_until(lambda: open_gates(docker_client, job_id), 30, "the task's gate opened")
+    job = live_engine.wait_for(job_id)
+    assert job["state"] == "COMPLETED", job.get("error")
+    assert job["context"]["tasks"]["own"] == f"{len(canary)}:a 'b' $c"  # the whole value; the argument verbatim
+    echo = job["execution"][1]
+    log = live_engine.http.get(f"/tasks/{echo['id']}/log").json()["items"]
+    assert "".join(part["contents"] for part in log) == "x  y $TOKEN\n"  # echo's own arguments, not expanded

@@ -29,6 +29,7 @@ from tork_ray.runtime.docker_spec import (
     step_command,
     volume_args,
 )
+from tork_ray.runtime.stepenv import Wrap
 
 TORK_DIR = Path("/tmp/tork-t1/main")
 
@@ -199,3 +200,25 @@ def test_env_a_launcher_cannot_source_stays_in_the_containers_env() -> None:
     odd = Step(name="m", image="b", run="x", env={"NOT-A-SHELL-NAME": "v", "B": "2"})
     args = args_for(request(main=odd))
     assert args["environment"]["NOT-A-SHELL-NAME"] == "v" and "B" not in args["environment"]
+
+
+def test_a_wrapped_step_runs_its_original_argv_under_a_shell_that_sources_its_env() -> None:
+    step = Step(name="m", image="b", entrypoint=("/bin/echo",), cmd=("a b", "$x"), env={"TOKEN": "s", "X-Y": "v"})
+    wrap = Wrap(argv=("/bin/echo", "a b", "$x"))
+    args = args_for(request(main=step), wrap=wrap)
+    assert args["entrypoint"] == ["/bin/sh", "-c", '. /tork/env && exec "$@"', "sh"]
+    assert args["command"] == ["/bin/echo", "a b", "$x"]
+    # The sourced value is not configured; a name no shell can export is (the wrapper is then refused by
+    # shellwrap.plan_wrap, so this only shows what each part carries).
+    assert args["environment"] == {"X-Y": "v", "TORK_OUTPUT": "/tork/stdout", "TORK_PROGRESS": "/tork/progress"}
+    assert step_command(step) == (["/bin/echo"], ["a b", "$x"])  # unwrapped: as before
+
+
+def test_names_a_shell_keeps_for_itself_stay_in_the_containers_env() -> None:
+    step = Step(name="m", image="b", run="x", env={"UID": "7", "SHLVL": "2", "TOKEN": "s"})
+    assert args_for(request(main=step))["environment"] == {
+        "UID": "7",
+        "SHLVL": "2",
+        "TORK_OUTPUT": "/tork/stdout",
+        "TORK_PROGRESS": "/tork/progress",
+    }

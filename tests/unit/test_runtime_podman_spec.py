@@ -22,6 +22,7 @@ from tork_ray.runtime.podman_spec import (
     ulimits,
     volume_create_argv,
 )
+from tork_ray.runtime.stepenv import Wrap
 from tork_ray.settings import RuntimeSettings
 
 PODMAN = RuntimeSettings(type="podman")
@@ -41,6 +42,7 @@ def argv(req: RunRequest, settings: RuntimeSettings = PODMAN, **kwargs: Any) -> 
         volumes=kwargs.pop("volumes", {}),
         settings=settings,
         limits=["--ulimit", "nofile=1024:1024"],
+        wrap=kwargs.pop("wrap", None),
     )
 
 
@@ -133,3 +135,16 @@ def test_env_values_never_reach_the_command_line() -> None:
     assert container_env(main) == ({"A": secret}, {"MULTI": f"{secret}\nline two"})
     with pytest.raises(RuntimeFailure, match="cannot carry a multi-line value"):
         container_env(Step(name="m", image="b", cmd=("x",), env={"AWS*": "a\nb"}))  # would copy the worker's
+
+
+def test_a_wrapped_step_has_no_env_value_on_its_command_line_nor_in_an_env_file() -> None:
+    secret = "CANARY-7f3a9b"
+    main = Step(name="m", image="busybox", entrypoint=("/bin/echo",), cmd=("a b",), env={"A": secret, "UID": "7"})
+    args = argv(request(main=main), wrap=Wrap(argv=("/bin/echo", "a b")))
+    assert not any(secret in arg for arg in args)
+    assert pairs(args, "--entrypoint") == [json.dumps(["/bin/sh", "-c", '. /tork/env && exec "$@"', "sh"])]
+    assert args[-3:] == ["busybox", "/bin/echo", "a b"]
+    assert container_env(main, wrapped=True) == ({"UID": "7"}, {})  # only what a shell keeps for itself
+    unwrapped = argv(request(main=main))
+    assert pairs(unwrapped, "--entrypoint") == ['["/bin/echo"]'] and unwrapped[-2:] == ["busybox", "a b"]
+    assert container_env(main) == ({"A": secret, "UID": "7"}, {})  # the fallback: --env-file

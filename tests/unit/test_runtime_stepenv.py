@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from tork_ray.runtime.base import Step
-from tork_ray.runtime.stepenv import script_env, write_env_script
+from tork_ray.runtime.stepenv import Wrap, script_env, write_env_script
 
 
 def test_env_script_quotes_every_value_literally(tmp_path: Path) -> None:
@@ -18,3 +18,13 @@ def test_env_script_quotes_every_value_literally(tmp_path: Path) -> None:
     script = f'. {tmp_path}/env && printf \'%s\\0\' "$A" "$B" "$C" "$D"'
     out = subprocess.run(["sh", "-c", script], capture_output=True, check=True, env={}).stdout.decode()
     assert out.split("\0")[:-1] == list(values.values())
+
+
+def test_a_given_up_wrap_leaves_no_env_script(tmp_path: Path) -> None:
+    step = Step(name="m", image="b", cmd=("printenv",), env={"TOKEN": "s"})
+    assert script_env(step) == {} and script_env(step, wrapped=True) == {"TOKEN": "s"}
+    assert write_env_script(tmp_path, step, Wrap(argv=("printenv",), prologue="unset PWD\n"))
+    assert (tmp_path / "env").read_text() == "unset PWD\nexport TOKEN='s'\n"
+    # No /bin/sh in the image: made again unwrapped, the env in its configuration and no file left beside it.
+    assert not write_env_script(tmp_path, step, None)
+    assert not (tmp_path / "env").exists()

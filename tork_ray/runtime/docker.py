@@ -30,17 +30,21 @@ from tork_ray.runtime.docker_image_gc import ImageRecord, Pruner
 from tork_ray.runtime.docker_images import ImagePuller
 from tork_ray.runtime.docker_resources import TaskResources, remove_labelled
 from tork_ray.runtime.docker_spec import (
+    TORK_DIR,
     Networking,
     container_args,
     files_in_tork_dir,
     image_refs,
     networking,
     slug,
+    step_env,
 )
+from tork_ray.runtime.docker_wrap import container_has_shell, image_config
 from tork_ray.runtime.gpus import parse_gpus
 from tork_ray.runtime.mounts import check_mounts, ensure_bind_sources
 from tork_ray.runtime.probe import wait_ready
-from tork_ray.runtime.stepenv import write_env_script
+from tork_ray.runtime.shellwrap import ImageConfig, ShellCache, no_shell_note, plan_wrap
+from tork_ray.runtime.stepenv import Wrap, wants_wrapper, write_env_script
 from tork_ray.runtime.waiting import Deadline, shielded
 from tork_ray.runtime.workspace import ProgressWatcher, files_tar, prepare, read_output
 from tork_ray.settings import RuntimeSettings
@@ -67,6 +71,7 @@ class DockerRuntime:
             self.client, self.settings.docker_config, verify=self.settings.docker_image_verify, record=record
         )
         self.pruner = Pruner(self.client, record, self.settings.image_ttl_seconds())
+        self.shells = ShellCache()  # which images have a /bin/sh, for wrapping shell-less steps
 
     # --- the Runtime contract -------------------------------------------------------------------------
 
@@ -112,6 +117,7 @@ class _TaskRun:
         self.volumes: dict[int, str] = {}
         self.net = Networking()
         self.sidecar_logs: list[threading.Thread] = []
+        self.shells = runtime.shells
 
     def run(self, progress: ProgressSink) -> str:
         request = self.request
@@ -130,7 +136,48 @@ class _TaskRun:
     def create(self, step: Step, label: str, sidecar: Sidecar | None = None) -> tuple[Container, Path]:
         request, tork_dir = self.request, self.workspace / label
         prepare(tork_dir, step, files_dir=tork_dir / "workdir" if files_in_tork_dir(request) else None)
-        write_env_script(tork_dir, step)  # the env the launcher sources: never in the container's config
+        wrap, image = self.plan_wrap(step)
+        container = self.create_container(step, tork_dir, sidecar, wrap)
+        if wrap is not None and not self.has_shell(image, container):
+            # Nothing to source the file with: made again the old way, its env in its configuration.
+            self.resources.remove_container(container)
+            self.log(no_shell_note(step, step.image, "docker"))
+            container = self.create_container(step, tork_dir, sidecar, None)
+        self.resources.connect(container, self.net.others, slug(step.name))
+        if step.files and not files_in_tork_dir(request):
+            container.put_archive("/", files_tar(request.workdir, step.files))
+        return container, tork_dir
+
+    def plan_wrap(self, step: Step) -> tuple[Wrap | None, ImageConfig]:
+        """How a step with env to hide and no shell of its own is wrapped, and its image's config (needed to
+        know what it runs). No wrap when it needs none, or when its env must stay visible: its log says why."""
+        if not wants_wrapper(step):
+            return None, ImageConfig()
+        try:
+            image = image_config(self.resources.client, step.image)
+        except ImageNotFound:  # removed since we last looked: pull it again, once
+            self.images.forget(step.image)
+            self.images.ensure(step.image, step.registry, self.deadline, self.log, self.request.labels())
+            image = image_config(self.resources.client, step.image)
+        plan = plan_wrap(step, TORK_DIR, image, step_env(step, wrapped=True), "docker")
+        if plan.note:
+            self.log(plan.note)
+        elif plan.wrap is not None and self.shells.get(image, self.request.mounts) is False:
+            self.log(no_shell_note(step, step.image, "docker"))
+            return None, image
+        return plan.wrap, image
+
+    def has_shell(self, image: ImageConfig, container: Container) -> bool:
+        """Whether the wrapped container can run its /bin/sh: known for its image, else looked up and remembered."""
+        found = self.shells.get(image, self.request.mounts)
+        if found is None:
+            found = container_has_shell(self.resources.client, container.id)
+            self.shells.put(image, self.request.mounts, found)
+        return found
+
+    def create_container(self, step: Step, tork_dir: Path, sidecar: Sidecar | None, wrap: Wrap | None) -> Container:
+        request = self.request
+        write_env_script(tork_dir, step, wrap)  # the env the launcher sources: never in the container's config
         args = container_args(
             request,
             step,
@@ -139,17 +186,14 @@ class _TaskRun:
             net=self.net,
             privileged=self.privileged,
             sidecar=sidecar,
+            wrap=wrap,
         )
         try:
-            container = self.resources.create_container(args)
+            return self.resources.create_container(args)
         except ImageNotFound:  # removed since we last looked: pull it again, once
             self.images.forget(step.image)
             self.images.ensure(step.image, step.registry, self.deadline, self.log, request.labels())
-            container = self.resources.create_container(args)
-        self.resources.connect(container, self.net.others, slug(step.name))
-        if step.files and not files_in_tork_dir(request):
-            container.put_archive("/", files_tar(request.workdir, step.files))
-        return container, tork_dir
+            return self.resources.create_container(args)
 
     def run_step(self, step: Step, label: str, progress: ProgressSink | None) -> str:
         self.deadline.check()

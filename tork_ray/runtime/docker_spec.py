@@ -13,7 +13,7 @@ from docker.types import Mount as DockerMount
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import Mount, RunRequest, Sidecar, Step
 from tork_ray.runtime.gpus import parse_gpus
-from tork_ray.runtime.stepenv import launcher, other_env, script_env
+from tork_ray.runtime.stepenv import Wrap, declared_command, launched_by_shell, launcher, other_env, script_env, wrapper
 
 TORK_DIR = "/tork"
 DEFAULT_WORKDIR = "/tork/workdir"
@@ -35,19 +35,20 @@ def volume_name(request: RunRequest, index: int) -> str:
     return f"tork-{request.task_id}-{index}"
 
 
-def step_env(step: Step) -> dict[str, str]:
+def step_env(step: Step, wrapped: bool = False) -> dict[str, str]:
     """The container's own Env: what the env script cannot carry (stepenv.py), and Tork's paths."""
-    return {**other_env(step), "TORK_OUTPUT": f"{TORK_DIR}/stdout", "TORK_PROGRESS": f"{TORK_DIR}/progress"}
+    return {**other_env(step, wrapped), "TORK_OUTPUT": f"{TORK_DIR}/stdout", "TORK_PROGRESS": f"{TORK_DIR}/progress"}
 
 
-def step_command(step: Step) -> tuple[list[str] | None, list[str] | None]:
+def step_command(step: Step, wrap: Wrap | None = None) -> tuple[list[str] | None, list[str] | None]:
     """(entrypoint, cmd): Tork runs `run` as `sh -c /tork/entrypoint` unless the task says otherwise; with env
-    to hide, the `sh -c` first sources the step's env script (written by the runtime beside the script)."""
-    entrypoint = list(step.entrypoint) or (["sh", "-c"] if step.run else None)
-    command = list(step.cmd) or ([f"{TORK_DIR}/entrypoint"] if step.run else None)
-    if script_env(step):
-        command = [launcher(TORK_DIR)]
-    return entrypoint, command
+    to hide, that `sh -c` first sources the step's env script (written by the runtime beside the script), and
+    a step with no shell of its own is wrapped in one that does (`wrap`, shellwrap.py)."""
+    if launched_by_shell(step) and script_env(step):
+        return declared_command(step, TORK_DIR)[0], [launcher(TORK_DIR)]
+    if wrap is not None:
+        return wrapper(TORK_DIR), list(wrap.argv)
+    return declared_command(step, TORK_DIR)
 
 
 def files_in_tork_dir(request: RunRequest) -> bool:
@@ -106,14 +107,16 @@ def container_args(
     net: Networking,
     privileged: bool,
     sidecar: Sidecar | None = None,
+    wrap: Wrap | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments of `client.containers.create` for one step (pre, main, post) or a sidecar."""
-    entrypoint, command = step_command(step)
+    """Keyword arguments of `client.containers.create` for one step (pre, main, post) or a sidecar; `wrap`
+    when its env is sourced by a wrapper shell (shellwrap.py)."""
+    entrypoint, command = step_command(step, wrap)
     args: dict[str, Any] = {
         "image": step.image,
         "entrypoint": entrypoint,
         "command": command,
-        "environment": step_env(step),
+        "environment": step_env(step, wrapped=wrap is not None),
         "working_dir": request.workdir or (DEFAULT_WORKDIR if step.files else None),
         "labels": request.labels(),
         "volumes": {str(tork_dir): {"bind": TORK_DIR, "mode": "rw"}},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import os
 import shutil
@@ -31,6 +33,7 @@ from tork_ray.runtime.mounts import check_mounts, ensure_bind_sources
 from tork_ray.runtime.podman_spec import (
     OUTPUT_FILE,
     PODMAN,
+    TORK_DIR,
     authfile_json,
     check_request,
     container_env,
@@ -39,11 +42,13 @@ from tork_ray.runtime.podman_spec import (
     env_file_path,
     env_file_text,
     label_filters,
+    podman_env,
     pull_argv,
     ulimits,
     volume_create_argv,
 )
-from tork_ray.runtime.stepenv import write_env_script
+from tork_ray.runtime.shellwrap import SHELL, ImageConfig, ShellCache, no_shell_note, plan_wrap
+from tork_ray.runtime.stepenv import Wrap, write_env_script
 from tork_ray.runtime.waiting import Deadline, in_thread, shielded, wait_process
 from tork_ray.runtime.workspace import LineTail, ProgressWatcher, files_tar, prepare, private_dir, read_output
 from tork_ray.settings import RuntimeSettings
@@ -52,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 ERROR_TAIL_LINES = 10
 CALL_TIMEOUT = 120.0
+NOT_FOUND = "OCI runtime attempted to invoke a command that was not found"
 
 
 def podman(
@@ -87,6 +93,8 @@ class PodmanRuntime:
         self.settings = settings or RuntimeSettings(type="podman")
         self.tracker: Tracker = tracker or NoTracker()
         self.limits = ulimits()
+        self.image_configs: dict[str, ImageConfig] = {}  # the config of each image a task ran, as it was then
+        self.shells = ShellCache()
 
     def run(
         self, request: RunRequest, log: LogSink, progress: ProgressSink, cancelled: CancelProbe | None = None
@@ -95,7 +103,7 @@ class PodmanRuntime:
         check_mounts(request.mounts, self.settings)
         deadline = Deadline(request.timeout_seconds, cancelled)
         for step in {step.image: step for step in request.steps}.values():
-            self.ensure_image(step.image, step.registry, deadline)
+            self.image_configs[step.image] = self.ensure_image(step.image, step.registry, deadline)
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
         action = {"kind": "podman", "labels": _task_labels(request), "workspace": str(workspace)}
         self.tracker.track(request.task_id, action)
@@ -120,14 +128,20 @@ class PodmanRuntime:
     def remove_orphans(self, scope: str, live_task_ids: set[str] | None = None) -> int:
         return remove_labelled({LABEL_SCOPE: scope}, keep=live_task_ids)
 
-    def ensure_image(self, image: str, registry: Registry | None, deadline: Deadline) -> None:
-        """Pulls `image` unless present; one pull per image per node at a time, as on Docker."""
-        if not _has_image(image):
+    def ensure_image(self, image: str, registry: Registry | None, deadline: Deadline) -> ImageConfig:
+        """Pulls `image` unless present; one pull per image per node at a time, as on Docker. Its config
+        (what it runs, its env) comes with the same call that finds it present."""
+        config = _image_config(image)
+        if config is None:
             in_thread(lambda: self._locked_pull(image, registry), deadline, name="tork-image-pull")
+            config = _image_config(image)
+        if config is None:
+            raise RuntimeFailure(f"image {image} is gone right after its pull")
+        return config
 
     def _locked_pull(self, image: str, registry: Registry | None) -> None:
         with image_lock(f"podman:{image}"), tempfile.TemporaryDirectory(prefix="tork-auth-") as directory:
-            if _has_image(image):  # another worker pulled it while we waited for the lock
+            if _image_config(image) is not None:  # another worker pulled it while we waited for the lock
                 return
             authfile = self.settings.docker_config
             if registry is not None:
@@ -147,6 +161,49 @@ class PodmanRuntime:
                 volumes[index] = name
         return volumes
 
+    def _plan_wrap(self, request: RunRequest, step: Step, log: LogSink) -> Wrap | None:
+        """How a step with env to hide and no shell of its own is wrapped. None when it needs none, or when
+        its env must stay visible: its log then says why."""
+        image = self.image_configs[step.image]
+        plan = plan_wrap(step, TORK_DIR, image, podman_env(step, wrapped=True), "podman")
+        if plan.note:
+            log(plan.note)
+        if plan.wrap is not None and self.shells.get(image, request.mounts) is False:
+            log(no_shell_note(step, step.image, "podman"))
+            return None
+        return plan.wrap
+
+    def _has_shell(self, request: RunRequest, step: Step, container: str) -> bool:
+        """Whether the wrapped container can run its /bin/sh: known for its image, else tried (and remembered)."""
+        image = self.image_configs[step.image]
+        found = self.shells.get(image, request.mounts)
+        if found is None:
+            found = _init_has_shell(container)
+            self.shells.put(image, request.mounts, found)
+        return found
+
+    def _create(
+        self, request: RunRequest, step: Step, label: str, tork_dir: Path, volumes: dict[int, str], wrap: Wrap | None
+    ) -> str:
+        """`podman create` of one step; its id. Its env: the env script, an --env-file, podman's environment."""
+        write_env_script(tork_dir, step, wrap)
+        in_file, inherited = container_env(step, wrapped=wrap is not None)
+        env_file = env_file_path(tork_dir)
+        env_file.unlink(missing_ok=True)
+        if in_file:
+            _write_private(env_file, env_file_text(in_file))
+        argv = create_argv(
+            request,
+            step,
+            name=container_name(request, label),
+            tork_dir=tork_dir,
+            volumes=volumes,
+            settings=self.settings,
+            limits=self.limits,
+            wrap=wrap,
+        )
+        return podman(*argv[1:], env=inherited)
+
     def _run_step(
         self,
         request: RunRequest,
@@ -162,21 +219,15 @@ class PodmanRuntime:
         tork_dir = workspace / label
         files_dir = None if request.workdir else tork_dir / "workdir"
         prepare(tork_dir, step, files_dir=files_dir, output_file=OUTPUT_FILE)
-        write_env_script(tork_dir, step)
-        in_file, inherited = container_env(step)
-        if in_file:
-            _write_private(env_file_path(tork_dir), env_file_text(in_file))
-        argv = create_argv(
-            request,
-            step,
-            name=container_name(request, label),
-            tork_dir=tork_dir,
-            volumes=volumes,
-            settings=self.settings,
-            limits=self.limits,
-        )
-        container = podman(*argv[1:], env=inherited)
+        wrap = self._plan_wrap(request, step, log)
+        make = functools.partial(self._create, request, step, label, tork_dir, volumes)
+        container = make(wrap)
         try:
+            if wrap is not None and not self._has_shell(request, step, container):
+                # Nothing to source the file with: made again the old way, its env given by --env-file.
+                _quiet_remove_container(container)
+                log(no_shell_note(step, step.image, "podman"))
+                container = make(None)
             if step.files and request.workdir:
                 podman("cp", "-", f"{container}:/", stdin=files_tar(request.workdir, step.files))
             # conmon drops its `oom` marker in this cwd, following symlinks: not in /tork, which the task can write.
@@ -253,8 +304,34 @@ def _quiet_remove_container(container: str) -> None:
     podman("rm", "--force", "--time", "0", "--volumes", container, check=False)
 
 
-def _has_image(image: str) -> bool:
-    return subprocess.run([PODMAN, "image", "exists", image], capture_output=True, check=False).returncode == 0
+def _image_config(image: str) -> ImageConfig | None:
+    """The image's Entrypoint, Cmd and Env; None when it is not present (`podman image exists`' one call)."""
+    found = subprocess.run(
+        [PODMAN, "image", "inspect", "--format", "{{.Id}} {{json .Config}}", image], capture_output=True, check=False
+    )
+    if found.returncode != 0:
+        return None
+    image_id, _, text = found.stdout.decode(errors="replace").strip().partition(" ")
+    try:
+        config = json.loads(text or "null")
+    except ValueError:
+        config = None
+    return ImageConfig.parse(config if isinstance(config, dict) else None, image_id)
+
+
+def _init_has_shell(container: str) -> bool:
+    """`podman init` of a wrapped container: the OCI runtime makes it, and so finds its entrypoint, /bin/sh,
+    without running anything. False only when that is missing; any other failure is the start's to report,
+    as it would have been without the wrapper."""
+    try:
+        done = subprocess.run([PODMAN, "init", container], capture_output=True, timeout=CALL_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise RuntimeFailure(f"podman init did not answer within {CALL_TIMEOUT:.0f}s") from None
+    if done.returncode == 0:
+        return True
+    error = done.stderr.decode(errors="replace")
+    # Podman's own words for an entrypoint the OCI runtime cannot find, whichever runtime (runc, crun) said it.
+    return NOT_FOUND not in error and not (SHELL in error and "no such file" in error.lower())
 
 
 def _task_labels(request: RunRequest) -> dict[str, str]:

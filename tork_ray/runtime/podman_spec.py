@@ -12,13 +12,14 @@ from pathlib import Path
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import Mount, Registry, RunRequest, Step
 from tork_ray.runtime.docker_spec import slug
-from tork_ray.runtime.stepenv import launcher, other_env, script_env
+from tork_ray.runtime.stepenv import Wrap, declared_command, launched_by_shell, launcher, other_env, script_env, wrapper
 from tork_ray.settings import RuntimeSettings
 
 PODMAN = "podman"
 TORK_DIR = "/tork"
 DEFAULT_WORKDIR = "/tork/workdir"
 OUTPUT_FILE = "output"  # Tork's Podman runtime names $TORK_OUTPUT /tork/output
+TORK_PATHS = {"TORK_OUTPUT": f"{TORK_DIR}/{OUTPUT_FILE}", "TORK_PROGRESS": f"{TORK_DIR}/progress"}
 
 
 def unsupported_fields(request: RunRequest) -> list[str]:
@@ -63,16 +64,18 @@ def create_argv(
     volumes: dict[int, str],
     settings: RuntimeSettings,
     limits: list[str],
+    wrap: Wrap | None = None,
 ) -> list[str]:
-    """`podman create ...` for one step; prints the container id."""
+    """`podman create ...` for one step; prints the container id. `wrap` when the step's env is sourced by a
+    wrapper shell (shellwrap.py)."""
     argv = [PODMAN, "create", "--name", name, *limits]
     for key, value in request.labels().items():
         argv += ["--label", f"{key}={value}"]
     # Only Tork's paths as values on the command line (`ps` shows it): the task's env comes from the env script
     # the launcher sources, an --env-file, or podman's own environment (container_env).
-    for key, value in (("TORK_OUTPUT", f"{TORK_DIR}/{OUTPUT_FILE}"), ("TORK_PROGRESS", f"{TORK_DIR}/progress")):
+    for key, value in TORK_PATHS.items():
         argv += ["--env", f"{key}={value}"]
-    in_file, inherited = container_env(step)
+    in_file, inherited = container_env(step, wrapped=wrap is not None)
     if in_file:
         argv += ["--env-file", str(env_file_path(tork_dir))]
     for name in inherited:
@@ -87,13 +90,25 @@ def create_argv(
     argv += network_options(request, step)
     if settings.podman_privileged:
         argv.append("--privileged")
-    entrypoint = list(step.entrypoint) or (["sh", "-c"] if step.run else [])
+    entrypoint, command = step_command(step, wrap)
     if entrypoint:
         argv += ["--entrypoint", json.dumps(entrypoint)]
-    command = list(step.cmd) or ([f"{TORK_DIR}/entrypoint"] if step.run else [])
-    if script_env(step):
-        command = [launcher(TORK_DIR)]
     return [*argv, step.image, *command]
+
+
+def step_command(step: Step, wrap: Wrap | None = None) -> tuple[list[str], list[str]]:
+    """(entrypoint, cmd) as on Docker (docker_spec.step_command); empty ones leave the image's."""
+    if launched_by_shell(step) and script_env(step):
+        return declared_command(step, TORK_DIR)[0] or [], [launcher(TORK_DIR)]
+    if wrap is not None:
+        return wrapper(TORK_DIR), list(wrap.argv)
+    entrypoint, command = declared_command(step, TORK_DIR)
+    return entrypoint or [], command or []
+
+
+def podman_env(step: Step, wrapped: bool) -> dict[str, str]:
+    """Every variable the container is configured with by us (the image adds its own)."""
+    return {**other_env(step, wrapped), **TORK_PATHS}
 
 
 def env_file_path(tork_dir: Path) -> Path:
@@ -101,7 +116,7 @@ def env_file_path(tork_dir: Path) -> Path:
     return tork_dir.parent / f"{tork_dir.name}.env"
 
 
-def container_env(step: Step) -> tuple[dict[str, str], dict[str, str]]:
+def container_env(step: Step, wrapped: bool = False) -> tuple[dict[str, str], dict[str, str]]:
     """The env the env script cannot carry, split into (--env-file entries, podman's own environment).
 
     An env file holds one `NAME=value` per line, taken literally; a value with a line break cannot be written
@@ -109,7 +124,7 @@ def container_env(step: Step) -> tuple[dict[str, str], dict[str, str]]:
     """
     in_file: dict[str, str] = {}
     inherited: dict[str, str] = {}
-    for name, value in other_env(step).items():
+    for name, value in other_env(step, wrapped).items():
         if "\n" not in value and "\r" not in value and name.strip() == name and not name.startswith("#"):
             in_file[name] = value
         elif name.endswith("*") or not name.strip():
