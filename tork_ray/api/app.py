@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from tork_ray import __version__
-from tork_ray.api import jobs, metrics, nodes, queues, system, tasks, users
+from tork_ray.api import jobs, metrics, nodes, queues, scheduled_jobs, system, tasks, users
 from tork_ray.api.backend import Backend
 from tork_ray.api.errors import install_error_handlers
 from tork_ray.api.middleware import install_middleware
@@ -26,6 +26,8 @@ ROUTERS: dict[str, APIRouter] = {
     "metrics": metrics.router,
     "users": users.router,
 }
+# More routers under the same toggle (SPEC §7: `jobs` also covers scheduled jobs).
+ALSO: dict[str, tuple[APIRouter, ...]] = {"jobs": (scheduled_jobs.router,)}
 
 
 def create_app(settings: Settings, coordinator: Any, store: Store | None = None) -> FastAPI:
@@ -42,5 +44,7 @@ def create_app(settings: Settings, coordinator: Any, store: Store | None = None)
     for name, router in ROUTERS.items():
         if name not in settings.api.disabled_endpoints:
             app.include_router(router)
+            for more in ALSO.get(name, ()):
+                app.include_router(more)
     install_openapi(app)
     return app

@@ -19,6 +19,7 @@ from tork_ray.settings import Settings
 from tork_ray.store import logs
 from tork_ray.store.crypto import bind_cipher, cipher_for
 from tork_ray.store.logguard import LogGuards
+from tork_ray.store.schedule_tables import ScheduledJobRow  # noqa: F401  (its tables join the metadata)
 from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
 from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskLogPartRow, TaskRow, UserRow
