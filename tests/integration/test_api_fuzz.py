@@ -60,6 +60,12 @@ OPERATIONS = [
     ("GET", "/metrics"),
     ("GET", "/metrics/prometheus"),
     ("POST", "/users"),
+    ("POST", "/scheduled-jobs"),
+    ("GET", "/scheduled-jobs"),
+    ("GET", "/scheduled-jobs/{scheduled_job_id}"),
+    ("PUT", "/scheduled-jobs/{scheduled_job_id}/pause"),
+    ("PUT", "/scheduled-jobs/{scheduled_job_id}/resume"),
+    ("DELETE", "/scheduled-jobs/{scheduled_job_id}"),
 ]
 
 
@@ -135,7 +141,7 @@ def _prepare(fuzz: Fuzz, case: Case, existing_queues: set[str]) -> bool:
     """Constrains a case that would change shared state; False: skip it."""
     if case.method == "DELETE" and case.path_parameters and case.path_parameters.get("name") in existing_queues:
         return False
-    if case.method == "POST" and case.path == "/jobs" and isinstance(case.body, dict):
+    if case.method == "POST" and case.path in ("/jobs", "/scheduled-jobs") and isinstance(case.body, dict):
         case.body = _nowhere(case.body, "fuzz-nowhere")
         defaults = case.body.get("defaults")
         case.body["defaults"] = {**(defaults if isinstance(defaults, dict) else {}), "queue": "fuzz-nowhere"}
@@ -153,6 +159,9 @@ def _check_answer(fuzz: Fuzz, case: Case, response: requests.Response, jobs_befo
     case.validate_response(
         response, checks=[status_code_conformance, content_type_conformance, response_schema_conformance]
     )
+    if case.path == "/scheduled-jobs" and case.method == "POST" and response.status_code == 200:
+        # Deleted at once, with any job it made meanwhile (on a queue no node serves).
+        fuzz.engine.http.delete(f"/scheduled-jobs/{response.json()['id']}")
     if case.path == "/jobs" and case.method == "POST":
         if response.status_code == 200:
             fuzz.engine.http.put(f"/jobs/{response.json()['id']}/cancel")

@@ -86,7 +86,9 @@ def _page(b: Backend, number: int, count: int) -> Response:
     items, total = list_scheduled_jobs(b.store, number, count)
     now = datetime.now(UTC)
     summaries = [views.redacted(b, item.summary(next_fire(item, now)), _hidden(b, item)) for item in items]
-    return model_response(Page[ScheduledJobSummaryOut], views.page_body(summaries, number, count, total))
+    return model_response(
+        Page[ScheduledJobSummaryOut], views.page_body(summaries, number, count, total), exclude_unset=True
+    )
 
 
 @router.get(
@@ -105,7 +107,7 @@ def _one(b: Backend, scheduled_id: str) -> Response:
     if scheduled is None:
         raise NotFound("scheduled job not found")
     body = views.redacted(b, scheduled.public(next_fire(scheduled, datetime.now(UTC))), _hidden(b, scheduled))
-    return model_response(ScheduledJobOut, body)
+    return model_response(ScheduledJobOut, body, exclude_unset=True)
 
 
 @router.put(
