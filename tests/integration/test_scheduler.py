@@ -23,6 +23,7 @@ from tork_ray.domain.schedules import ScheduledJob, ScheduleState, new_scheduled
 from tork_ray.domain.states import JobState
 from tork_ray.errors import Conflict, NotFound
 from tork_ray.spec import parse_scheduled_job
+from tork_ray.spec.cron import parse_cron
 from tork_ray.store import schedules as sql
 from tork_ray.store.store import Store
 
@@ -147,8 +148,6 @@ async def test_each_rule_fires_its_first_tick_then_the_next(
 
 
 def _next_tick(made: ScheduledJob, after: datetime) -> datetime:
-    from tork_ray.spec.cron import parse_cron
-
     return parse_cron(made.cron).next_after(after)
 
 
@@ -191,6 +190,19 @@ async def test_cron_tz_follows_the_dst_change(store: Store) -> None:
     assert await fire_at(s, clock, datetime(2026, 3, 29, 0, 59, tzinfo=UTC)) == []
     assert len(await fire_at(s, clock, datetime(2026, 3, 29, 1, 0, tzinfo=UTC))) == 1
     assert len(instances(store, skipped.id)) == 1
+
+
+async def test_a_time_repeated_when_clocks_go_back_fires_once(store: Store) -> None:
+    """02:30 happens twice in Berlin on 25 October 2026 (00:30 and 01:30 UTC): one job, as Debian's cron (Tork's
+    robfig/cron makes two)."""
+    made = scheduled(store, "CRON_TZ=Europe/Berlin 30 2 * * *", datetime(2026, 10, 24, 12, tzinfo=UTC))
+    clock = FakeClock(datetime(2026, 10, 24, 12, tzinfo=UTC))
+    s = scheduler(store, clock)
+    await s.load()
+    assert len(await fire_at(s, clock, datetime(2026, 10, 25, 0, 30, tzinfo=UTC))) == 1  # 02:30 CEST
+    assert await fire_at(s, clock, datetime(2026, 10, 25, 1, 30, tzinfo=UTC)) == []  # 02:30 CET: not again
+    assert len(await fire_at(s, clock, datetime(2026, 10, 26, 1, 30, tzinfo=UTC))) == 1  # the next day's
+    assert len(instances(store, made.id)) == 2
 
 
 # --- pause, resume, delete -----------------------------------------------------------------------------------

@@ -52,7 +52,12 @@ class CronSchedule:
             # Like Go's ConstantDelaySchedule: whole-second delay counted from the whole second.
             return after.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=self.every)
         assert self.fields is not None
-        nxt = croniter(self.fields, after.astimezone(self.tz)).get_next(datetime)
+        local = after.astimezone(self.tz)
+        nxt: datetime = croniter(self.fields, local).get_next(datetime)
+        if nxt.replace(tzinfo=None) == local.replace(tzinfo=None):
+            # The hour repeated when clocks go back: 02:30 comes twice, and croniter (like Tork's robfig/cron)
+            # would fire it twice. A wall-clock time that just fired does not fire again (as Debian's cron).
+            nxt = croniter(self.fields, nxt).get_next(datetime)
         return nxt.astimezone(UTC)
 
 
