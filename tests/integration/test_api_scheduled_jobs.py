@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import ray
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
 from tests.polling import poll_until
+from tork_ray.store.schedules import get_scheduled_job, instance_ids
 
 NEVER_SOON = "0 0 1 1 *"  # New Year's midnight: does not fire during a test
 
@@ -232,3 +234,25 @@ def test_content_types_and_unknown_ids(live_engine: LiveEngine) -> None:
     ):
         response = live_engine.http.request(method, path)
         assert response.status_code == 404 and response.json() == {"message": "scheduled job not found"}, path
+
+
+def test_a_killed_coordinator_carries_on_firing_without_doubling_a_tick(live_engine: LiveEngine) -> None:
+    tag = f"restart-{uuid.uuid4().hex[:8]}"
+    scheduled_id = create(live_engine, schedule_doc(tag, "@every 1s"))["id"]
+    try:
+        poll_until(lambda: count_tagged(live_engine, tag) >= 2, timeout=60, what="two jobs before the kill")
+        # SIGKILL the actor's process; Ray restarts it with its memory gone: the schedule comes from the store.
+        ray.kill(live_engine.coordinator, no_restart=False)
+        before = count_tagged(live_engine, tag)
+        poll_until(lambda: count_tagged(live_engine, tag) >= before + 3, timeout=90, what="jobs after the restart")
+        stored = get_scheduled_job(live_engine.store, scheduled_id)
+        assert stored is not None
+        made = instance_ids(live_engine.store, scheduled_id)
+        ticks = (stored.last_fired - stored.created_at.replace(microsecond=0)).total_seconds()
+        # One job per tick at most: never more jobs than ticks up to the last one fired.
+        assert len(made) <= ticks, (len(made), ticks)
+        for job_id in made[:3]:
+            assert live_engine.wait_for(job_id)["state"] == "COMPLETED"
+        print(f"\nacross a coordinator kill: {len(made)} jobs over {ticks:.0f} ticks")
+    finally:
+        live_engine.http.delete(f"/scheduled-jobs/{scheduled_id}")
