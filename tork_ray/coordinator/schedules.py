@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import datetime
 from typing import Any
 
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.requests import KeyReused, applied_job, request_row
 from tork_ray.coordinator.scheduler import OffLoop, Scheduler
 from tork_ray.domain.models import User
-from tork_ray.domain.schedules import ScheduleState, new_scheduled_job, next_fire
+from tork_ray.domain.schedules import ScheduledJob, ScheduleState, new_scheduled_job, next_fire
 from tork_ray.errors import Conflict, NotFound, TorkError
 from tork_ray.spec.models import ScheduledJobInput
 from tork_ray.store.schedules import (
@@ -48,11 +49,18 @@ class ScheduledJobs:
         if known is not None:
             return await self._summary(known)
         now = self.scheduler.clock.now()
+        # Made and stored on the I/O thread: a document of hundreds of KB takes milliseconds to copy.
+        scheduled, summary = await self._off_loop(self._store_new, spec, created_by, now, request_id, fingerprint)
+        self.scheduler.register(scheduled)
+        return summary
+
+    def _store_new(
+        self, spec: ScheduledJobInput, created_by: User | None, now: datetime, request_id: str | None, fingerprint: str
+    ) -> tuple[ScheduledJob, dict[str, Any]]:
         scheduled = new_scheduled_job(spec, created_by, now)
         request = request_row(request_id, CREATE, scheduled.id, fingerprint) if request_id else None
-        await self._off_loop(insert_scheduled_job, self.store, scheduled, request)
-        self.scheduler.register(scheduled)
-        return scheduled.summary(next_fire(scheduled, now))
+        insert_scheduled_job(self.store, scheduled, request)
+        return scheduled, scheduled.summary(next_fire(scheduled, now))
 
     async def _summary(self, scheduled_id: str) -> dict[str, Any]:
         scheduled = await self._off_loop(get_scheduled_job, self.store, scheduled_id)
