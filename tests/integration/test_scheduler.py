@@ -232,7 +232,7 @@ async def test_pause_stops_ticks_and_resume_starts_from_the_next_one(store: Stor
     with pytest.raises(Conflict, match="scheduled job is not active"):
         await service.pause(made.id, None)
     assert await fire_at(s, clock, T0 + timedelta(minutes=20)) == []  # three ticks while paused: none
-    clock.at(T0 + timedelta(minutes=21))
+    clock.at(T0 + timedelta(minutes=21, microseconds=123_456))  # the mark, stored in ms, must still compare equal
     await service.resume(made.id, "req-resume")
     with pytest.raises(Conflict, match="scheduled job is not paused"):
         await service.resume(made.id, None)

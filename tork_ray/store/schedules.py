@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, update
@@ -24,14 +24,20 @@ DELETE_BATCH = 500  # jobs deleted per transaction when a scheduled job goes wit
 _DOC_EXCLUDE = {"id", "state", "cron", "created_at", "last_fired", "permissions"}
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLI = timedelta(milliseconds=1)
+
+
 def to_millis(moment: datetime) -> int:
+    """Whole milliseconds since the epoch, in integer arithmetic: the fire mark is compared for equality, and a
+    float round trip (timestamp() * 1000) can come back one millisecond off."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    return (moment - _EPOCH) // _MILLI
 
 
 def from_millis(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+    return _EPOCH + value * _MILLI
 
 
 @contextmanager
