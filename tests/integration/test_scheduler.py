@@ -29,6 +29,7 @@ from tork_ray.store import schedules as sql
 from tork_ray.store.store import Store
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=UTC)  # a Monday
+NEVER = "0 0 1 1 *"  # not within any test's clock
 pytestmark = pytest.mark.anyio  # the async tests run on asyncio (anyio's pytest plugin, installed with anyio)
 
 
@@ -420,3 +421,27 @@ async def test_the_timer_loop_does_not_pile_up_when_a_job_takes_longer_than_the_
     assert clock.now() - mark(store, made.id) <= timedelta(seconds=3)
     await s.run_due()
     assert await s.run_due() == []
+
+
+# --- permissions (stored here; the auth area checks them) ----------------------------------------------------
+
+
+def test_permissions_are_stored_for_an_access_filter_in_sql(store: Store) -> None:
+    open_to_all = scheduled(store, NEVER, T0, permissions=[])
+    for_ann = scheduled(store, NEVER, T0 + timedelta(seconds=1), permissions=[{"user": "ann"}])
+    for_ops = scheduled(store, NEVER, T0 + timedelta(seconds=2), permissions=[{"role": "ops"}, {"user": "bob"}])
+
+    def ids(viewer: Any) -> list[str]:
+        items, total = sql.list_scheduled_jobs(store, 1, 10, viewer)
+        assert total == len(items)
+        return [item.id for item in items]
+
+    assert ids(None) == [for_ops.id, for_ann.id, open_to_all.id]  # no viewer (auth off): everything
+    assert ids(("ann", [])) == [for_ann.id, open_to_all.id]
+    assert ids(("bob", [])) == [for_ops.id, open_to_all.id]
+    assert ids(("cat", ["ops", "dev"])) == [for_ops.id, open_to_all.id]
+    assert ids(("cat", [])) == [open_to_all.id]
+    stored = sql.get_scheduled_job(store, for_ops.id)
+    assert stored is not None and stored.permissions == [{"role": "ops"}, {"user": "bob"}]
+    sql.finish_delete(store, for_ops.id, [])
+    assert ids(("bob", [])) == [open_to_all.id]

@@ -43,3 +43,18 @@ class ScheduledInstanceRow(SQLModel, table=True):
         sa_column=Column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, nullable=False)
     )
     scheduled_job_id: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+
+
+class ScheduledJobPermRow(SQLModel, table=True):
+    """One row per entry of a scheduled job's `permissions`, for an access check in SQL (a list filtered by who
+    asks, with its count right): `kind` is "user" or "role", `name` the value as stored."""
+
+    __tablename__ = "scheduled_jobs_perms"
+
+    scheduled_job_id: str = Field(
+        sa_column=Column(
+            String(32), ForeignKey("scheduled_jobs.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    kind: str = Field(sa_column=Column(String(8), primary_key=True, nullable=False))
+    name: str = Field(sa_column=Column(String(256), primary_key=True, nullable=False, index=True))

@@ -4,23 +4,25 @@ Every write is one transaction. Called by the coordinator (on its I/O thread) an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import and_, func, insert, or_, true, update
 from sqlmodel import Session, col, delete, select
 
 from tork_ray.domain.models import Job, User
 from tork_ray.domain.schedules import ScheduledJob, ScheduleState
 from tork_ray.domain.states import JOB_ACTIVE
-from tork_ray.store.schedule_tables import ScheduledInstanceRow, ScheduledJobRow
+from tork_ray.store.schedule_tables import ScheduledInstanceRow, ScheduledJobPermRow, ScheduledJobRow
 from tork_ray.store.store import Store
 from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskRow
 from tork_ray.store.writes import job_values, tag_values
 
 DELETE_BATCH = 500  # jobs deleted per transaction when a scheduled job goes with its instances
+# Who asks, for an access check: (username, the names of their roles) as the permission rows store them.
+Viewer = tuple[str, Sequence[str]]
 _DOC_EXCLUDE = {"id", "state", "cron", "created_at", "last_fired", "permissions"}
 
 
@@ -81,11 +83,24 @@ def _add_request(session: Session, request: dict[str, Any] | None) -> None:
 
 
 def insert_scheduled_job(store: Store, scheduled: ScheduledJob, request: dict[str, Any] | None = None) -> None:
-    """Stores a new scheduled job and the request id that made it, together."""
+    """Stores a new scheduled job, its permission rows and the request id that made it, together."""
     with _session(store) as session:
         session.add(_row(scheduled))
+        session.flush()  # the row first: the permission rows refer to it
+        if perms := _perm_rows(scheduled):
+            session.execute(insert(ScheduledJobPermRow), perms)
         _add_request(session, request)
         session.commit()
+
+
+def _perm_rows(scheduled: ScheduledJob) -> list[dict[str, Any]]:
+    rows = {
+        (kind, str(entry[kind]))
+        for entry in scheduled.permissions or ()
+        for kind in ("user", "role")
+        if entry.get(kind)
+    }
+    return [{"scheduled_job_id": scheduled.id, "kind": kind, "name": name} for kind, name in sorted(rows)]
 
 
 def get_scheduled_job(store: Store, scheduled_id: str) -> ScheduledJob | None:
@@ -94,17 +109,38 @@ def get_scheduled_job(store: Store, scheduled_id: str) -> ScheduledJob | None:
         return _scheduled(row) if row is not None else None
 
 
-def list_scheduled_jobs(store: Store, page: int, size: int) -> tuple[list[ScheduledJob], int]:
-    """One page of scheduled jobs, newest first, and the total count."""
+def list_scheduled_jobs(
+    store: Store, page: int, size: int, viewer: Viewer | None = None
+) -> tuple[list[ScheduledJob], int]:
+    """One page of scheduled jobs, newest first, and the total count. With `viewer`, only those it may see:
+    without permissions, or naming its username or one of its roles (SPEC §6.2)."""
+    visible = _visible_to(viewer)
     with _session(store) as session:
-        total = session.exec(select(func.count()).select_from(ScheduledJobRow)).one()
+        total = session.exec(select(func.count()).select_from(ScheduledJobRow).where(visible)).one()
         rows = session.exec(
             select(ScheduledJobRow)
+            .where(visible)
             .order_by(col(ScheduledJobRow.created_at).desc(), col(ScheduledJobRow.id).desc())
             .offset((page - 1) * size)
             .limit(size)
         ).all()
         return [_scheduled(row) for row in rows], int(total)
+
+
+def _visible_to(viewer: Viewer | None) -> Any:
+    if viewer is None:
+        return true()
+    perms = select(ScheduledJobPermRow.scheduled_job_id).where(
+        col(ScheduledJobPermRow.scheduled_job_id) == col(ScheduledJobRow.id)
+    )
+    username, roles = viewer
+    allowed = perms.where(
+        or_(
+            and_(col(ScheduledJobPermRow.kind) == "user", col(ScheduledJobPermRow.name) == username),
+            and_(col(ScheduledJobPermRow.kind) == "role", col(ScheduledJobPermRow.name).in_(list(roles))),
+        )
+    )
+    return or_(~perms.exists(), allowed.exists())
 
 
 def active_scheduled_jobs(store: Store) -> list[ScheduledJob]:
@@ -206,6 +242,7 @@ def finish_delete(store: Store, scheduled_id: str, job_ids: list[str]) -> None:
         store.delete_jobs(job_ids[start : start + DELETE_BATCH])
     with _session(store) as session:
         session.exec(delete(ScheduledInstanceRow).where(col(ScheduledInstanceRow.scheduled_job_id) == scheduled_id))
+        session.exec(delete(ScheduledJobPermRow).where(col(ScheduledJobPermRow.scheduled_job_id) == scheduled_id))
         session.exec(delete(ScheduledJobRow).where(col(ScheduledJobRow.id) == scheduled_id))
         session.commit()
 
