@@ -289,3 +289,35 @@ def test_fuzz_raw_bodies(fuzz: Fuzz) -> None:
         _check_answer(fuzz, case, response, jobs_before if path == "/jobs" else None)
 
     run()
+
+
+_crons = st.one_of(
+    st.sampled_from(["@daily", "@every 1h", "0 0 1 1 *", "CRON_TZ=Europe/Paris 30 2 * * 1-5", "*/15 * * * *"]),
+    _text,
+)
+
+
+def test_fuzz_scheduled_job_documents(fuzz: Fuzz) -> None:
+    """Scheduled jobs of the right shape with generated values and crons: a summary or a 400, never a secret
+    shown; each one accepted is read back (its secrets redacted), then deleted at once (it would fire on a queue
+    nobody serves)."""
+    operation = fuzz.schema["/scheduled-jobs"]["POST"]
+    label = "POST /scheduled-jobs (shaped)"
+    fuzz.sent.setdefault(label, 0)
+
+    @FUZZ_SETTINGS
+    @hypothesis.given(document=_jobs, cron=_crons, media=st.sampled_from(["application/json", "text/yaml"]))
+    def run(document: dict[str, Any], cron: str, media: str) -> None:
+        body = {**_nowhere(document, "fuzz-nowhere"), "defaults": {"queue": "fuzz-nowhere"}, "schedule": {"cron": cron}}
+        case = operation.Case(body=body, media_type=media)
+        response = case.call(base_url=fuzz.url, session=fuzz.http, timeout=HANG_SECONDS)
+        fuzz.sent[label] += 1
+        fuzz.statuses[f"{label} {response.status_code}"] += 1
+        if response.status_code == 200:  # read back before _check_answer deletes it
+            shown = fuzz.http.get(f"{fuzz.url}/scheduled-jobs/{response.json()['id']}", timeout=HANG_SECONDS)
+            assert shown.status_code == 200, shown.text[:500]
+            secrets = document.get("secrets") or {}
+            assert all(shown.json().get("secrets", {}).get(k) == "[REDACTED]" for k in secrets), shown.text[:500]
+        _check_answer(fuzz, case, response, None)
+
+    run()
