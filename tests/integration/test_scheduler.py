@@ -4,6 +4,7 @@ each tick rule, pause/resume, delete, restarts around a tick, two coordinators r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -56,16 +57,14 @@ class FakeClock:
         await asyncio.sleep(0)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'tork.db'}", encryption_key="scheduler test key")
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def postgres_store() -> Iterator[Store]:
-    with fresh_database("tork_sched") as url:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Every test runs on both stores: the exactly-once rule is SQL, and the two databases lock differently."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'tork.db'}"
+        else:
+            url = stack.enter_context(fresh_database("tork_sched"))
         store = Store(url, encryption_key="scheduler test key")
         yield store
         store.close()
@@ -361,12 +360,8 @@ async def two_coordinators_race(store: Store, ticks: int) -> None:
     assert mark(store, made.id) == T0 + timedelta(minutes=ticks)
 
 
-async def test_two_coordinators_firing_the_same_tick_make_one_job_sqlite(store: Store) -> None:
+async def test_two_coordinators_firing_the_same_tick_make_one_job(store: Store) -> None:
     await two_coordinators_race(store, ticks=10)
-
-
-async def test_two_coordinators_firing_the_same_tick_make_one_job_postgres(postgres_store: Store) -> None:
-    await two_coordinators_race(postgres_store, ticks=10)
 
 
 # --- catch-up and pile-up ---------------------------------------------------------------------------------
