@@ -28,6 +28,10 @@ ROUTES = {
     "/roles/{slug}": {"get"},
     "/users/{username}/roles": {"get"},
     "/users/{username}/roles/{slug}": {"put", "delete"},
+    "/scheduled-jobs": {"get", "post"},
+    "/scheduled-jobs/{scheduled_job_id}": {"get", "delete"},
+    "/scheduled-jobs/{scheduled_job_id}/pause": {"put"},
+    "/scheduled-jobs/{scheduled_job_id}/resume": {"put"},
 }
 
 
@@ -63,6 +67,10 @@ def test_every_route_is_documented_with_its_models(live_engine: LiveEngine) -> N
         ("/users/{username}/roles", "get", "RoleOut"),
         ("/health", "get", "HealthOut"),
         ("/jobs/{job_id}/cancel", "put", "StatusOut"),
+        ("/scheduled-jobs", "post", "ScheduledJobSummaryOut"),
+        ("/scheduled-jobs", "get", "Page_ScheduledJobSummaryOut_"),
+        ("/scheduled-jobs/{scheduled_job_id}", "get", "ScheduledJobOut"),
+        ("/scheduled-jobs/{scheduled_job_id}/pause", "put", "StatusOut"),
     ):
         assert response_ref(document, path, method).endswith("/" + model), (path, method)
     errors = document["paths"]["/jobs/{job_id}"]["get"]["responses"]["404"]["content"]["application/json"]
@@ -72,6 +80,11 @@ def test_every_route_is_documented_with_its_models(live_engine: LiveEngine) -> N
     job_input = schema_of(document, body["text/yaml"]["schema"]["$ref"])
     assert {"name", "tasks", "inputs", "secrets", "wait"} <= set(job_input["properties"])
     assert "TaskInput" in document["components"]["schemas"]
+    scheduled_body = document["paths"]["/scheduled-jobs"]["post"]["requestBody"]["content"]
+    assert set(scheduled_body) == {"application/json", "text/yaml"}  # Tork's two, not application/x-yaml
+    scheduled_input = schema_of(document, scheduled_body["application/json"]["schema"]["$ref"])
+    assert {"name", "tasks", "schedule"} <= set(scheduled_input["properties"])
+    assert "wait" not in scheduled_input["properties"]
     stream = document["paths"]["/tasks/{task_id}/log/stream"]["get"]["responses"]["200"]["content"]
     assert "text/event-stream" in stream
     assert (

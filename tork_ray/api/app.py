@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from tork_ray import __version__
-from tork_ray.api import jobs, metrics, nodes, queues, system, tasks, users
+from tork_ray.api import jobs, metrics, nodes, queues, scheduled_jobs, system, tasks, users
 from tork_ray.api.admin import ensure_admin
 from tork_ray.api.authn import Authenticator, with_key
 from tork_ray.api.backend import Backend
@@ -31,6 +31,8 @@ ROUTERS: dict[str, APIRouter] = {
     "metrics": metrics.router,
     "users": users.router,
 }
+# More routers under the same toggle (SPEC §7: `jobs` also covers scheduled jobs).
+ALSO: dict[str, tuple[APIRouter, ...]] = {"jobs": (scheduled_jobs.router,)}
 
 
 log = logging.getLogger(__name__)
@@ -63,5 +65,7 @@ def create_app(settings: Settings, coordinator: Any, store: Store | None = None)
     for name, router in ROUTERS.items():
         if name not in settings.api.disabled_endpoints:
             app.include_router(router)
+            for more in ALSO.get(name, ()):
+                app.include_router(more)
     install_openapi(app)
     return app

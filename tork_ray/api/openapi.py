@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute, Route
 
 from tork_ray.api.schemas import ErrorOut
-from tork_ray.spec.models import JobInput
+from tork_ray.spec.models import JobInput, ScheduledJobInput
 
 _REF = "#/components/schemas/{model}"
 
@@ -39,6 +39,9 @@ def install_openapi(app: FastAPI) -> None:
             job_input = JobInput.model_json_schema(by_alias=True, ref_template=_REF, mode="validation")
             schemas.update(job_input.pop("$defs", {}))
             schemas["JobInput"] = job_input
+            scheduled = ScheduledJobInput.model_json_schema(by_alias=True, ref_template=_REF, mode="validation")
+            schemas.update(scheduled.pop("$defs", {}))
+            schemas["ScheduledJobInput"] = scheduled
             _document_our_400(document)
             app.openapi_schema = document
         return app.openapi_schema

@@ -22,13 +22,15 @@ from tork_ray.coordinator.readiness import Readiness
 from tork_ray.coordinator.recovery import UNFINISHED, clean_nodes, resume_jobs
 from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
 from tork_ray.coordinator.requests import TABLE as REQUESTS
+from tork_ray.coordinator.scheduler import Scheduler
+from tork_ray.coordinator.schedules import ScheduledJobs
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
 from tork_ray.domain.states import JOB_TERMINAL
 from tork_ray.errors import BadRequest, Conflict, NotFound, Unavailable
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
-from tork_ray.spec.models import JobInput
+from tork_ray.spec.models import JobInput, ScheduledJobInput
 from tork_ray.spec.units import parse_duration
 from tork_ray.spec.validate import COORDINATOR_QUEUES
 from tork_ray.store.crypto import warn_if_unencrypted
@@ -59,6 +61,10 @@ class Coordinator:
             redeliveries=settings.coordinator.redeliveries,
             limits=settings.limits,
         )
+        # Cron: fires scheduled jobs' ticks once recovery is done (its store work on the I/O thread below).
+        self.scheduler = Scheduler(self.store, self.engine.start, off_loop=self._off_loop)
+        self.schedules = ScheduledJobs(self.store, self.engine, self.scheduler, self._off_loop)
+        self._scheduling: asyncio.Task[None] | None = None
         self._readiness = Readiness(self._recover)
         self._cleaned = False
         # Recover at once, not at the first call: after a crash the restarted actor must pick its jobs up
@@ -105,6 +111,9 @@ class Coordinator:
         log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._pump_loop()), loop.create_task(self._sweep_loop())]
+        # After the resume: an instance stored PENDING just before a crash was started by it, never twice.
+        if self._scheduling is None or self._scheduling.done():
+            self._scheduling = loop.create_task(self.scheduler.run())
 
     async def _pump_loop(self) -> None:
         # Capacity appears when a node joins: a backlog must not wait for the next task event to move.
@@ -245,6 +254,30 @@ class Coordinator:
             raise NotFound("job not found")
         return job
 
+    # --- scheduled jobs (SPEC §6.1; coordinator/schedules.py) ----------------------------------------
+
+    async def create_scheduled_job(
+        self,
+        spec: ScheduledJobInput,
+        created_by: User | None = None,
+        request_id: str | None = None,
+        fingerprint: str = "",
+    ) -> dict[str, Any]:
+        await self.ready()
+        return await self.schedules.create(spec, created_by, request_id, fingerprint)
+
+    async def pause_scheduled_job(self, scheduled_id: str, request_id: str | None = None) -> None:
+        await self.ready()
+        await self.schedules.pause(scheduled_id, request_id)
+
+    async def resume_scheduled_job(self, scheduled_id: str, request_id: str | None = None) -> None:
+        await self.ready()
+        await self.schedules.resume(scheduled_id, request_id)
+
+    async def delete_scheduled_job(self, scheduled_id: str, request_id: str | None = None) -> None:
+        await self.ready()
+        await self.schedules.delete(scheduled_id, request_id)
+
     async def queues(self) -> list[QueueInfo]:
         await self.ready()
         return self.engine.dispatcher.queues()
@@ -328,6 +361,8 @@ class Coordinator:
 
     async def shutdown(self, grace_seconds: float = 10.0) -> int:
         """Interrupts every running task (their runtimes remove their containers) and waits for them."""
+        if self._scheduling is not None:
+            self._scheduling.cancel()
         dispatcher = self.engine.dispatcher
         running = list(dispatcher.running_ids())
         for task_id in running:

@@ -52,7 +52,12 @@ class CronSchedule:
             # Like Go's ConstantDelaySchedule: whole-second delay counted from the whole second.
             return after.astimezone(UTC).replace(microsecond=0) + timedelta(seconds=self.every)
         assert self.fields is not None
-        nxt = croniter(self.fields, after.astimezone(self.tz)).get_next(datetime)
+        local = after.astimezone(self.tz)
+        nxt: datetime = croniter(self.fields, local).get_next(datetime)
+        if nxt.replace(tzinfo=None) == local.replace(tzinfo=None):
+            # The hour repeated when clocks go back: 02:30 comes twice, and croniter (like Tork's robfig/cron)
+            # would fire it twice. A wall-clock time that just fired does not fire again (as Debian's cron).
+            nxt = croniter(self.fields, nxt).get_next(datetime)
         return nxt.astimezone(UTC)
 
 
@@ -146,3 +151,28 @@ def parse_cron(expr: str) -> CronSchedule:
 def next_fire(expr: str, after: datetime) -> datetime:
     """Next fire time of `expr` strictly after `after`, as an aware UTC datetime."""
     return parse_cron(expr).next_after(after)
+
+
+def latest_due(schedule: CronSchedule, mark: datetime, now: datetime) -> datetime | None:
+    """The latest tick after `mark` that is due at `now` (at or before it), or None if none is due yet.
+
+    The ticks between the first due one and that latest one are skipped on purpose: whether the engine was
+    down over three ticks or one job took longer to create than a `@every 1s` period, a schedule owes one job
+    per check at most, never a backlog of them (SPEC §6.1 catch-up; see README "Scheduled jobs")."""
+    first = schedule.next_after(mark)
+    if first > now:
+        return None
+    if schedule.every is not None:
+        steps = int((now - first).total_seconds() // schedule.every)
+        return first + timedelta(seconds=steps * schedule.every)
+    assert schedule.fields is not None
+    # croniter's get_prev from `now` itself includes `now` when it is a tick (it works in whole seconds).
+    latest: datetime = croniter(schedule.fields, now.astimezone(schedule.tz)).get_prev(datetime).astimezone(UTC)
+    return latest if first <= latest <= now else first
+
+
+def upcoming(schedule: CronSchedule, mark: datetime, now: datetime) -> datetime:
+    """When the next job is due, as shown to users: the next tick after `mark`, or after `now` when that one
+    is overdue (a catch-up then fires at once, on the coordinator's next check)."""
+    nxt = schedule.next_after(mark)
+    return nxt if nxt >= now else schedule.next_after(now)

@@ -21,6 +21,7 @@ from tork_ray.store.auth import AuthStore, Viewer, perm_rows, visible_clause
 from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.crypto import bind_cipher, cipher_for
 from tork_ray.store.logguard import LogGuards
+from tork_ray.store.schedule_tables import ScheduledJobRow  # noqa: F401  (its tables join the metadata)
 from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
 from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskLogPartRow, TaskRow, UserRow

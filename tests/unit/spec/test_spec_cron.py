@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tork_ray.spec.cron import InvalidCron, next_fire, parse_cron
+from tork_ray.spec.cron import InvalidCron, latest_due, next_fire, parse_cron, upcoming
 
 START = datetime(2024, 1, 1, 0, 0, tzinfo=UTC)  # a Monday
 
@@ -95,3 +95,35 @@ def test_parse_cron_rejects(expr: str, reason: str) -> None:
         parse_cron(expr)
     assert reason in info.value.reason
     assert info.value.message.startswith("invalid cron expression")
+
+
+# --- which tick is due (the scheduler's check) ---------------------------------------------------------------
+
+
+def test_latest_due_is_none_before_the_first_tick_then_the_latest_one() -> None:
+    schedule = parse_cron("*/5 * * * *")
+    assert latest_due(schedule, START, START + timedelta(minutes=4, seconds=59)) is None
+    assert latest_due(schedule, START, START + timedelta(minutes=5)) == START + timedelta(minutes=5)
+    # Three ticks overdue (engine down, or a slow check): one, the latest.
+    assert latest_due(schedule, START, START + timedelta(minutes=17)) == START + timedelta(minutes=15)
+
+
+def test_latest_due_for_every_skips_the_periods_that_passed() -> None:
+    schedule = parse_cron("@every 1s")
+    assert latest_due(schedule, START, START + timedelta(milliseconds=999)) is None
+    assert latest_due(schedule, START, START + timedelta(seconds=7, milliseconds=500)) == START + timedelta(seconds=7)
+
+
+def test_upcoming_shows_the_next_tick_or_the_next_after_now_when_overdue() -> None:
+    schedule = parse_cron("@hourly")
+    assert upcoming(schedule, START, START + timedelta(minutes=10)) == START + timedelta(hours=1)
+    assert upcoming(schedule, START, START + timedelta(hours=3, minutes=10)) == START + timedelta(hours=4)
+
+
+def test_a_wall_clock_time_repeated_by_the_dst_change_is_not_a_new_tick() -> None:
+    schedule = parse_cron("CRON_TZ=Europe/Berlin 30 2 * * *")
+    first = schedule.next_after(datetime(2026, 10, 24, 12, tzinfo=UTC))
+    assert first == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    assert schedule.next_after(first) == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)  # not 02:30 CET that night
+    every20 = parse_cron("CRON_TZ=Europe/Berlin */20 * * * *")  # the repeated hour's other times still fire
+    assert every20.next_after(datetime(2026, 10, 25, 0, 40, tzinfo=UTC)) == datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
