@@ -1,0 +1,94 @@
+"""The sender's reads and writes of the webhook outbox (never of jobs or tasks: the coordinator owns those)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, update
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, delete, select
+
+from tork_ray.store.store import Store
+from tork_ray.store.webhook_tables import DELIVERED, FAILED, PENDING, WebhookOutboxRow
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One pending row, as the sender needs it."""
+
+    id: int
+    delivery: str
+    job_id: str
+    event: str
+    url: str
+    headers: dict[str, str]
+    body: str
+    attempts: int
+
+
+def due_calls(store: Store, now: datetime, busy: Collection[int], limit: int) -> list[Call]:
+    """Up to `limit` pending calls that are due, each the oldest pending one of its stream (so a job's events
+    reach a webhook in order, one at a time), leaving out those in flight (`busy`)."""
+    older = aliased(WebhookOutboxRow)
+    row = WebhookOutboxRow
+    earlier = exists().where(
+        and_(col(older.stream) == col(row.stream), col(older.state) == PENDING, col(older.id) < col(row.id))
+    )
+    query = (
+        select(row)
+        .where(row.state == PENDING, col(row.next_at) <= now, ~earlier)
+        .order_by(col(row.id))
+        .limit(limit + len(busy))
+    )
+    with Session(store.engine) as session:
+        rows = session.exec(query).all()
+    calls = [_call(r) for r in rows if r.id not in busy]
+    return calls[:limit]
+
+
+def _call(row: WebhookOutboxRow) -> Call:
+    assert row.id is not None
+    headers = {str(k): str(v) for k, v in (row.headers or {}).items()}
+    return Call(row.id, row.delivery, row.job_id, row.event, row.url, headers, row.body, row.attempts)
+
+
+def _set(store: Store, call_id: int, **values: Any) -> None:
+    with Session(store.engine) as session:
+        session.execute(update(WebhookOutboxRow).where(col(WebhookOutboxRow.id) == call_id).values(**values))
+        session.commit()
+
+
+def mark_delivered(store: Store, call_id: int, attempts: int, now: datetime) -> None:
+    _set(store, call_id, state=DELIVERED, attempts=attempts, done_at=now, last_error=None)
+
+
+def mark_retry(store: Store, call_id: int, attempts: int, next_at: datetime, error: str) -> None:
+    _set(store, call_id, attempts=attempts, next_at=next_at, last_error=error)
+
+
+def mark_failed(store: Store, call_id: int, attempts: int, now: datetime, error: str) -> None:
+    _set(store, call_id, state=FAILED, attempts=attempts, done_at=now, last_error=error)
+
+
+def delete_done_before(store: Store, before: datetime, limit: int = BATCH) -> int:
+    """Deletes at most `limit` delivered or given-up calls done before `before` (the sweep repeats until 0)."""
+    with Session(store.engine) as session:
+        row = WebhookOutboxRow
+        ids = select(row.id).where(col(row.state).in_([DELIVERED, FAILED]), col(row.done_at) < before).limit(limit)
+        result = session.exec(delete(row).where(col(row.id).in_(ids)))
+        session.commit()
+        return int(result.rowcount or 0)
+
+
+def outbox_rows(store: Store, job_id: str | None = None) -> list[WebhookOutboxRow]:
+    """Every row (of one job): for tests and tools."""
+    with Session(store.engine) as session:
+        query = select(WebhookOutboxRow).order_by(col(WebhookOutboxRow.id))
+        if job_id is not None:
+            query = query.where(WebhookOutboxRow.job_id == job_id)
+        return list(session.exec(query).all())
