@@ -58,6 +58,7 @@ class WebhookSender:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self.peak_in_flight = 0  # the most calls ever in flight at once (a figure for tests and benchmarks)
 
     # --- from any thread ------------------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class WebhookSender:
         for call in calls:
             task = asyncio.get_running_loop().create_task(self._deliver(client, call))
             self._inflight[call.id] = task
+        self.peak_in_flight = max(self.peak_in_flight, len(self._inflight))
 
     async def _deliver(self, client: httpx.AsyncClient, call: Call) -> None:
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from tork_ray.errors import BadRequest
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 SCHEMES = ("http", "https")
+_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 
 
 class TargetRefused(BadRequest):
@@ -44,8 +46,7 @@ class TargetPolicy:
                 continue
             except ValueError:
                 pass
-            label = entry.removeprefix("*.")
-            if not label or any(not part or len(part) > 63 for part in label.split(".")) or "/" in entry:
+            if not all(_LABEL.match(part) for part in entry.removeprefix("*.").split(".")):
                 raise BadRequest(f"setting {setting}: {raw!r} is neither a host name nor a network")
             names.append(entry)
         return cls(tuple(names), tuple(networks))
