@@ -33,6 +33,7 @@ class Receiver:
     plans: dict[str, Any] = field(default_factory=dict)
     release: threading.Event = field(default_factory=threading.Event)  # lets hanging requests go
     in_flight: int = 0
+    hangups: int = 0  # held requests whose client went away before an answer
     most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,7 +52,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:  # http.server's name
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             with receiver.lock:
@@ -95,6 +96,8 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             while not receiver.release.wait(0.02):
                 readable, _, _ = select.select([self.connection], [], [], 0)
                 if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    with receiver.lock:
+                        receiver.hangups += 1
                     return False
             return True
 

@@ -192,13 +192,13 @@ def test_the_allow_list_at_submit() -> None:
 def test_the_allow_list_at_send_picks_a_checked_address() -> None:
     policy = TargetPolicy.parse(["127.0.0.0/8"])
     assert policy.pick_address("localhost", ["::1", "127.0.0.1"]) == "127.0.0.1"
-    with pytest.raises(TargetRefused, match="resolves to no address in webhooks.allow"):
+    with pytest.raises(TargetRefused, match=r"resolves to no address in webhooks\.allow"):
         policy.pick_address("evil.example", ["10.0.0.1", "169.254.169.254"])
 
 
 @pytest.mark.parametrize("entry", ["not a host", "a..b", "http://x/", "/8"])
 def test_a_bad_allow_entry_stops_the_engine(entry: str) -> None:
-    with pytest.raises(BadRequest, match="webhooks.allow"):
+    with pytest.raises(BadRequest, match=r"webhooks\.allow"):
         load_settings({"TORK_WEBHOOKS_ALLOW": entry}, config_file=None)
 
 
@@ -215,7 +215,7 @@ def test_webhook_settings_from_env() -> None:
     assert (settings.concurrency, settings.attempts, settings.delay_seconds(3)) == (3, 2, 0.75)
     assert settings.policy.names == ("hooks.example.com",) and len(settings.policy.networks) == 1
     assert "s3cret" not in repr(settings)
-    with pytest.raises(BadRequest, match="webhooks.concurrency"):
+    with pytest.raises(BadRequest, match=r"webhooks\.concurrency"):
         load_settings({"TORK_WEBHOOKS_CONCURRENCY": "0"})
-    with pytest.raises(BadRequest, match="webhooks.retry.delay"):
+    with pytest.raises(BadRequest, match=r"webhooks\.retry\.delay"):
         load_settings({"TORK_WEBHOOKS_RETRY_DELAY": "soon"})

@@ -86,7 +86,7 @@ class WebhookOutbox:
 
     def _body(self, job: Job, fired: Fired, task: Task | None) -> str:
         """The payload, redacted with every value the job (and the task) hides (Decisions: redacted always)."""
-        hidden = self._redactor.hidden_values(job.model_dump(mode="json", by_alias=True), *_spec(task))
+        hidden = self._redactor.hidden_values(job.model_dump(mode="json", by_alias=True), *_spec(task)) + job.hidden
         payload = events.task_summary(task) if task is not None else events.job_summary(job, fired.state)
         return json.dumps(self._redactor.redact(payload, hidden), separators=(",", ":"))
 

@@ -1,0 +1,234 @@
+"""Webhooks end to end: a real receiver gets exactly the calls of a job's life (job and task events, rendered
+headers, `if`, signatures checked with the README's own snippet); retries; a hanging or dead receiver changes
+nothing of a job; a coordinator restart between a change and its call loses no call."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+
+from tests.conftest import TEST_IMAGE, WEBHOOK_SECRET
+from tests.engine import LiveEngine
+from tests.polling import poll_until
+from tests.webhook_receiver import Receiver, receiver
+from tork_ray.store.webhook_outbox import outbox_rows
+from tork_ray.store.webhook_tables import PENDING
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+CANARY = "wh-canary-7d3e9a"
+
+
+def readme_verifier() -> Callable[..., bool]:
+    """The receiver's verification snippet exactly as README.md shows it."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    (snippet,) = [b for b in blocks if "def verify_tork_signature" in b]
+    scope: dict[str, Any] = {}
+    exec(compile(snippet, "README.md", "exec"), scope)  # our own README's code
+    verify: Callable[..., bool] = scope["verify_tork_signature"]
+    return verify
+
+
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    with receiver() as r:
+        yield r
+
+
+def settled(engine: LiveEngine, job_id: str) -> bool:
+    """Every call the job fired has been made (delivered or given up): the counts are final."""
+    rows = outbox_rows(engine.store, job_id)
+    return bool(rows) and all(row.state != PENDING for row in rows)
+
+
+def run(engine: LiveEngine, doc: dict[str, Any], state: str = "COMPLETED") -> dict[str, Any]:
+    job_id = engine.submit_json(doc)["id"]
+    job = engine.wait_for(job_id, timeout=90)
+    tasks = [(t["name"], t["state"], t.get("error")) for t in job["execution"]]
+    assert job["state"] == state, (job.get("error"), tasks)
+    return job
+
+
+def step(name: str, script: str = "true", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "image": TEST_IMAGE, "run": script, **extra}
+
+
+def test_a_job_life_reaches_the_receiver_exactly(live_engine: LiveEngine, hooks: Receiver) -> None:
+    u = hooks.url
+    doc = {
+        "name": "webhook life",
+        "secrets": {"token": CANARY},
+        "inputs": {"who": "world"},
+        "webhooks": [
+            {"url": f"{u}/job", "headers": {"Authorization": "Bearer {{ secrets.token }}", "X-Who": "{{inputs.who}}"}},
+            {"url": f"{u}/task", "event": "task.StateChange"},
+            {"url": f"{u}/done", "event": "job.StateChange", "if": "job.State == 'COMPLETED'"},
+            {"url": f"{u}/running", "if": "{{ job.state == 'RUNNING' }}"},
+            {"url": f"{u}/second", "event": "task.StateChange", "if": "task.State == 'COMPLETED' && task.Name=='two'"},
+            {"url": f"{u}/not-boolean", "if": "job.Name"},
+            {"url": f"{u}/progress", "event": "job.Progress"},
+            {"url": f"{u}/never", "event": "none.such"},
+        ],
+        "tasks": [
+            step("first", "echo -n out $TOKEN > $TORK_OUTPUT", var="first", env={"TOKEN": "{{ secrets.token }}"}),
+            step("two"),
+            step("skipped", **{"if": "false"}),
+        ],
+    }
+    job = run(live_engine, doc)
+    poll_until(lambda: settled(live_engine, job["id"]), 30, "every webhook call made")
+
+    assert [b["state"] for b in hooks.bodies("/job")] == ["PENDING", "RUNNING", "COMPLETED"]
+    assert {b["id"] for b in hooks.bodies("/job")} == {job["id"]}
+    for got in hooks.at("/job"):
+        assert got.headers["Authorization"] == f"Bearer {CANARY}" and got.headers["X-Who"] == "world"
+    assert [(b["name"], b["state"]) for b in hooks.bodies("/task")] == [
+        ("first", "SCHEDULED"),
+        ("first", "RUNNING"),
+        ("first", "COMPLETED"),
+        ("two", "SCHEDULED"),
+        ("two", "RUNNING"),
+        ("two", "COMPLETED"),
+        ("skipped", "SKIPPED"),
+    ]
+    assert [b["state"] for b in hooks.bodies("/done")] == ["COMPLETED"]
+    assert [b["state"] for b in hooks.bodies("/running")] == ["RUNNING"]
+    assert [(b["name"], b["state"]) for b in hooks.bodies("/second")] == [("two", "COMPLETED")]
+    assert [b["progress"] for b in hooks.bodies("/progress")] == [33.33, 66.67, 100]
+    assert hooks.at("/not-boolean") == [] and hooks.at("/never") == []
+
+    # Tork's summaries, redacted: the first task's result echoes the secret.
+    first_done = hooks.bodies("/task")[2]
+    assert first_done["result"] == "out [REDACTED]" and first_done["var"] == "first"
+    assert set(first_done) >= {"id", "jobId", "position", "name", "state", "createdAt", "scheduledAt"}
+    assert all(CANARY not in r.body.decode() for r in hooks.requests)
+    assert hooks.bodies("/job")[-1]["taskCount"] == 3
+
+    verify = readme_verifier()
+    for got in hooks.requests:
+        assert got.headers["Content-Type"] == "application/json; charset=UTF-8"
+        assert verify(WEBHOOK_SECRET, got.headers, got.body), got
+        assert not verify("another secret", got.headers, got.body)
+    tampered = hooks.requests[0]
+    assert not verify(WEBHOOK_SECRET, tampered.headers, tampered.body + b" ")
+    old = {**tampered.headers, "X-Tork-Timestamp": str(int(time.time()) - 3600)}
+    assert not verify(WEBHOOK_SECRET, old, tampered.body)
+
+    # Wherever the webhook is shown, its rendered form is not: the stored headers are templates.
+    shown = live_engine.http.get(f"/jobs/{job['id']}").json()
+    assert shown["webhooks"][0]["headers"]["Authorization"] == "Bearer {{ secrets.token }}"
+
+
+def test_a_failing_job_reports_failed_once_and_a_restart(live_engine: LiveEngine, hooks: Receiver) -> None:
+    doc = {
+        "name": "webhook failure",
+        "webhooks": [{"url": f"{hooks.url}/job"}, {"url": f"{hooks.url}/task", "event": "task.StateChange"}],
+        # Two failing children: the second failure arrives after the job has FAILED (Tork reports it again).
+        "tasks": [{"name": "both fail", "parallel": {"tasks": [step("a", "exit 1"), step("b", "sleep 0.5; exit 2")]}}],
+    }
+    job = run(live_engine, doc, "FAILED")
+    assert live_engine.http.put(f"/jobs/{job['id']}/restart").status_code == 200
+    live_engine.wait_for(job["id"], "FAILED", timeout=60)
+    poll_until(lambda: settled(live_engine, job["id"]) and len(hooks.at("/job")) >= 5, 30, "the calls made")
+    assert [b["state"] for b in hooks.bodies("/job")] == ["PENDING", "RUNNING", "FAILED", "RESTART", "FAILED"]
+    states = [(b["name"], b["state"]) for b in hooks.bodies("/task")]
+    assert states.count(("both fail", "FAILED")) == 2 and ("both fail", "COMPLETED") not in states
+    assert ("a", "FAILED") in states and not any(state == "CANCELLED" for _, state in states)
+
+
+def test_a_sub_job_calls_its_own_webhooks(live_engine: LiveEngine, hooks: Receiver) -> None:
+    doc = {
+        "name": "parent",
+        "secrets": {"token": CANARY},
+        "tasks": [
+            {
+                "name": "child",
+                "subjob": {
+                    "name": "the child",
+                    "webhooks": [{"url": f"{hooks.url}/sub", "headers": {"X-Token": "{{ secrets.token }}"}}],
+                    "tasks": [step("inner")],
+                },
+            }
+        ],
+    }
+    job = run(live_engine, doc)
+    sub_id = job["execution"][0]["subjob"]["id"]
+    poll_until(lambda: settled(live_engine, sub_id), 30, "the sub-job's calls made")
+    assert [(b["name"], b["state"]) for b in hooks.bodies("/sub")] == [
+        ("the child", "PENDING"),
+        ("the child", "RUNNING"),
+        ("the child", "COMPLETED"),
+    ]
+    assert {r.headers["X-Token"] for r in hooks.at("/sub")} == {CANARY}  # rendered in the parent's context
+    assert CANARY not in live_engine.http.get(f"/jobs/{sub_id}").text
+    assert CANARY not in live_engine.http.get(f"/jobs/{job['id']}").text
+
+
+def test_500_then_200_is_retried(live_engine: LiveEngine, hooks: Receiver) -> None:
+    hooks.plans["/flaky"] = [500, 200]
+    doc = {"name": "flaky receiver", "webhooks": [{"url": f"{hooks.url}/flaky", "if": "job.State == 'COMPLETED'"}]}
+    job = run(live_engine, {**doc, "tasks": [step("one")]})
+    poll_until(lambda: settled(live_engine, job["id"]), 30, "the call made")
+    got = hooks.at("/flaky")
+    assert [g.json()["state"] for g in got] == ["COMPLETED", "COMPLETED"]
+    assert got[0].headers["X-Tork-Delivery"] == got[1].headers["X-Tork-Delivery"]
+    (row,) = outbox_rows(live_engine.store, job["id"])
+    assert (row.state, row.attempts) == ("delivered", 2)
+
+
+def test_bad_webhook_urls_are_refused_at_submit(live_engine: LiveEngine) -> None:
+    for url, rule in (("ftp://example.com/x", "must be an http or https URL"), ("http://", "must name a host")):
+        response = live_engine.http.post("/jobs", json={"name": "x", "webhooks": [{"url": url}], "tasks": [step("t")]})
+        assert response.status_code == 400 and response.json() == {"message": f"webhooks[0].url {rule}"}
+
+
+@pytest.mark.parametrize("receiver_kind", ["hanging", "down"])
+def test_a_hanging_or_dead_receiver_changes_nothing_of_the_job(
+    live_engine: LiveEngine, hooks: Receiver, receiver_kind: str
+) -> None:
+    hooks.plans["/hang"] = "hang"
+    with receiver() as gone:
+        dead = gone.url
+    target = f"{hooks.url}/hang" if receiver_kind == "hanging" else f"{dead}/down"
+    events = ("job.StateChange", "task.StateChange", "job.Progress")
+    tasks = [step("one", "echo -n 1 > $TORK_OUTPUT", var="one"), step("two", "echo -n 2 > $TORK_OUTPUT")]
+    base = {"name": f"{receiver_kind} receiver", "tasks": tasks, "output": "{{ tasks.one }}"}
+    hooked = {**base, "webhooks": [{"url": target, "event": e} for e in events for _ in range(4)]}
+
+    timings = {}
+    for label, doc in (("without webhooks", base), ("with webhooks", hooked), ("without again", base)):
+        started = time.monotonic()
+        job = run(live_engine, doc)
+        timings[label] = time.monotonic() - started
+        assert (job["result"], [t["state"] for t in job["execution"]]) == ("1", ["COMPLETED", "COMPLETED"])
+    print(f"\n{receiver_kind} receiver, job times: " + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    if receiver_kind == "hanging":
+        assert hooks.at("/hang"), "the hanging receiver was called"
+    hooks.release.set()  # let the held calls go before the receiver closes
+
+
+def test_a_coordinator_restart_between_change_and_call_loses_no_call(live_engine: LiveEngine, hooks: Receiver) -> None:
+    hooks.plans["/held"] = "hang"  # the first call hangs: every later one waits behind it in the outbox
+    doc = {"name": "calls survive a restart", "webhooks": [{"url": f"{hooks.url}/held"}], "tasks": [step("one")]}
+    job = run(live_engine, doc)
+    poll_until(lambda: hooks.at("/held"), 30, "the first call to be held")
+    pending = [row.event for row in outbox_rows(live_engine.store, job["id"]) if row.state == PENDING]
+    assert len(pending) == 3  # the job is COMPLETED; its three calls are not made yet
+
+    ray.kill(live_engine.coordinator, no_restart=False)  # SIGKILL: the sender dies mid-call
+    poll_until(lambda: hooks.hangups, 60, "the old process gone (its held call hung up)")
+    hooks.plans["/held"] = [200]
+    hooks.release.set()
+    poll_until(lambda: settled(live_engine, job["id"]), 60, "the calls made after the restart")
+    got = hooks.at("/held")
+    deliveries = list(dict.fromkeys(g.headers["X-Tork-Delivery"] for g in got))
+    by_delivery = {g.headers["X-Tork-Delivery"]: g.json()["state"] for g in got}
+    assert [by_delivery[d] for d in deliveries] == ["PENDING", "RUNNING", "COMPLETED"]
+    # The held call never got its answer: it is made again, with the same delivery id.
+    assert [g.json()["state"] for g in got] == ["PENDING", "PENDING", "RUNNING", "COMPLETED"]
+    assert got[0].headers["X-Tork-Delivery"] == got[1].headers["X-Tork-Delivery"]
