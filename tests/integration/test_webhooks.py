@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import ray
 
@@ -17,8 +19,11 @@ from tests.conftest import TEST_IMAGE, WEBHOOK_SECRET
 from tests.engine import LiveEngine
 from tests.polling import poll_until
 from tests.webhook_receiver import Receiver, receiver
+from tork_ray.api.app import create_app
+from tork_ray.api.background import serve_in_thread
 from tork_ray.store.webhook_outbox import outbox_rows
 from tork_ray.store.webhook_tables import PENDING
+from tork_ray.webhooks.config import WebhookSettings
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 CANARY = "wh-canary-7d3e9a"
@@ -181,10 +186,61 @@ def test_500_then_200_is_retried(live_engine: LiveEngine, hooks: Receiver) -> No
     assert (row.state, row.attempts) == ("delivered", 2)
 
 
+def test_the_sweep_prunes_made_calls(live_engine: LiveEngine, hooks: Receiver) -> None:
+    doc = {"name": "pruned calls", "webhooks": [{"url": f"{hooks.url}/p"}], "tasks": [step("t")]}
+    job = run(live_engine, doc)
+    poll_until(lambda: settled(live_engine, job["id"]), 30, "the calls made")
+    swept = ray.get(live_engine.coordinator.sweep.remote())
+    assert swept["webhookCalls"] >= 3 and outbox_rows(live_engine.store, job["id"]) == []
+
+
 def test_bad_webhook_urls_are_refused_at_submit(live_engine: LiveEngine) -> None:
     for url, rule in (("ftp://example.com/x", "must be an http or https URL"), ("http://", "must name a host")):
         response = live_engine.http.post("/jobs", json={"name": "x", "webhooks": [{"url": url}], "tasks": [step("t")]})
         assert response.status_code == 400 and response.json() == {"message": f"webhooks[0].url {rule}"}
+
+
+def test_the_allow_list_refuses_addresses_at_submit(live_engine: LiveEngine, hooks: Receiver) -> None:
+    webhooks = WebhookSettings(allow=("127.0.0.0/8", "hooks.example.com"))
+    app = create_app(replace(live_engine.settings, webhooks=webhooks), live_engine.coordinator, live_engine.store)
+    sub = {"name": "s", "tasks": [step("in")], "webhooks": [{"url": "http://169.254.169.254/latest"}]}
+    refused = {
+        "name": "refused",
+        "webhooks": [{"url": "http://10.1.2.3/hook"}, {"url": f"{hooks.url}/fine"}, {"url": "http://[::1]:80/"}],
+        "tasks": [{"name": "sub", "subjob": sub}],
+    }
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        response = http.post("/jobs", json=refused)
+        assert response.status_code == 400
+        assert sorted(response.json()["message"].splitlines()) == [
+            "tasks[0].subjob.webhooks[0].url is not allowed: 169.254.169.254 is not in webhooks.allow",
+            "webhooks[0].url is not allowed: 10.1.2.3 is not in webhooks.allow",
+            "webhooks[2].url is not allowed: ::1 is not in webhooks.allow",
+        ]
+        allowed = {"name": "allowed", "webhooks": [{"url": f"{hooks.url}/fine"}], "tasks": [step("t")]}
+        job_id = http.post("/jobs", json=allowed).json()["id"]
+    live_engine.wait_for(job_id, "COMPLETED")
+    poll_until(lambda: settled(live_engine, job_id), 30, "the allowed job's calls made")
+    assert [b["state"] for b in hooks.bodies("/fine")] == ["PENDING", "RUNNING", "COMPLETED"]
+
+
+def test_webhook_headers_are_redacted_wherever_shown(live_engine: LiveEngine) -> None:
+    headers = {"Authorization": f"Bearer {CANARY}", "X-Api-Secret": "literal-value-1", "X-T": "{{ secrets.token }}"}
+    doc = {
+        "name": "headers shown",
+        "secrets": {"token": CANARY},
+        "webhooks": [{"url": "http://127.0.0.1:9/x", "event": "none.such", "headers": headers}],
+        "tasks": [step("t")],
+    }
+    submitted = live_engine.http.post("/jobs", json=doc)
+    job = live_engine.wait_for(submitted.json()["id"])
+    assert job["webhooks"][0]["headers"] == {
+        "Authorization": "Bearer [REDACTED]",
+        "X-Api-Secret": "[REDACTED]",
+        "X-T": "{{ secrets.token }}",
+    }
+    listed = live_engine.http.get("/jobs", params={"q": "headers shown"}).text
+    assert CANARY not in submitted.text + listed and "literal-value-1" not in submitted.text + listed
 
 
 @pytest.mark.parametrize("receiver_kind", ["hanging", "down"])
