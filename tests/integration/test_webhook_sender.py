@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.polling import poll_until
+from tests.postgres import fresh_database
 from tests.webhook_receiver import Receiver, receiver
 from tork_ray.domain.models import new_id, utcnow
 from tork_ray.store.store import Store
@@ -25,11 +27,16 @@ SECRET = "sender-test-signing-secret"
 TOKEN = "header-token-4f1c"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store(f"sqlite:///{tmp_path / 'tork.db'}", encryption_key="outbox key")
-    yield store
-    store.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The outbox on both stores: the sender's query (each stream's oldest pending call) is plain SQL."""
+    with ExitStack() as stack:
+        url = f"sqlite:///{tmp_path / 'tork.db'}"
+        if request.param == "postgres":
+            url = stack.enter_context(fresh_database("tork_webhooks"))
+        store = Store(url, encryption_key="outbox key")
+        yield store
+        store.close()
 
 
 @pytest.fixture

@@ -114,3 +114,21 @@ def test_bad_headers_are_left_out_and_failed_templates_sent_empty(writer: StateW
     writer.create_job(job)
     (row,) = outbox_rows(writer.store, job.id)
     assert row.headers == {"X-Oops": ""}
+
+
+def test_progress_fires_job_and_task_progress(writer: StateWriter) -> None:
+    job = hooked_job()
+    job.webhooks = [
+        {"url": "http://h/job", "event": "job.Progress"},
+        {"url": "http://h/task", "event": "task.Progress", "if": "task.Progress > 40"},
+    ]
+    writer.create_job(job)
+    writer.move_job(job, JobState.SCHEDULED, position=1)
+    task = Task(job_id=job.id, position=1, name="t")
+    writer.create_tasks([task])
+    writer.move_task(task, TaskState.SCHEDULED)
+    writer.update_task(task, progress=20.0)
+    writer.update_task(task, progress=50.0)
+    writer.update_job(job, progress=50.0)
+    rows = [(r.event, json.loads(r.body).get("progress")) for r in outbox_rows(writer.store, job.id)]
+    assert rows == [("task.Progress", 50.0), ("job.Progress", 50.0)]

@@ -85,8 +85,11 @@ class WebhookOutbox:
         self._staging.after_commit(self._wake)
 
     def _body(self, job: Job, fired: Fired, task: Task | None) -> str:
-        """The payload, redacted with every value the job (and the task) hides (Decisions: redacted always)."""
-        hidden = self._redactor.hidden_values(job.model_dump(mode="json", by_alias=True), *_spec(task)) + job.hidden
+        """The payload, redacted with every value the job (and the task) hides (Decisions: redacted always). The
+        task definitions are left out of the walk: they are templates, and walking all of them at every event
+        would make a job of many tasks quadratic; a task's rendered values are in its own spec."""
+        document = job.model_dump(mode="json", by_alias=True, exclude={"tasks"})
+        hidden = self._redactor.hidden_values(document, *_spec(task)) + job.hidden
         payload = events.task_summary(task) if task is not None else events.job_summary(job, fired.state)
         return json.dumps(self._redactor.redact(payload, hidden), separators=(",", ":"))
 
