@@ -147,6 +147,14 @@ def test_a_dead_receiver_is_retried_as_a_network_error(store: Store, sender_for:
     assert row.last_error is not None and row.last_error.startswith("network error")
 
 
+def test_a_name_that_does_not_resolve_is_retried_then_given_up(store: Store, sender_for: Any) -> None:
+    add_call(store, "http://no-such-host.invalid/hook", stream="a:0")
+    sender_for(attempts=2, allow=("10.0.0.0/8",))  # a name not listed: resolved by the sender, which fails
+    (row,) = poll_until(lambda: done(store, 1), 30, "the call given up")
+    assert (row.state, row.attempts) == (FAILED, 2)
+    assert row.last_error in ("resolving the host failed: gaierror", "timed out")
+
+
 def test_a_hanging_receiver_times_out_and_in_flight_calls_are_bounded(
     store: Store, hooks: Receiver, sender_for: Any
 ) -> None:

@@ -149,18 +149,17 @@ class WebhookSender:
         if self._settings.secret:
             headers.update(signed_headers(self._settings.secret, int(time.time()), body))
         try:
-            url, extensions = await self._target(call.url, headers)
+            async with asyncio.timeout(self._settings.timeout_seconds()):  # the lookup, the call and the answer
+                url, extensions = await self._target(call.url, headers)
+                return await self._post(client, url, headers, body, extensions)
         except TargetRefused as exc:
             return _give_up(exc.message)
-        except OSError as exc:  # the name does not resolve (now): a network error, retried
-            return _retry(f"resolving the host failed: {type(exc).__name__}")
-        try:
-            async with asyncio.timeout(self._settings.timeout_seconds()):
-                return await self._post(client, url, headers, body, extensions)
         except TimeoutError:
             return _retry("timed out")
         except httpx.TransportError as exc:
             return _retry(f"network error: {type(exc).__name__}")
+        except OSError as exc:  # the name does not resolve (now): a network error too
+            return _retry(f"resolving the host failed: {type(exc).__name__}")
         except httpx.HTTPError as exc:
             return _give_up(f"request error: {type(exc).__name__}")
 
