@@ -132,3 +132,10 @@ def test_progress_fires_job_and_task_progress(writer: StateWriter) -> None:
     writer.update_job(job, progress=50.0)
     rows = [(r.event, json.loads(r.body).get("progress")) for r in outbox_rows(writer.store, job.id)]
     assert rows == [("task.Progress", 50.0), ("job.Progress", 50.0)]
+
+
+def test_a_rendered_url_that_is_not_a_url_is_skipped(writer: StateWriter) -> None:
+    job = hooked_job()
+    job.webhooks = [{"url": "http://h/\x00"}, {"url": "gopher://h/"}, {"url": "http://h/ok"}]
+    writer.create_job(job)
+    assert [row.url for row in outbox_rows(writer.store, job.id)] == ["http://h/ok"]

@@ -18,6 +18,7 @@ from tork_ray.settings import LimitsSettings
 from tork_ray.store.webhook_tables import OUTBOX, PENDING
 from tork_ray.webhooks import events
 from tork_ray.webhooks.events import Fired
+from tork_ray.webhooks.targets import TargetRefused, split_url
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,13 @@ class WebhookOutbox:
 
     def _wanted(self, job: Job, index: int, hook: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
         try:
+            split_url(str(hook.get("url") or ""))  # a sub-job's URL is rendered: only its shape is known now
             return events.condition_holds(hook.get("if"), context, self._limits)
+        except TargetRefused as exc:  # the text never names the URL: a rendered one may hold a secret
+            log.warning("webhook %d of job %s skipped: its url %s", index, job.id, exc.message)
         except ExpressionError as exc:
             log.info("webhook %d of job %s skipped: %s", index, job.id, exc.message)
-            return False
+        return False
 
     def _row(self, job: Job, index: int, hook: Mapping[str, Any], event: str, body: str) -> dict[str, Any]:
         now = utcnow()
