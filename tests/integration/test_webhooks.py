@@ -17,6 +17,7 @@ import ray
 
 from tests.conftest import TEST_IMAGE, WEBHOOK_SECRET
 from tests.engine import LiveEngine
+from tests.integration.gates import GATED, open_gates
 from tests.polling import poll_until
 from tests.webhook_receiver import Receiver, receiver
 from tork_ray.api.app import create_app
@@ -172,6 +173,28 @@ def test_a_sub_job_calls_its_own_webhooks(live_engine: LiveEngine, hooks: Receiv
     assert {r.headers["X-Token"] for r in hooks.at("/sub")} == {CANARY}  # rendered in the parent's context
     assert CANARY not in live_engine.http.get(f"/jobs/{sub_id}").text
     assert CANARY not in live_engine.http.get(f"/jobs/{job['id']}").text
+
+
+def test_a_progress_update_fires_task_and_job_progress(
+    live_engine: LiveEngine, hooks: Receiver, docker_client: Any
+) -> None:
+    doc = {
+        "name": "progress calls",
+        "webhooks": [
+            {"url": f"{hooks.url}/job", "event": "job.Progress"},
+            {"url": f"{hooks.url}/task", "event": "task.Progress"},
+        ],
+        # Two top-level tasks: the first reports 50 % and waits (gated) until the call for it has arrived.
+        "tasks": [step("halfway", f"echo 50 > $TORK_PROGRESS; {GATED}"), step("last")],
+    }
+    job_id = live_engine.submit_json(doc)["id"]
+    poll_until(lambda: hooks.at("/task"), 60, "the task.Progress call")
+    poll_until(lambda: open_gates(docker_client, job_id), 30, "the gate opened")
+    assert live_engine.wait_for(job_id)["state"] == "COMPLETED"
+    poll_until(lambda: settled(live_engine, job_id), 30, "every call made")
+    assert [(b["name"], b["progress"]) for b in hooks.bodies("/task")] == [("halfway", 50)]
+    # 50 % of the first of two tasks, then each top-level completion.
+    assert [b["progress"] for b in hooks.bodies("/job")] == [25, 50, 100]
 
 
 def test_500_then_200_is_retried(live_engine: LiveEngine, hooks: Receiver) -> None:
