@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import func, update
 from sqlmodel import Session, col, delete, select
 
 from tork_ray.store.store import Store
@@ -33,22 +32,15 @@ class Call:
 
 def due_calls(store: Store, now: datetime, busy: Collection[int], limit: int) -> list[Call]:
     """Up to `limit` pending calls that are due, each the oldest pending one of its stream (so a job's events
-    reach a webhook in order, one at a time), leaving out those in flight (`busy`)."""
-    older = aliased(WebhookOutboxRow)
+    reach a webhook in order, one at a time), leaving out those in flight (`busy`). The heads of the streams
+    come from the (state, stream, id) index alone."""
     row = WebhookOutboxRow
-    earlier = exists().where(
-        and_(col(older.stream) == col(row.stream), col(older.state) == PENDING, col(older.id) < col(row.id))
-    )
-    query = (
-        select(row)
-        .where(row.state == PENDING, col(row.next_at) <= now, ~earlier)
-        .order_by(col(row.id))
-        .limit(limit + len(busy))
-    )
+    heads = select(func.min(row.id)).where(row.state == PENDING).group_by(col(row.stream))
+    query = select(row).where(col(row.id).in_(heads), col(row.next_at) <= now).order_by(col(row.id))
+    if busy:
+        query = query.where(col(row.id).not_in(list(busy)))
     with Session(store.engine) as session:
-        rows = session.exec(query).all()
-    calls = [_call(r) for r in rows if r.id not in busy]
-    return calls[:limit]
+        return [_call(r) for r in session.exec(query.limit(limit)).all()]
 
 
 def _call(row: WebhookOutboxRow) -> Call:

@@ -21,7 +21,7 @@ class WebhookOutboxRow(SQLModel, table=True):
     __tablename__ = OUTBOX
     __table_args__ = (
         Index("ix_webhook_outbox_due", "state", "next_at"),
-        Index("ix_webhook_outbox_stream", "stream", "state", "id"),
+        Index("ix_webhook_outbox_heads", "state", "stream", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

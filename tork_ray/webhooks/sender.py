@@ -8,6 +8,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -58,6 +59,7 @@ class WebhookSender:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._ready: deque[Call] = deque()  # read, not started yet: at most `batch`
         self.peak_in_flight = 0  # the most calls ever in flight at once (a figure for tests and benchmarks)
 
     # --- from any thread ------------------------------------------------------------------------------
@@ -108,15 +110,19 @@ class WebhookSender:
         return max(0.01, min(IDLE_SECONDS, self._settings.delay_seconds(1) / 2))
 
     async def _fill(self, client: httpx.AsyncClient) -> None:
-        """Starts due calls while fewer than `concurrency` are in flight, reading at most `batch` rows."""
-        free = self._settings.concurrency - len(self._inflight)
-        if free <= 0:
+        """Starts due calls while fewer than `concurrency` are in flight. Rows are read `batch` at a time into a
+        short queue, read again only once it is empty: each is the head of its stream, and stays so (only this
+        sender changes rows; the coordinator adds later ones), so the queue keeps each stream's order."""
+        concurrency = self._settings.concurrency
+        if len(self._inflight) >= concurrency:
             return
-        limit = min(free, self._settings.batch)
-        calls = await asyncio.to_thread(outbox.due_calls, self._store, utcnow(), set(self._inflight), limit)
-        for call in calls:
-            task = asyncio.get_running_loop().create_task(self._deliver(client, call))
-            self._inflight[call.id] = task
+        if not self._ready:
+            busy = set(self._inflight)
+            calls = await asyncio.to_thread(outbox.due_calls, self._store, utcnow(), busy, self._settings.batch)
+            self._ready.extend(calls)
+        while self._ready and len(self._inflight) < concurrency:
+            call = self._ready.popleft()
+            self._inflight[call.id] = asyncio.get_running_loop().create_task(self._deliver(client, call))
         self.peak_in_flight = max(self.peak_in_flight, len(self._inflight))
 
     async def _deliver(self, client: httpx.AsyncClient, call: Call) -> None:
