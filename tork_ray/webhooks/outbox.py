@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE = re.compile(r"[\r\n\0]")
+HIDDEN_CACHE = 1000  # jobs whose hidden values are kept between their events
 
 
 class Staging:
@@ -48,6 +49,9 @@ class WebhookOutbox:
         self._redactor = redactor
         self._limits = limits
         self._wake = wake
+        # job id -> (the context it was walked for, the values it hides): kept for the context object itself,
+        # so a new context (or a recycled id()) is never mistaken for the one walked.
+        self._hidden: dict[str, tuple[dict[str, Any], list[str]]] = {}
 
     def job_changed(self, job: Job, old: JobState | None, changes: dict[str, Any]) -> None:
         if not job.webhooks:
@@ -89,10 +93,22 @@ class WebhookOutbox:
         """The payload, redacted with every value the job (and the task) hides (Decisions: redacted always). The
         task definitions are left out of the walk: they are templates, and walking all of them at every event
         would make a job of many tasks quadratic; a task's rendered values are in its own spec."""
-        document = job.model_dump(mode="json", by_alias=True, exclude={"tasks"})
-        hidden = self._redactor.hidden_values(document, *_spec(task)) + job.hidden
+        hidden = self._job_hidden(job) + (self._redactor.hidden_values(task.spec) if task is not None else [])
         payload = events.task_summary(task) if task is not None else events.job_summary(job, fired.state)
         return json.dumps(self._redactor.redact(payload, hidden), separators=(",", ":"))
+
+    def _job_hidden(self, job: Job) -> list[str]:
+        """What the job hides, walked once per version of its context (a job's events mostly share one: the
+        context is replaced, never changed in place, when a task's result is recorded)."""
+        cached = self._hidden.get(job.id)
+        if cached is not None and cached[0] is job.context:
+            return cached[1]
+        document = job.model_dump(mode="json", by_alias=True, exclude={"tasks"})
+        hidden = self._redactor.hidden_values(document) + job.hidden
+        if len(self._hidden) >= HIDDEN_CACHE:
+            self._hidden.pop(next(iter(self._hidden)))
+        self._hidden[job.id] = (job.context, hidden)
+        return hidden
 
     def _wanted(self, job: Job, index: int, hook: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
         try:
@@ -136,7 +152,3 @@ class WebhookOutbox:
                 continue
             out[str(name)] = value
         return out
-
-
-def _spec(task: Task | None) -> tuple[dict[str, Any], ...]:
-    return (task.spec,) if task is not None else ()
