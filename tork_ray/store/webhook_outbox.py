@@ -49,22 +49,26 @@ def _call(row: WebhookOutboxRow) -> Call:
     return Call(row.id, row.delivery, row.job_id, row.event, row.url, headers, row.body, row.attempts)
 
 
-def _set(store: Store, call_id: int, **values: Any) -> None:
+def delivered(attempts: int, now: datetime) -> dict[str, Any]:
+    return {"state": DELIVERED, "attempts": attempts, "done_at": now, "last_error": None}
+
+
+def retry_at(attempts: int, next_at: datetime, error: str) -> dict[str, Any]:
+    return {"attempts": attempts, "next_at": next_at, "last_error": error}
+
+
+def given_up(attempts: int, now: datetime, error: str) -> dict[str, Any]:
+    return {"state": FAILED, "attempts": attempts, "done_at": now, "last_error": error}
+
+
+def record(store: Store, changes: list[tuple[int, dict[str, Any]]]) -> None:
+    """Applies the outcomes of several calls (id, new values) in one transaction."""
+    if not changes:
+        return
     with Session(store.engine) as session:
-        session.execute(update(WebhookOutboxRow).where(col(WebhookOutboxRow.id) == call_id).values(**values))
+        for call_id, values in changes:
+            session.execute(update(WebhookOutboxRow).where(col(WebhookOutboxRow.id) == call_id).values(**values))
         session.commit()
-
-
-def mark_delivered(store: Store, call_id: int, attempts: int, now: datetime) -> None:
-    _set(store, call_id, state=DELIVERED, attempts=attempts, done_at=now, last_error=None)
-
-
-def mark_retry(store: Store, call_id: int, attempts: int, next_at: datetime, error: str) -> None:
-    _set(store, call_id, attempts=attempts, next_at=next_at, last_error=error)
-
-
-def mark_failed(store: Store, call_id: int, attempts: int, now: datetime, error: str) -> None:
-    _set(store, call_id, state=FAILED, attempts=attempts, done_at=now, last_error=error)
 
 
 def delete_done_before(store: Store, before: datetime, limit: int = BATCH) -> int:

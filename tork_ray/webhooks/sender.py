@@ -60,6 +60,7 @@ class WebhookSender:
         self._thread: threading.Thread | None = None
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._ready: deque[Call] = deque()  # read, not started yet: at most `batch`
+        self._done: list[tuple[Call, Outcome]] = []  # ended, outcome not stored yet (still in flight)
         self.peak_in_flight = 0  # the most calls ever in flight at once (a figure for tests and benchmarks)
 
     # --- from any thread ------------------------------------------------------------------------------
@@ -97,14 +98,17 @@ class WebhookSender:
         async with httpx.AsyncClient(follow_redirects=False, trust_env=False, limits=limits) as client:
             while not self._stopping:
                 try:
+                    await self._record_done()
                     await self._fill(client)
                 except Exception:  # the store may be briefly unavailable: try again at the next tick
-                    log.exception("webhook outbox could not be read")
+                    log.exception("webhook outbox could not be read or written")
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._idle_seconds())
             for task in list(self._inflight.values()):
                 task.cancel()
+            with contextlib.suppress(Exception):  # what ended is stored; the rest is made again after a start
+                await self._record_done()
 
     def _idle_seconds(self) -> float:
         return max(0.01, min(IDLE_SECONDS, self._settings.delay_seconds(1) / 2))
@@ -128,25 +132,44 @@ class WebhookSender:
     async def _deliver(self, client: httpx.AsyncClient, call: Call) -> None:
         try:
             outcome = await self._attempt(client, call)
-            await asyncio.to_thread(self._record, call, outcome)
-        except Exception:
-            log.exception("webhook call %d of job %s could not be recorded", call.id, call.job_id)
-        finally:
-            self._inflight.pop(call.id, None)
-            if self._wake is not None:
-                self._wake.set()
+        except Exception:  # a bug, not the receiver's doing: the call is tried again later
+            log.exception("webhook call %d of job %s failed unexpectedly", call.id, call.job_id)
+            outcome = _retry("internal error")
+        self._done.append((call, outcome))
+        if self._wake is not None:
+            self._wake.set()
 
-    def _record(self, call: Call, outcome: Outcome) -> None:
-        attempts, now = call.attempts + 1, utcnow()
-        if outcome is DELIVERED:
-            outbox.mark_delivered(self._store, call.id, attempts, now)
-        elif outcome.kind == "retry" and attempts < self._settings.attempts:
-            next_at = now + timedelta(seconds=self._settings.delay_seconds(attempts))
-            outbox.mark_retry(self._store, call.id, attempts, next_at, outcome.reason)
-        else:
-            outbox.mark_failed(self._store, call.id, attempts, now, outcome.reason)
+    async def _record_done(self) -> None:
+        """Stores the outcomes of the calls that ended since the last turn, in one transaction, and only then
+        frees their slots: a call stays in flight until its row says what became of it, so it is never read
+        again as pending meanwhile. Should the store fail, the rows stay pending and the calls are made again."""
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        try:
+            await asyncio.to_thread(self._record, done)
+        finally:
+            for call, _ in done:
+                self._inflight.pop(call.id, None)
+
+    def _record(self, done: list[tuple[Call, Outcome]]) -> None:
+        now = utcnow()
+        changes: list[tuple[int, dict[str, Any]]] = []
+        gave_up: list[tuple[Call, int, str]] = []
+        for call, outcome in done:
+            attempts = call.attempts + 1
+            if outcome is DELIVERED:
+                changes.append((call.id, outbox.delivered(attempts, now)))
+            elif outcome.kind == "retry" and attempts < self._settings.attempts:
+                next_at = now + timedelta(seconds=self._settings.delay_seconds(attempts))
+                changes.append((call.id, outbox.retry_at(attempts, next_at, outcome.reason)))
+            else:
+                changes.append((call.id, outbox.given_up(attempts, now, outcome.reason)))
+                gave_up.append((call, attempts, outcome.reason))
+        outbox.record(self._store, changes)
+        for call, attempts, reason in gave_up:
             # Never the URL, the headers or the body: any of them may carry a secret.
-            what = (call.event, call.job_id, attempts, outcome.reason)
+            what = (call.event, call.job_id, attempts, reason)
             log.warning("webhook %s of job %s: gave up after %d attempt(s): %s", *what)
 
     async def _attempt(self, client: httpx.AsyncClient, call: Call) -> Outcome:
