@@ -17,10 +17,12 @@ from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import DatastoreSettings, RaySettings, Settings
 from tork_ray.standalone import engine as run_engine
 from tork_ray.store.store import open_store
+from tork_ray.webhooks.config import WebhookSettings
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_IMAGE = os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest")
 SESSION_KEY = "tork-ray test session key"
+WEBHOOK_SECRET = "tork-ray test webhook signing secret"
 
 # Tests never want Ray's token auth or its dashboard.
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -63,6 +65,8 @@ def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) ->
         # The whole suite runs with encryption at rest, so every test exercises the sealed columns (the
         # keyless store is tested on its own: tests/integration/test_store_encryption.py).
         datastore=DatastoreSettings(encryption_key=SESSION_KEY),
+        # Signed webhook calls, and retries 0.2, 0.4, ... s apart instead of Tork's 2, 4, ... s.
+        webhooks=WebhookSettings(secret=WEBHOOK_SECRET, retry_delay="200ms"),
     )
     with run_engine(settings) as coordinator:
         store = open_store(settings)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from tork_ray.errors import BadRequest
 from tork_ray.spec.units import parse_cpus, parse_duration, parse_memory
+from tork_ray.webhooks.config import WebhookSettings, webhook_settings
 
 T = TypeVar("T")
 
@@ -212,6 +213,7 @@ class Settings:
     limits: LimitsSettings = field(default_factory=LimitsSettings)
     coordinator: CoordinatorSettings = field(default_factory=CoordinatorSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @property
     def store_url(self) -> str:
@@ -340,6 +342,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         limits=limits_settings(tree),
         coordinator=coordinator_settings(tree),
         auth=auth_settings(tree),
+        webhooks=webhook_settings(lambda dotted, default: _get(tree, dotted, default), _as_int, _as_list),
     )
 
 

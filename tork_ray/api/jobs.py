@@ -34,7 +34,7 @@ def _read_document(b: Backend, body: bytes, content_type: str | None) -> tuple[J
     """The submitted job and the values to hide in any answer about it; a rejected body's error message has
     the body's secrets hidden too."""
     try:
-        spec = parse_job(body, content_type, limits=b.settings.limits)
+        spec = parse_job(body, content_type, limits=b.settings.limits, webhook_targets=b.settings.webhooks.policy)
     except TorkError as exc:
         # The rejected body is read loosely only to keep its secrets out of the message.
         raise views.redacted_error(b, exc, loose_document(body)) from None

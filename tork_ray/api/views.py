@@ -42,7 +42,7 @@ def job_hidden(b: Backend, job: Job, specs: Iterable[Mapping[str, Any]] | None =
     job document and in its tasks' evaluated definitions (an env value rendered from an input, say)."""
     if specs is None:
         specs = b.store.task_specs([job.id]).get(job.id, [])
-    return b.redactor.hidden_values(job.model_dump(mode="json", by_alias=True), *specs)
+    return b.redactor.hidden_values(job.model_dump(mode="json", by_alias=True), *specs) + job.hidden
 
 
 def redacted(b: Backend, body: Any, hidden: list[str]) -> Any:
@@ -52,7 +52,7 @@ def redacted(b: Backend, body: Any, hidden: list[str]) -> Any:
 def job_view(b: Backend, job: Job) -> dict[str, Any]:
     body = job.public(b.store.job_tasks(job.id))
     # The full body carries the secrets, the context and every evaluated task: it names all there is to hide.
-    return redacted(b, body, b.redactor.hidden_values(body))
+    return redacted(b, body, b.redactor.hidden_values(body) + job.hidden)
 
 
 def full_job_view(b: Backend, body: dict[str, Any]) -> dict[str, Any]:

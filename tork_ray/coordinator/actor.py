@@ -24,6 +24,7 @@ from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, r
 from tork_ray.coordinator.requests import TABLE as REQUESTS
 from tork_ray.coordinator.scheduler import Scheduler
 from tork_ray.coordinator.schedules import ScheduledJobs
+from tork_ray.coordinator.webhooks import install_webhooks
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
 from tork_ray.domain.states import JOB_TERMINAL
@@ -36,6 +37,7 @@ from tork_ray.spec.validate import COORDINATOR_QUEUES
 from tork_ray.store.crypto import warn_if_unencrypted
 from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
 from tork_ray.store.store import open_store
+from tork_ray.store.webhook_outbox import delete_done_before
 from tork_ray.worker.task import run_task
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Coordinator:
         self.settings = settings
         self.store = open_store(settings)
         self.writer = StateWriter(self.store)
+        self.webhooks = install_webhooks(self.writer, self.store, settings)
         self.engine = Engine(
             self.writer,
             self._launch,
@@ -109,6 +112,7 @@ class Coordinator:
         # The list of unfinished jobs is read off the loop; each job is then loaded as it is resumed.
         resumed = resume_jobs(self.engine, await asyncio.to_thread(self.store.job_ids_in_states, UNFINISHED))
         log.info("coordinator ready: %d unfinished jobs resumed, %d orphan containers removed", resumed, removed)
+        self.webhooks.start()  # on its own thread: picks up the calls a previous process left pending
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._pump_loop()), loop.create_task(self._sweep_loop())]
         # After the resume: an instance stored PENDING just before a crash was started by it, never twice.
@@ -153,7 +157,10 @@ class Coordinator:
         requests = 0
         while removed := await self._off_loop(self.store.delete_requests_before, now - REQUEST_TTL):
             requests += removed
-        return {"jobs": deleted, "logParts": parts, "requests": requests}
+        calls = 0
+        while removed := await self._off_loop(delete_done_before, self.store, now):
+            calls += removed
+        return {"jobs": deleted, "logParts": parts, "requests": requests, "webhookCalls": calls}
 
     async def _off_loop(self, function: Callable[..., T], *args: Any) -> T:
         """Runs slow store work on the coordinator's one I/O thread (one, so its writes keep their order)."""
@@ -370,6 +377,7 @@ class Coordinator:
         deadline = asyncio.get_running_loop().time() + grace_seconds
         while dispatcher.running_ids() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
+        self.webhooks.stop()
         self._io.shutdown(wait=True)  # log parts already sent are stored before the store closes
         self.store.close()
         return len(running)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tork_ray.coordinator.events import CancelJob, Event, Pending, StartJob, TaskCompleted, TaskFailed
-from tork_ray.coordinator.factory import new_job, new_task
+from tork_ray.coordinator.factory import inherited_secrets, new_job, new_task
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.evaluate import each_item_context
 from tork_ray.domain.models import ITEM_KEY, Job, Task
@@ -105,6 +105,7 @@ class Composites:
             spec = spec.model_copy(update={"secrets": None})
             child = new_job(spec, job.created_by, None, with_job_namespace=False)
             child.permissions = job.permissions  # who may see the parent may see what it started (SPEC §2.4)
+            child.hidden = inherited_secrets(job, subjob)
             self.writer.create_job(child)
             self.writer.move_task(task, TaskState.COMPLETED, spec={**task.spec, "subjob": {**subjob, "id": child.id}})
             self.post(StartJob(child))
@@ -114,6 +115,7 @@ class Composites:
         # RUNNING with the child's id before the child starts: a child that finishes at once finds it waiting.
         child_job = new_job(spec, job.created_by, task.id, with_job_namespace=False)
         child_job.permissions = job.permissions
+        child_job.hidden = inherited_secrets(job, subjob)
         self.writer.create_job(child_job)
         self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "subjob": {**subjob, "id": child_job.id}})
         self.post(StartJob(child_job))

@@ -7,6 +7,7 @@ from typing import Any
 from tork_ray.coordinator.request import apply_defaults
 from tork_ray.domain.evaluate import each_item_context, evaluate_task, job_context
 from tork_ray.domain.models import GUEST, ITEM_KEY, Job, Task, User, utcnow
+from tork_ray.domain.redact import secret_values
 from tork_ray.domain.states import TaskState
 from tork_ray.errors import ExpressionError
 from tork_ray.settings import LimitsSettings
@@ -34,6 +35,23 @@ def new_job(spec: JobInput, created_by: User | None, parent_id: str | None, with
     )
     job.context = job_context(job.id, job.name, job.inputs, job.secrets, {}, with_job=with_job_namespace)
     return job
+
+
+def inherited_secrets(parent: Job, subjob: dict[str, Any]) -> list[str]:
+    """The parent's secret values that its context rendered into a sub-job's name, description, inputs and
+    webhooks (SPEC §3.4): the sub-job must hide them wherever it is shown, though they are not its secrets."""
+    texts: list[str] = []
+    stack: list[Any] = [subjob.get(key) for key in ("name", "description", "inputs", "webhooks")]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    known = secret_values(parent.secrets) | set(parent.hidden)
+    return sorted(value for value in known if any(value in text for text in texts))
 
 
 def new_task(

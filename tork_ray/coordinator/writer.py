@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from tork_ray.coordinator.undo import UndoLog
 from tork_ray.domain.models import Job, Task, utcnow
@@ -41,6 +41,14 @@ class IllegalTransition(TorkError):
     """A transition the table rejects: a bug in a handler, never a user's doing."""
 
 
+class ChangeWatcher(Protocol):
+    """Sees every change as it is made, inside its transaction (webhooks write their outbox rows with it)."""
+
+    def job_changed(self, job: Job, old: JobState | None, changes: dict[str, Any]) -> None: ...
+
+    def task_changed(self, task: Task, old: TaskState | None, changes: dict[str, Any]) -> None: ...
+
+
 class StateWriter:
     """Holds the live jobs and tasks in memory and writes every change through the transition table."""
 
@@ -58,6 +66,15 @@ class StateWriter:
         self._undo = UndoLog()
         self._effects: list[Callable[[], None]] = []
         self._extra: dict[str, list[Any]] = {}
+        self._watcher: ChangeWatcher | None = None
+
+    def watch(self, watcher: ChangeWatcher) -> None:
+        self._watcher = watcher
+
+    def stage(self, table: str, rows: list[Any]) -> None:
+        """Rows stored with the change being made now (a watcher's): unlike save_with, never committed alone,
+        even outside a batch, so they exist exactly when that change does."""
+        self._extra.setdefault(table, []).extend(rows)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -156,12 +173,16 @@ class StateWriter:
         self._check_job(None, job.state, job.id)
         self._undo.set(self._jobs, job.id, job)
         self.store.expect_new(jobs=[job])
+        if self._watcher is not None:
+            self._watcher.job_changed(job, None, {})
         self._persist(jobs=[job])
 
     def create_tasks(self, tasks: list[Task]) -> None:
         for task in tasks:
             self._check_task(None, task.state, task.id)
             self._remember(task)
+            if self._watcher is not None:
+                self._watcher.task_changed(task, None, {})
         self.store.expect_new(tasks=tasks)
         self._persist(tasks=tasks)
 
@@ -172,7 +193,10 @@ class StateWriter:
         stamp = _JOB_STAMPS.get(target)
         if stamp and stamp not in changes and getattr(job, stamp) is None:
             changes[stamp] = utcnow()
+        old = job.state
         self._apply(job, {"state": target, **changes})
+        if self._watcher is not None:
+            self._watcher.job_changed(job, old, changes)
         if target in JOB_TERMINAL:
             self._undo.pop(self._jobs, job.id)
         else:
@@ -189,7 +213,10 @@ class StateWriter:
         if target is TaskState.SKIPPED:
             changes.setdefault("scheduled_at", utcnow())
             changes.setdefault("started_at", utcnow())
+        old = task.state
         self._apply(task, {"state": target, **changes})
+        if self._watcher is not None:
+            self._watcher.task_changed(task, old, changes)
         if target in TASK_ACTIVE:
             self._remember(task)
         else:
@@ -200,10 +227,14 @@ class StateWriter:
     def update_job(self, job: Job, **changes: Any) -> None:
         """Changes fields other than the state (context, position, progress)."""
         self._apply(job, changes)
+        if self._watcher is not None:
+            self._watcher.job_changed(job, job.state, changes)
         self._persist(jobs=[job])
 
     def update_task(self, task: Task, **changes: Any) -> None:
         self._apply(task, changes)
+        if self._watcher is not None:
+            self._watcher.task_changed(task, task.state, changes)
         self._persist(tasks=[task])
 
     def forget_job(self, job_id: str) -> None:

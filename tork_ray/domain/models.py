@@ -110,6 +110,9 @@ class Job(_Model):
     delete_at: datetime | None = None
     progress: float = 0.0
     schedule: dict[str, Any] | None = None
+    # Values of a parent's secrets rendered into this sub-job (its name, webhook URLs and headers are rendered
+    # in the parent's context): hidden wherever the job is shown, like its own secrets; never shown itself.
+    hidden: list[str] = Field(default_factory=list)
 
     SUMMARY_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {
@@ -142,7 +145,7 @@ class Job(_Model):
     def public(self, execution: list[Task]) -> dict[str, Any]:
         """The full job (SPEC §1.2) with its task instances as `execution`."""
         body = _drop_empty(
-            self.model_dump(by_alias=True, exclude_none=True, mode="json"),
+            self.model_dump(by_alias=True, exclude_none=True, mode="json", exclude={"hidden"}),
             keep=("position", "createdAt", "tasks", "context"),
         )
         body["execution"] = [task.public() for task in execution]

@@ -18,6 +18,7 @@ from tork_ray.spec.models import JobInput, ScheduledJobInput, YamlScalar
 from tork_ray.spec.nesting import check_data, check_yaml_events, json_too_deep, too_deep
 from tork_ray.spec.safety import default_limits
 from tork_ray.spec.validate import Exists, validate_job, validate_scheduled_job
+from tork_ray.webhooks.targets import TargetPolicy
 
 if TYPE_CHECKING:  # tork_ray.settings imports tork_ray.spec: only the type is needed here
     from tork_ray.settings import LimitsSettings
@@ -299,13 +300,18 @@ def parse_job(
     user_exists: Exists = None,
     role_exists: Exists = None,
     limits: LimitsSettings | None = None,
+    webhook_targets: TargetPolicy | None = None,
 ) -> JobInput:
     """Decode and validate a `POST /jobs` body; BadRequest when malformed, ValidationFailed on rule failures.
     `limits` (default LimitsSettings()) bounds the document: tasks, nesting, list entries, string lengths."""
     limits = limits or default_limits()
     kind = _content_kind(content_type, JOB_CONTENT_TYPES, missing_message=True)
     job = _decode(JobInput, _load(body, kind, limits), from_yaml=kind == "yaml")
-    problems = _guard(lambda: validate_job(job, user_exists=user_exists, role_exists=role_exists, limits=limits))
+    problems = _guard(
+        lambda: validate_job(
+            job, user_exists=user_exists, role_exists=role_exists, limits=limits, webhook_targets=webhook_targets
+        )
+    )
     if problems:
         raise ValidationFailed(problems)
     return job
@@ -318,6 +324,7 @@ def parse_scheduled_job(
     user_exists: Exists = None,
     role_exists: Exists = None,
     limits: LimitsSettings | None = None,
+    webhook_targets: TargetPolicy | None = None,
 ) -> ScheduledJobInput:
     """Decode and validate a `POST /scheduled-jobs` body (JSON or text/yaml only, as in Tork)."""
     limits = limits or default_limits()
@@ -325,7 +332,9 @@ def parse_scheduled_job(
     kind = _content_kind(content_type, SCHEDULED_JOB_CONTENT_TYPES, missing_message=False)
     job = _decode(ScheduledJobInput, _load(body, kind, limits), from_yaml=kind == "yaml")
     problems = _guard(
-        lambda: validate_scheduled_job(job, user_exists=user_exists, role_exists=role_exists, limits=limits)
+        lambda: validate_scheduled_job(
+            job, user_exists=user_exists, role_exists=role_exists, limits=limits, webhook_targets=webhook_targets
+        )
     )
     if problems:
         raise ValidationFailed(problems)

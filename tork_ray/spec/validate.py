@@ -26,6 +26,7 @@ from tork_ray.spec.models import (
 )
 from tork_ray.spec.safety import check_document
 from tork_ray.spec.units import parse_cpus, parse_duration_ns, parse_memory
+from tork_ray.webhooks.targets import TargetPolicy
 
 if TYPE_CHECKING:  # tork_ray.settings imports tork_ray.spec: only the type is needed here
     from tork_ray.settings import LimitsSettings
@@ -52,10 +53,11 @@ def _at(path: str, key: str) -> str:
 class _Checker:
     """Collects problems while walking a document; carries the optional user/role lookups."""
 
-    def __init__(self, user_exists: Exists, role_exists: Exists) -> None:
+    def __init__(self, user_exists: Exists, role_exists: Exists, targets: TargetPolicy | None = None) -> None:
         self.problems: list[str] = []
         self.user_exists = user_exists
         self.role_exists = role_exists
+        self.targets = targets or TargetPolicy()  # webhooks.allow; empty: any address
 
     def add(self, path: str, rule: str) -> None:
         self.problems.append(f"{path} {rule}")
@@ -185,10 +187,14 @@ def _check_sidecar(c: _Checker, path: str, sidecar: SidecarInput) -> None:
     c.duration(_at(p, "timeout"), probe.timeout)
 
 
-def _check_webhooks(c: _Checker, path: str, hooks: Sequence[WebhookInput] | None) -> None:
+def _check_webhooks(c: _Checker, path: str, hooks: Sequence[WebhookInput] | None, templated: bool = False) -> None:
+    """`templated`: a sub-job's URLs are rendered later (SPEC §3.4): one with a template is checked when called."""
     for i, hook in enumerate(hooks or ()):
         p = f"{path}[{i}]"
-        c.required(_at(p, "url"), hook.url)
+        if c.required(_at(p, "url"), hook.url) and not (templated and "{{" in hook.url):
+            problem = c.targets.submit_problem(hook.url)
+            if problem:
+                c.add(_at(p, "url"), problem)
         c.expression(_at(p, "if"), hook.if_, whole=True)
 
 
@@ -224,7 +230,7 @@ def _check_subjob(c: _Checker, path: str, sub: SubJobInput) -> None:
     c.expression(_at(path, "output"), sub.output, whole=True)
     if sub.autoDelete is not None:
         c.duration(_at(path, "autoDelete.after"), sub.autoDelete.after, allow_zero=True)
-    _check_webhooks(c, _at(path, "webhooks"), sub.webhooks)
+    _check_webhooks(c, _at(path, "webhooks"), sub.webhooks, templated=True)
 
 
 def _check_task_fields(c: _Checker, path: str, task: TaskInput) -> None:
@@ -324,13 +330,14 @@ def validate_job(
     user_exists: Exists = None,
     role_exists: Exists = None,
     limits: LimitsSettings | None = None,
+    webhook_targets: TargetPolicy | None = None,
 ) -> list[str]:
     """Every rule a job document breaks, one line each; empty when the job is valid. `limits` defaults to
     LimitsSettings()."""
     problems, within = _bounded(job, limits)
     if not within:
         return problems
-    c = _Checker(user_exists, role_exists)
+    c = _Checker(user_exists, role_exists, webhook_targets)
     _check_job_fields(c, job)
     if job.wait is not None and c.required("wait.timeout", job.wait.timeout):
         c.duration("wait.timeout", job.wait.timeout)
@@ -343,12 +350,13 @@ def validate_scheduled_job(
     user_exists: Exists = None,
     role_exists: Exists = None,
     limits: LimitsSettings | None = None,
+    webhook_targets: TargetPolicy | None = None,
 ) -> list[str]:
     """Every rule a scheduled job breaks: the job rules (there is no `wait`) plus a valid `schedule.cron`."""
     problems, within = _bounded(job, limits)
     if not within:
         return problems
-    c = _Checker(user_exists, role_exists)
+    c = _Checker(user_exists, role_exists, webhook_targets)
     _check_job_fields(c, job)
     if c.required("schedule.cron", job.schedule.cron):
         try:

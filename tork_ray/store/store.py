@@ -25,6 +25,7 @@ from tork_ray.store.schedule_tables import ScheduledJobRow  # noqa: F401  (its t
 from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
 from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskLogPartRow, TaskRow, UserRow
+from tork_ray.store.webhook_tables import WebhookOutboxRow as WebhookOutboxRow  # its table, made at bootstrap
 from tork_ray.store.writes import JOB_COLUMNS, TASK_COLUMNS, RowWriter, job_values, tag_values
 
 # Serialises schema set-up between processes that open the same PostgreSQL store at once.

@@ -45,10 +45,10 @@ class Change:
 def job_values(job: Job) -> dict[str, Any]:
     values = {name: getattr(job, name) for name in JOB_COLUMNS}
     values["doc"] = job.model_dump(mode="json", exclude=set(JOB_COLUMNS))
-    if job.secrets:
+    if job.secrets or job.hidden:
         # Name and description are searchable, so never sealed: a secret typed (or, for a sub-job's name,
         # rendered) into them is stored redacted instead, as the API would show it anyway.
-        hidden = sorted(secret_values(job.secrets), key=len, reverse=True)
+        hidden = sorted(secret_values(job.secrets) | set(job.hidden), key=len, reverse=True)
         values["name"] = redact_text(job.name, hidden)
         values["description"] = redact_text(job.description, hidden) if job.description else job.description
     return values

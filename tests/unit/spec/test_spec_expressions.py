@@ -54,7 +54,7 @@ def only_problem(body: bytes) -> str:
             "tasks[0].subjob.output",
         ),
         (
-            with_task(subjob={"name": "s", "tasks": [{"name": "c"}], "webhooks": [{"url": "u", "if": BROKEN}]}),
+            with_task(subjob={"name": "s", "tasks": [{"name": "c"}], "webhooks": [{"url": "http://h/", "if": BROKEN}]}),
             "tasks[0].subjob.webhooks[0].if",
         ),
     ],
