@@ -69,6 +69,34 @@ def _new_role(w: World) -> tuple[str, dict[str, Any]]:
     return "/roles", {"json": {"slug": f"made-{uuid.uuid4().hex[:10]}"}}
 
 
+def _schedule_body(w: World) -> dict[str, Any]:
+    return {
+        "name": f"yearly plans {w.api.tag}",
+        "schedule": {"cron": "0 0 1 1 *"},  # no instance fires while the walk runs
+        "permissions": [{"role": w.team}],
+        "tasks": [{"name": "t", "image": TEST_IMAGE, "queue": "other", "run": "true"}],
+    }
+
+
+def _new_schedule(w: World) -> tuple[str, dict[str, Any]]:
+    return "/scheduled-jobs", {"json": _schedule_body(w)}
+
+
+def _fresh_schedule(path: str, paused: bool = False) -> Request:
+    """A new scheduled job for each caller (pause, resume and delete change it), restricted to the team."""
+
+    def request(w: World) -> tuple[str, dict[str, Any]]:
+        with w.api.as_admin() as http:
+            made = http.post("/scheduled-jobs", json=_schedule_body(w))
+            assert made.status_code == 200, made.text
+            scheduled_id = made.json()["id"]
+            if paused:
+                assert http.put(f"/scheduled-jobs/{scheduled_id}/pause").status_code == 200
+        return path.format(scheduled=scheduled_id), {}
+
+    return request
+
+
 CASES: dict[str, Case] = {
     "GET /health": Case(OPEN, _get("/health")),
     "GET /docs": Case(ANY, _get("/docs")),
@@ -99,6 +127,14 @@ CASES: dict[str, Case] = {
     "GET /users/{username}/roles": Case(SELF, _get("/users/{member}/roles")),
     "PUT /users/{username}/roles/{slug}": Case(ADMIN, _get("/users/{member}/roles/{spare}")),
     "DELETE /users/{username}/roles/{slug}": Case(ADMIN, _get("/users/{member}/roles/{spare}")),
+    "POST /scheduled-jobs": Case(ANY, _new_schedule),
+    "GET /scheduled-jobs": Case(ANY, _get("/scheduled-jobs")),
+    "GET /scheduled-jobs/{scheduled_job_id}": Case(JOB, _fresh_schedule("/scheduled-jobs/{scheduled}")),
+    "PUT /scheduled-jobs/{scheduled_job_id}/pause": Case(JOB, _fresh_schedule("/scheduled-jobs/{scheduled}/pause")),
+    "PUT /scheduled-jobs/{scheduled_job_id}/resume": Case(
+        JOB, _fresh_schedule("/scheduled-jobs/{scheduled}/resume", paused=True)
+    ),
+    "DELETE /scheduled-jobs/{scheduled_job_id}": Case(JOB, _fresh_schedule("/scheduled-jobs/{scheduled}")),
 }
 
 
@@ -172,7 +208,7 @@ def test_route_answers_each_caller_as_designed(world: World, route: str) -> None
             assert "WWW-Authenticate" in response.headers
             assert response.json()["message"]
         if expected == 404:
-            assert response.json()["message"] in ("job not found", "task not found")
+            assert response.json()["message"] in ("job not found", "task not found", "scheduled job not found")
 
 
 def test_lists_and_search_show_the_job_only_to_those_with_access(world: World) -> None:
@@ -185,3 +221,30 @@ def test_lists_and_search_show_the_job_only_to_those_with_access(world: World) -
                 assert (world.job_id in {job["id"] for job in page["items"]}) is sees, (who, params, page)
             if not sees:
                 assert http.get("/jobs", params={"q": word}).json()["totalItems"] == 0
+
+
+def test_scheduled_jobs_and_their_instances_are_listed_only_to_those_with_access(world: World) -> None:
+    name = f"every second {world.api.tag}"
+    with world.api.as_admin() as admin:
+        made = admin.post(
+            "/scheduled-jobs", json={**_schedule_body(world), "name": name, "schedule": {"cron": "@every 1s"}}
+        )
+        assert made.status_code == 200, made.text
+        scheduled_id = made.json()["id"]
+        try:
+            instance = poll_until(
+                lambda: next(iter(admin.get("/jobs", params={"q": name}).json()["items"]), None),
+                60,
+                "an instance of the restricted scheduled job",
+            )
+            assert instance["schedule"]["id"] == scheduled_id
+            for auth, sees in ((world.stranger, False), (world.member, True)):
+                with world.api.client(auth=auth) as http:
+                    listed = {item["id"] for item in http.get("/scheduled-jobs", params={"size": "20"}).json()["items"]}
+                    assert (scheduled_id in listed) is sees, auth
+                    assert http.get(f"/scheduled-jobs/{scheduled_id}").status_code == (200 if sees else 404)
+                    instances = {job["id"] for job in http.get("/jobs", params={"q": name}).json()["items"]}
+                    assert (instance["id"] in instances) is sees, auth
+                    assert http.get(f"/jobs/{instance['id']}").status_code == (200 if sees else 404)
+        finally:
+            assert admin.delete(f"/scheduled-jobs/{scheduled_id}").status_code == 200

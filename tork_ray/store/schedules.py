@@ -15,6 +15,8 @@ from sqlmodel import Session, col, delete, select
 from tork_ray.domain.models import Job, User
 from tork_ray.domain.schedules import ScheduledJob, ScheduleState
 from tork_ray.domain.states import JOB_ACTIVE
+from tork_ray.store.auth import perm_rows
+from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.schedule_tables import ScheduledInstanceRow, ScheduledJobPermRow, ScheduledJobRow
 from tork_ray.store.store import Store
 from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskRow
@@ -100,6 +102,8 @@ def _perm_rows(scheduled: ScheduledJob) -> list[dict[str, Any]]:
         for kind in ("user", "role")
         if entry.get(kind)
     }
+    if rows:  # its creator always sees it (as a job's, store.auth.perm_rows)
+        rows.add(("user", scheduled.created_by.username))
     return [{"scheduled_job_id": scheduled.id, "kind": kind, "name": name} for kind, name in sorted(rows)]
 
 
@@ -201,6 +205,8 @@ def fire(store: Store, scheduled_id: str, previous: datetime, tick: datetime) ->
         session.execute(insert(JobRow), [job_values(job)])
         if tags := tag_values([job]):
             session.execute(insert(JobTagRow), tags)
+        if perms := perm_rows([job]):  # the instance is listed only to whom the scheduled job names
+            session.execute(insert(JobPermRow), perms)
         session.execute(insert(ScheduledInstanceRow), [{"job_id": job.id, "scheduled_job_id": scheduled_id}])
         session.commit()
         return job
