@@ -311,3 +311,37 @@ def test_a_coordinator_restart_between_change_and_call_loses_no_call(live_engine
     # The held call never got its answer: it is made again, with the same delivery id.
     assert [g.json()["state"] for g in got] == ["PENDING", "PENDING", "RUNNING", "COMPLETED"]
     assert got[0].headers["X-Tork-Delivery"] == got[1].headers["X-Tork-Delivery"]
+
+
+def test_a_scheduled_jobs_instances_call_their_webhooks_from_their_creation(
+    live_engine: LiveEngine, hooks: Receiver
+) -> None:
+    """An instance is made by the store in the fire mark's transaction, not through the writer: its PENDING
+    call is stored in that transaction too, and the rest of its life follows as for a submitted job."""
+    doc = {
+        "name": "scheduled webhooks",
+        "schedule": {"cron": "@every 1s"},
+        "webhooks": [{"url": f"{hooks.url}/scheduled"}],
+        "tasks": [step("one")],
+    }
+    made = live_engine.http.post("/scheduled-jobs", json=doc)
+    assert made.status_code == 200, made.text
+    scheduled_id = made.json()["id"]
+    try:
+        first = poll_until(
+            lambda: next(
+                (
+                    b
+                    for b in hooks.bodies("/scheduled")
+                    if b["state"] == "COMPLETED" and (b.get("schedule") or {}).get("id") == scheduled_id
+                ),
+                None,
+            ),
+            90,
+            "a completed instance's call",
+        )
+    finally:
+        assert live_engine.http.put(f"/scheduled-jobs/{scheduled_id}/pause").status_code == 200
+    states = [b["state"] for b in hooks.bodies("/scheduled") if b["id"] == first["id"]]
+    assert states == ["PENDING", "RUNNING", "COMPLETED"]
+    live_engine.http.delete(f"/scheduled-jobs/{scheduled_id}")

@@ -24,7 +24,7 @@ from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, r
 from tork_ray.coordinator.requests import TABLE as REQUESTS
 from tork_ray.coordinator.scheduler import Scheduler
 from tork_ray.coordinator.schedules import ScheduledJobs
-from tork_ray.coordinator.webhooks import install_webhooks
+from tork_ray.coordinator.webhooks import creation_calls, install_webhooks
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
 from tork_ray.domain.states import JOB_TERMINAL
@@ -65,7 +65,9 @@ class Coordinator:
             limits=settings.limits,
         )
         # Cron: fires scheduled jobs' ticks once recovery is done (its store work on the I/O thread below).
-        self.scheduler = Scheduler(self.store, self.engine.start, off_loop=self._off_loop)
+        self.scheduler = Scheduler(
+            self.store, self.engine.start, off_loop=self._off_loop, along=creation_calls(settings)
+        )
         self.schedules = ScheduledJobs(self.store, self.engine, self.scheduler, self._off_loop)
         self._scheduling: asyncio.Task[None] | None = None
         self._readiness = Readiness(self._recover)

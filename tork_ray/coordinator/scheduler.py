@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 from tork_ray.domain.models import Job
 from tork_ray.domain.schedules import ScheduledJob, ScheduleState
 from tork_ray.spec.cron import CronSchedule, latest_due, parse_cron
-from tork_ray.store.schedules import active_scheduled_jobs, fire, get_scheduled_job
+from tork_ray.store.schedules import CreationRows, active_scheduled_jobs, fire, get_scheduled_job
 from tork_ray.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,10 @@ class Scheduler:
         start: Callable[[Job], None],
         clock: Clock | None = None,
         off_loop: OffLoop | None = None,
+        along: CreationRows | None = None,
     ) -> None:
         self.store = store
+        self._along = along  # rows each new instance brings into its transaction (its webhook calls)
         self.clock: Clock = clock or SystemClock()
         self._start = start
         self._off_loop: OffLoop = off_loop or _in_thread
@@ -111,7 +113,7 @@ class Scheduler:
             tick = latest_due(entry.schedule, entry.mark, now)
             if tick is None:
                 continue
-            job = await self._off_loop(fire, self.store, scheduled_id, entry.mark, tick)
+            job = await self._off_loop(fire, self.store, scheduled_id, entry.mark, tick, self._along)
             if job is None:  # fired elsewhere, paused or deleted meanwhile: take the stored state on
                 await self._refresh(scheduled_id)
                 continue

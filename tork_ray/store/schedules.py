@@ -4,13 +4,13 @@ Every write is one transaction. Called by the coordinator (on its I/O thread) an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, true, update
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from tork_ray.domain.models import Job, User
 from tork_ray.domain.schedules import ScheduledJob, ScheduleState
@@ -180,7 +180,13 @@ def change_state(
         return True
 
 
-def fire(store: Store, scheduled_id: str, previous: datetime, tick: datetime) -> Job | None:
+# The rows a new instance brings along (table name -> rows), stored in its transaction: its webhook calls.
+CreationRows = Callable[[Job], Mapping[str, list[Any]]]
+
+
+def fire(
+    store: Store, scheduled_id: str, previous: datetime, tick: datetime, along: CreationRows | None = None
+) -> Job | None:
     """Creates the PENDING job of tick `tick`, exactly once: the fire mark moves from `previous` to `tick` by a
     conditional UPDATE in the transaction that inserts the job. The UPDATE comes first, so it takes the row's
     write lock (PostgreSQL) or the database's (SQLite) before anything is read: of two coordinators firing the
@@ -208,6 +214,9 @@ def fire(store: Store, scheduled_id: str, previous: datetime, tick: datetime) ->
         if perms := perm_rows([job]):  # the instance is listed only to whom the scheduled job names
             session.execute(insert(JobPermRow), perms)
         session.execute(insert(ScheduledInstanceRow), [{"job_id": job.id, "scheduled_job_id": scheduled_id}])
+        for table, rows in (along(job) if along is not None else {}).items():
+            if rows:
+                session.execute(insert(SQLModel.metadata.tables[table]), rows)
         session.commit()
         return job
 
