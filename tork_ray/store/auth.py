@@ -46,6 +46,13 @@ def _aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def user_of(row: Any) -> User:
+    """The user a `users` row holds (its password hash stays behind)."""
+    return User(
+        id=row.id, name=row.name, username=row.username, created_at=_aware(row.created_at), disabled=row.disabled
+    )
+
+
 def role_body(row: Any) -> dict[str, Any]:
     return {"id": row.id, "slug": row.slug, "name": row.name, "createdAt": _aware(row.created_at).isoformat()}
 
@@ -131,14 +138,9 @@ class AuthStore:
             row = connection.execute(select(UserRow).where(UserRow.username == username)).first()
             if row is None:
                 return None
-            user = User(
-                id=row.id,
-                name=row.name,
-                username=row.username,
-                created_at=_aware(row.created_at),
-                disabled=row.disabled,
+            return Login(
+                user_of(row), row.password_hash, frozenset(self._role_slugs(connection, row.id)) | {PUBLIC_ROLE}
             )
-            return Login(user, row.password_hash, frozenset(self._role_slugs(connection, row.id)) | {PUBLIC_ROLE})
 
     @staticmethod
     def _role_slugs(connection: Connection, user_id: str) -> list[str]:

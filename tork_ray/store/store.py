@@ -17,7 +17,7 @@ from tork_ray.domain.redact import Redactor
 from tork_ray.domain.states import TASK_TERMINAL, JobState, TaskState
 from tork_ray.settings import Settings
 from tork_ray.store import logs
-from tork_ray.store.auth import AuthStore, Viewer, perm_rows, visible_clause
+from tork_ray.store.auth import AuthStore, Viewer, perm_rows, user_of, visible_clause
 from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.crypto import bind_cipher, cipher_for
 from tork_ray.store.logguard import LogGuards
@@ -348,14 +348,7 @@ class Store:
             row = session.exec(select(UserRow).where(UserRow.username == username)).first()
             if row is None:
                 return None
-            user = User(
-                id=row.id,
-                name=row.name,
-                username=row.username,
-                created_at=_aware(row.created_at),
-                disabled=row.disabled,
-            )
-            return user, row.password_hash
+            return user_of(row), row.password_hash
 
     # --- counts (metrics, nodes) ----------------------------------------------------------------------
 
