@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from tork_ray.errors import BadRequest
 from tork_ray.spec.units import parse_cpus, parse_duration, parse_memory
+from tork_ray.store.outage import StoreRetrySettings, store_retry_settings
 from tork_ray.webhooks.config import WebhookSettings, webhook_settings
 
 T = TypeVar("T")
@@ -214,6 +215,7 @@ class Settings:
     coordinator: CoordinatorSettings = field(default_factory=CoordinatorSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    store_retry: StoreRetrySettings = field(default_factory=StoreRetrySettings)  # datastore.retry.*
 
     @property
     def store_url(self) -> str:
@@ -343,6 +345,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         coordinator=coordinator_settings(tree),
         auth=auth_settings(tree),
         webhooks=webhook_settings(lambda dotted, default: _get(tree, dotted, default), _as_int, _as_list),
+        store_retry=store_retry_settings(lambda dotted, default: _get(tree, dotted, default)),
     )
 
 
