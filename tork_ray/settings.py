@@ -53,6 +53,7 @@ class RuntimeSettings:
     type: str = "docker"  # docker | shell | podman
     docker_privileged: bool = False
     docker_config: str = ""  # a Docker config.json whose `auths` serve image pulls (runtime.docker.config)
+    docker_host: str = ""  # runtime.docker.host: the engine's address (unix:///..., tcp://...); "" → DOCKER_HOST
     shell_cmd: tuple[str, ...] = ("bash", "-c")
     shell_uid: str = "-"  # "-": run as the worker's own user
     shell_gid: str = "-"
@@ -287,6 +288,7 @@ def runtime_settings(tree: Mapping[str, Any], base: RuntimeSettings | None = Non
         type=str(_get(tree, "runtime.type", b.type)),
         docker_privileged=_as_bool(_get(tree, "runtime.docker.privileged", b.docker_privileged)),
         docker_config=str(_get(tree, "runtime.docker.config", b.docker_config)),
+        docker_host=str(_get(tree, "runtime.docker.host", b.docker_host)),
         shell_cmd=_as_list(_get(tree, "runtime.shell.cmd", b.shell_cmd)),
         shell_uid=str(_get(tree, "runtime.shell.uid", b.shell_uid)),
         shell_gid=str(_get(tree, "runtime.shell.gid", b.shell_gid)),

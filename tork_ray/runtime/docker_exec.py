@@ -10,6 +10,7 @@ from docker.models.containers import Container
 
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import LogSink
+from tork_ray.runtime.docker_daemon import DockerGone, daemon_gone, gone_error, stopped_by_daemon
 from tork_ray.runtime.waiting import Deadline
 from tork_ray.runtime.workspace import LineTail, ProgressWatcher
 
@@ -25,6 +26,10 @@ def run_to_exit(container: Container, log: LogSink, progress: ProgressWatcher, d
     exit_code = wait_exit(container, progress, deadline)
     # The stream ends with the container; the join only bounds a daemon that is slow to close it.
     pump.join(timeout=5)
+    if exit_code != 0 and stopped_by_daemon(container.client, exit_code):
+        raise DockerGone(
+            f"the Docker engine stopped while the task ran, and stopped its container (exit code {exit_code})"
+        )
     if exit_code != 0:
         raise RuntimeFailure(exit_error(container, exit_code, tail.lines()))
 
@@ -43,8 +48,10 @@ def wait_exit(container: Container, progress: ProgressWatcher, deadline: Deadlin
         try:
             status = container.wait(timeout=max(0.05, deadline.remaining()))
             return int(status.get("StatusCode", -1))
-        except requests.exceptions.RequestException:
-            pass  # still running
+        except requests.exceptions.RequestException as exc:
+            if daemon_gone(exc):  # not "still running": the engine's socket is gone, and the container with it
+                raise gone_error(exc, "while the task ran") from None
+            # else still running
         progress.poll()
 
 
