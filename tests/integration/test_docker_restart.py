@@ -68,7 +68,13 @@ def test_a_docker_restart_fails_the_attempt_clearly_and_its_retry_succeeds(
 def _restart_under_a_task(http: httpx.Client, dockerd: PrivateDocker, namespace: str) -> None:
     killed, finisher = (_submit(http, job) for job in (KILLED, FINISHER))
     with dockerd.client() as client:
-        poll_until(lambda: len(_containers(client, namespace)) == 2, 60, "both jobs' containers to run")
+        poll_until(
+            lambda: len(_containers(client, namespace)) == 2 or _ended(http, killed) or _ended(http, finisher),
+            60,
+            "both jobs' containers to run",
+        )
+        states = [http.get(f"/jobs/{job_id}").json()["execution"] for job_id in (killed, finisher)]
+        assert len(_containers(client, namespace)) == 2, states
     began = time.monotonic()
     dockerd.stop()
     stopped = time.monotonic()
