@@ -72,8 +72,8 @@ def private_docker() -> Iterator[PrivateDocker]:
     require(shutil.which("dockerd") is not None and os.getuid() == 0, "dockerd, run as root")
     root = Path(tempfile.mkdtemp(prefix="tork-dk-", dir="/tmp"))  # short: a socket path has ~100 characters
     engine = PrivateDocker(root)
-    engine.start()
-    try:
+    try:  # started inside: one that never answered is stopped all the same
+        engine.start()
         _load_test_image(engine)
         yield engine
     finally:

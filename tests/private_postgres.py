@@ -65,9 +65,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         shutil.chown(data, "postgres", "postgres")
     server = PrivatePostgres(data, free_port(), Path(bins[-1]))
     initdb = [str(server.bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"]
-    _run(_as_owner(initdb), 120)
-    server.start()
-    try:
+    try:  # inside: a server that never answered is stopped (and its directory removed) all the same
+        _run(_as_owner(initdb), 120)
+        server.start()
         yield server
     finally:
         subprocess.run(
