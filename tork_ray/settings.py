@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from tork_ray.errors import BadRequest
 from tork_ray.spec.units import parse_cpus, parse_duration, parse_memory
+from tork_ray.store.outage import StoreRetrySettings, store_retry_settings
 from tork_ray.webhooks.config import WebhookSettings, webhook_settings
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class RuntimeSettings:
     type: str = "docker"  # docker | shell | podman
     docker_privileged: bool = False
     docker_config: str = ""  # a Docker config.json whose `auths` serve image pulls (runtime.docker.config)
+    docker_host: str = ""  # runtime.docker.host: the engine's address (unix:///..., tcp://...); "" → DOCKER_HOST
     shell_cmd: tuple[str, ...] = ("bash", "-c")
     shell_uid: str = "-"  # "-": run as the worker's own user
     shell_gid: str = "-"
@@ -214,6 +216,7 @@ class Settings:
     coordinator: CoordinatorSettings = field(default_factory=CoordinatorSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    store_retry: StoreRetrySettings = field(default_factory=StoreRetrySettings)  # datastore.retry.*
 
     @property
     def store_url(self) -> str:
@@ -285,6 +288,7 @@ def runtime_settings(tree: Mapping[str, Any], base: RuntimeSettings | None = Non
         type=str(_get(tree, "runtime.type", b.type)),
         docker_privileged=_as_bool(_get(tree, "runtime.docker.privileged", b.docker_privileged)),
         docker_config=str(_get(tree, "runtime.docker.config", b.docker_config)),
+        docker_host=str(_get(tree, "runtime.docker.host", b.docker_host)),
         shell_cmd=_as_list(_get(tree, "runtime.shell.cmd", b.shell_cmd)),
         shell_uid=str(_get(tree, "runtime.shell.uid", b.shell_uid)),
         shell_gid=str(_get(tree, "runtime.shell.gid", b.shell_gid)),
@@ -343,6 +347,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         coordinator=coordinator_settings(tree),
         auth=auth_settings(tree),
         webhooks=webhook_settings(lambda dotted, default: _get(tree, dotted, default), _as_int, _as_list),
+        store_retry=store_retry_settings(lambda dotted, default: _get(tree, dotted, default)),
     )
 
 

@@ -8,9 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray.exceptions import RayError, RayTaskError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tork_ray.errors import TorkError
+from tork_ray.store.outage import is_outage, reason, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,12 @@ def unwrap(exc: BaseException) -> BaseException:
     if isinstance(exc, RayTaskError) and exc.cause is not None:
         return exc.cause
     return exc
+
+
+def store_down(exc: BaseException) -> JSONResponse:
+    """503 naming the outage (the driver's first line: a refused or lost connection, a locked database)."""
+    log.warning("the store is out of reach: %s", reason(exc))
+    return JSONResponse({"message": unavailable(exc).message}, status_code=503)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -32,6 +40,8 @@ def install_error_handlers(app: FastAPI) -> None:
         cause = unwrap(exc)
         if isinstance(cause, TorkError):
             return JSONResponse({"message": cause.message}, status_code=cause.status_code)
+        if is_outage(cause):  # the coordinator met the outage on a read of its own
+            return store_down(cause)
         log.error("coordinator call failed: %s", exc)
         return JSONResponse({"message": "the coordinator is unavailable"}, status_code=503)
 
@@ -39,8 +49,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
 
+    @app.exception_handler(DBAPIError)
+    async def _store(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if is_outage(exc):
+            return store_down(exc)
+        log.error("store error: %s", type(exc).__name__, exc_info=exc)  # a bug: never echoed (it holds values)
+        return JSONResponse({"message": "internal server error"}, status_code=500)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        if is_outage(exc):  # raised by a middleware (authentication reads users), outside the routes' handlers
+            return store_down(exc)
         # Never echo an unexpected error: its text could hold anything, a secret included.
         log.exception("unexpected error: %s", type(exc).__name__)
         return JSONResponse({"message": "internal server error"}, status_code=500)

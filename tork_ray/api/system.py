@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from tork_ray import __version__
 from tork_ray.api.backend import Backend, backend
 from tork_ray.api.schemas import HealthOut
+from tork_ray.store.outage import is_outage, unavailable
 
 router = APIRouter(tags=["system"])
 Deps = Annotated[Backend, Depends(backend)]
@@ -32,6 +33,8 @@ async def health(b: Deps) -> Any:
         await asyncio.wait_for(anyio.to_thread.run_sync(b.store.ping), HEALTH_TIMEOUT_SECONDS)
         state = await asyncio.wait_for(b.coordinator.readiness.remote(), HEALTH_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure of a dependency means DOWN, with the reason
+        if is_outage(exc):
+            return _down(unavailable(exc).message)
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0]
         return _down(reason)
     if not state["ready"]:  # the coordinator answers but has not recovered its jobs: it cannot serve yet

@@ -35,6 +35,7 @@ from tork_ray.spec.models import JobInput, ScheduledJobInput
 from tork_ray.spec.units import parse_duration
 from tork_ray.spec.validate import COORDINATOR_QUEUES
 from tork_ray.store.crypto import warn_if_unencrypted
+from tork_ray.store.outage import StoreRetry
 from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
 from tork_ray.store.store import open_store
 from tork_ray.store.webhook_outbox import delete_done_before
@@ -55,7 +56,9 @@ class Coordinator:
     def __init__(self, settings: Settings, max_waiting: int = MAX_WAITING_SUBMITS) -> None:
         self.settings = settings
         self.store = open_store(settings)
-        self.writer = StateWriter(self.store)
+        # Writes wait out a store outage (datastore.retry.*): the event loop's, and the log parts' on the I/O thread.
+        self.store.retry_writes = retry = StoreRetry(settings.store_retry)
+        self.writer = StateWriter(self.store, retry)
         self.webhooks = install_webhooks(self.writer, self.store, settings)
         self.engine = Engine(
             self.writer,

@@ -81,6 +81,9 @@ class Engine(WorkQueue):
         # crash before the next chunk loses nothing; and _pending checks the task and job again when it runs.
         return isinstance(event, Pending) and event.task.state is TaskState.PENDING
 
+    def _rolled_back(self) -> None:
+        self.composites.forget_windows()  # rebuilt from the live set on next use
+
     def _event_failed(self, exc: Exception, job_id: str | None, what: str) -> None:
         log.error("coordinator error while handling %s (rolled back)", what, exc_info=exc)
         self.composites.forget_windows()  # rebuilt from the live set on next use
@@ -114,7 +117,7 @@ class Engine(WorkQueue):
         created: list[Job] = []
 
         def submit() -> None:
-            created.append(self.create_job(spec, created_by))
+            created[:] = [self.create_job(spec, created_by)]  # a try rolled back by an outage made another
             if also is not None:
                 also(created[0])
             self.post(StartJob(created[0]))

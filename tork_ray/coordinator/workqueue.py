@@ -6,10 +6,12 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 
 from tork_ray.coordinator.events import Event
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.errors import TorkError
+from tork_ray.store.outage import StoreUnavailable, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +49,35 @@ class WorkQueue:
             action()
             return
         try:
-            with self.writer.batch():
-                self._posted = []
-                action()
-                rest = self._drain(chunked=_in_event_loop())
+            # A read that meets an outage (the commit waits by itself, see StateWriter) rolls the event back;
+            # nothing of it is stored, so it is handled again, whole, once the store answers.
+            rest = self.writer.retry(partial(self._transaction, action), what)
         except Exception as exc:
-            self._posted = None
             if isinstance(exc, TorkError) and exc.status_code < 500:
+                raise
+            if isinstance(exc, StoreUnavailable):  # no fault of the job's: it is left as it was stored
+                log.error("%s was rolled back: %s", what, exc.message)
                 raise
             self._event_failed(exc, job_id, what)
             raise
-        finally:
-            self._posted = None
         if rest:  # committed so far; the rest is a new outer event, after whatever else waits on the loop
             asyncio.get_running_loop().call_soon(self._carry_on, rest, job_id, what)
+
+    def _transaction(self, action: Callable[[], None]) -> list[Event]:
+        try:
+            with self.writer.batch():
+                self._posted = []
+                action()
+                return self._drain(chunked=_in_event_loop())
+        except Exception as exc:
+            if is_outage(exc):
+                self._rolled_back()
+            raise
+        finally:
+            self._posted = None
+
+    def _rolled_back(self) -> None:
+        """Drops what a rolled back event may have left in caches the writer does not put back."""
 
     def _drain(self, chunked: bool) -> list[Event]:
         """Handles the posted events, depth first. With `chunked`, once past CHUNK_EVENTS it looks (every

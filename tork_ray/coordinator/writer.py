@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, Protocol
 
 from tork_ray.coordinator.undo import UndoLog
@@ -19,6 +20,7 @@ from tork_ray.domain.states import (
     task_transition,
 )
 from tork_ray.errors import TorkError
+from tork_ray.store.outage import StoreRetry
 from tork_ray.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,11 @@ class ChangeWatcher(Protocol):
 class StateWriter:
     """Holds the live jobs and tasks in memory and writes every change through the transition table."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, retry: StoreRetry | None = None) -> None:
         self.store = store
+        # A commit that meets an outage waits and is tried again, the same rows (outage.py); past the limit it is
+        # rolled back like any failed commit and StoreUnavailable says why.
+        self.retry = retry or StoreRetry()
         self._jobs: dict[str, Job] = {}
         self._tasks: dict[str, Task] = {}
         # Live children by parent: an each of thousands of items must not scan every live task per completion.
@@ -114,7 +119,7 @@ class StateWriter:
         self._unsaved_jobs, self._unsaved_tasks, self._extra, self._effects = {}, {}, {}, []
         if jobs or tasks or extra:
             try:
-                self.store.save(jobs=jobs, tasks=tasks, extra=extra)
+                self.retry(partial(self.store.save, jobs=jobs, tasks=tasks, extra=extra), "a state change")
             except BaseException:
                 self._undo.undo()
                 raise

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import docker
-from docker.errors import ImageNotFound
+import requests
+from docker.errors import DockerException, ImageNotFound
 from docker.models.containers import Container
 
 from tork_ray.errors import RuntimeFailure
@@ -25,10 +28,19 @@ from tork_ray.runtime.base import (
     Step,
     Tracker,
 )
+from tork_ray.runtime.docker_daemon import (
+    DAEMON_WAIT_SECONDS,
+    DockerGone,
+    answers,
+    daemon_gone,
+    gone_error,
+    remove_later,
+    wait_for_daemon,
+)
 from tork_ray.runtime.docker_exec import pump_prefixed, run_to_exit, start
 from tork_ray.runtime.docker_image_gc import ImageRecord, Pruner
 from tork_ray.runtime.docker_images import ImagePuller
-from tork_ray.runtime.docker_resources import TaskResources, remove_labelled
+from tork_ray.runtime.docker_resources import TaskResources, quietly, remove_labelled
 from tork_ray.runtime.docker_spec import (
     TORK_DIR,
     Networking,
@@ -64,7 +76,7 @@ class DockerRuntime:
         record: ImageRecord | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
-        self.client = client or docker.from_env()
+        self.client = client or make_client(self.settings.docker_host)
         self.tracker: Tracker = tracker or NoTracker()
         record = record or ImageRecord()  # the node's record of pulled images; tests give their own
         self.images = ImagePuller(
@@ -80,6 +92,26 @@ class DockerRuntime:
     ) -> str:
         check_request(request, self.settings)
         deadline = Deadline(request.timeout_seconds, cancelled)
+        # An engine that is restarting is waited for (bounded): a retry must not fail because it came too soon.
+        wait_for_daemon(self.client, deadline)
+        try:
+            return self._run(request, log, progress, deadline)
+        except DockerGone:
+            self._await_return(deadline)
+            raise
+        except (requests.exceptions.RequestException, DockerException) as exc:
+            if not daemon_gone(exc):  # any call of the run may be the one the engine's going away cuts off
+                raise
+            self._await_return(deadline)
+            raise gone_error(exc, "during the task") from None
+
+    def _await_return(self, deadline: Deadline) -> None:
+        """The attempt fails once the engine is back (or after DAEMON_WAIT_SECONDS): a retry launched at once
+        would otherwise meet the engine still shutting down, and spend the task's retries in seconds."""
+        with contextlib.suppress(DockerGone):
+            wait_for_daemon(self.client, deadline)
+
+    def _run(self, request: RunRequest, log: LogSink, progress: ProgressSink, deadline: Deadline) -> str:
         self.pruner.maybe_prune()  # a clock check; the pruning itself, when due, runs in its own thread
         for step in image_refs(request):
             self.images.ensure(step.image, step.registry, deadline, log, request.labels())
@@ -94,6 +126,10 @@ class DockerRuntime:
             return result
         finally:
             shielded(lambda: task.resources.remove_all(sweep=failed))
+            if task.resources.containers and answers(self.client) is not None:
+                # The engine is away: it keeps the stopped container across its restart. Removed once it is back:
+                # these very containers (by label could take a redelivered run's, which has the same task id).
+                remove_later(partial(_remove_rest, task.resources), f"task {request.task_id}")
             task.join_sidecar_logs()
             shutil.rmtree(task.workspace, ignore_errors=True)
             self.tracker.untrack(request.task_id)
@@ -203,7 +239,8 @@ class _TaskRun:
             return read_output(tork_dir)
         finally:
             # Gone as soon as it is done: a post step must not wait beside a finished main container.
-            shielded(lambda: self.resources.remove_container(container))
+            # Quietly: an engine gone away keeps the container; the run's end has it removed once it is back.
+            shielded(lambda: quietly(self.resources.remove_container, container))
 
     def join_sidecar_logs(self, timeout: float = 2.0) -> None:
         """Lets the sidecars' last lines reach the log; only ever waits on a task that had sidecars."""
@@ -229,6 +266,24 @@ class _TaskRun:
             raise RuntimeFailure(f"sidecar {sidecar.step.name}: port {sidecar.probe.port} was not published")
         url = f"http://127.0.0.1:{bindings[0]['HostPort']}{_path(sidecar.probe.path)}"
         wait_ready(url, sidecar.probe.timeout_seconds, self.deadline, lambda: _gone(container, sidecar.step.name))
+
+
+def make_client(host: str = "") -> docker.DockerClient:
+    """The engine at `host` (runtime.docker.host), else DOCKER_HOST's or the default socket. One that is
+    restarting is waited for: the SDK asks the engine its API version as it makes the client."""
+    give_up = time.monotonic() + DAEMON_WAIT_SECONDS
+    while True:
+        try:
+            return docker.DockerClient(base_url=host) if host else docker.from_env()
+        except DockerException as exc:
+            if not daemon_gone(exc) or time.monotonic() >= give_up:
+                raise gone_error(exc, f"(waited {DAEMON_WAIT_SECONDS:g}s for it)") from None
+            time.sleep(0.2)
+
+
+def _remove_rest(resources: TaskResources) -> bool:
+    resources.remove_all()
+    return not resources.containers
 
 
 def check_request(request: RunRequest, settings: RuntimeSettings) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 
 import requests
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import LogSink
+from tork_ray.runtime.docker_daemon import KILLED, DockerGone, daemon_gone, stopped_by_daemon, wait_for_daemon
 from tork_ray.runtime.waiting import Deadline
 from tork_ray.runtime.workspace import LineTail, ProgressWatcher
 
@@ -22,9 +23,13 @@ def run_to_exit(container: Container, log: LogSink, progress: ProgressWatcher, d
     start(container)
     pump = threading.Thread(target=_pump_logs, args=(container, log, tail), name="tork-log-pump", daemon=True)
     pump.start()
-    exit_code = wait_exit(container, progress, deadline)
+    exit_code, restarted = wait_exit(container, progress, deadline)
     # The stream ends with the container; the join only bounds a daemon that is slow to close it.
     pump.join(timeout=5)
+    if exit_code in KILLED and (restarted or stopped_by_daemon(container.client, exit_code)):
+        raise DockerGone(
+            f"the Docker engine stopped while the task ran, and stopped its container (exit code {exit_code})"
+        )
     if exit_code != 0:
         raise RuntimeFailure(exit_error(container, exit_code, tail.lines()))
 
@@ -36,15 +41,24 @@ def start(container: Container) -> None:
         raise RuntimeFailure(f"cannot start container: {exc.explanation or exc}") from None
 
 
-def wait_exit(container: Container, progress: ProgressWatcher, deadline: Deadline) -> int:
-    """The container's exit code. Waits in short slices: Ray's cancel and the task's timeout get in between."""
+def wait_exit(container: Container, progress: ProgressWatcher, deadline: Deadline) -> tuple[int, bool]:
+    """The container's exit code, and whether its engine went away meanwhile. Waits in short slices: Ray's
+    cancel and the task's timeout get in between. An engine that goes away (a restart) is waited for: it keeps
+    the container's record, so a container that ended on its own meanwhile still gives its own exit code."""
+    restarted = False
     while True:
         deadline.check()
         try:
             status = container.wait(timeout=max(0.05, deadline.remaining()))
-            return int(status.get("StatusCode", -1))
-        except requests.exceptions.RequestException:
-            pass  # still running
+            return int(status.get("StatusCode", -1)), restarted
+        except requests.exceptions.RequestException as exc:
+            if daemon_gone(exc):  # not "still running": the engine's socket is gone
+                restarted = True
+                wait_for_daemon(container.client, deadline)
+        except NotFound:  # the engine came back without it (its data gone, or removed by someone)
+            if restarted:
+                raise DockerGone("the Docker engine restarted while the task ran, and lost its container") from None
+            raise
         progress.poll()
 
 

@@ -79,13 +79,13 @@ class TaskResources:
         """Containers first (a network or volume in use cannot go), then the network, then the volumes.
         `sweep` also removes by label whatever a cancel may have left untracked (created, not yet recorded)."""
         for container in list(self.containers):
-            _quietly(self.remove_container, container)
+            quietly(self.remove_container, container)
         if self.network is not None:
-            _quietly(self.network.remove)
+            quietly(self.network.remove)
         for name in self.volumes.values():
-            _quietly(lambda n=name: self.client.volumes.get(n).remove(force=True))
+            quietly(lambda n=name: self.client.volumes.get(n).remove(force=True))
         if sweep:
-            _quietly(remove_labelled, self.client, {LABEL_SCOPE: self.request.scope, LABEL_TASK: self.request.task_id})
+            quietly(remove_labelled, self.client, {LABEL_SCOPE: self.request.scope, LABEL_TASK: self.request.task_id})
 
 
 def remove_container(container: Container) -> None:
@@ -111,16 +111,16 @@ def remove_labelled(client: docker.DockerClient, labels: dict[str, str], keep: s
             removed += 1
     for network in client.networks.list(filters=filters):
         if (network.attrs.get("Labels") or {}).get(LABEL_TASK) not in kept:
-            _quietly(network.remove)
+            quietly(network.remove)
             removed += 1
     for volume in client.volumes.list(filters=filters):
         if (volume.attrs.get("Labels") or {}).get(LABEL_TASK) not in kept:
-            _quietly(volume.remove, force=True)
+            quietly(volume.remove, force=True)
             removed += 1
     return removed
 
 
-def _quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
+def quietly(fn: Any, *args: Any, **kwargs: Any) -> None:
     # Clean-up carries on past one failure: the next resource must still go.
     try:
         fn(*args, **kwargs)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,15 @@ from tork_ray.store.auth import AuthStore, Viewer, perm_rows, user_of, visible_c
 from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.crypto import bind_cipher, cipher_for
 from tork_ray.store.logguard import LogGuards
+from tork_ray.store.outage import no_retry, transaction
 from tork_ray.store.schedule_tables import ScheduledJobRow  # noqa: F401  (its tables join the metadata)
 from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
 from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskLogPartRow, TaskRow, UserRow
 from tork_ray.store.webhook_tables import WebhookOutboxRow as WebhookOutboxRow  # its table, made at bootstrap
 from tork_ray.store.writes import JOB_COLUMNS, TASK_COLUMNS, RowWriter, job_values, tag_values
+
+log = logging.getLogger(__name__)
 
 # Serialises schema set-up between processes that open the same PostgreSQL store at once.
 _BOOTSTRAP_LOCK = 7_262_011
@@ -86,6 +91,8 @@ class Store:
         self._redactor = Redactor(patterns=redactor.patterns) if redactor else Redactor()
         self._log_guards = LogGuards(self._log_hidden_values)
         self.auth = AuthStore(self.engine)  # roles, membership, logins (store/auth.py)
+        # How the writes of log parts wait out an outage: once by default; the coordinator sets its StoreRetry.
+        self.retry_writes: Callable[[Callable[[], Any], str], Any] = no_retry
         self._bootstrap()
 
     def _bootstrap(self) -> None:
@@ -137,16 +144,24 @@ class Store:
         """Upserts jobs and tasks, and inserts `extra` rows (table name -> rows), in one transaction: a state
         change is stored whole or not at all."""
         tasks = list(tasks)
-        with self.engine.begin() as connection:
-            changes = self._writer.save(connection, list(jobs), tasks)
+        made: list[Any] = []
+        # A commit cut off by an outage may turn out stored: then what follows it is done by the retry (outage.py).
+        with transaction(self.engine, lambda: self._saved(made, tasks)) as connection:
+            made += self._writer.save(connection, list(jobs), tasks)
             for table, rows in (extra or {}).items():
                 if rows:
                     connection.execute(insert(SQLModel.metadata.tables[table]), rows)
+        self._saved(made, tasks)
+
+    def _saved(self, changes: list[Any], tasks: list[Task]) -> None:
         # Only once committed: a failed commit must leave the writer's memory of stored states as it was.
         self._writer.remember(changes)
         for task in tasks:
             if task.state in TASK_TERMINAL and (rest := self._log_guards.finish(task.id)):
-                self._store_part(task.id, rest)
+                try:  # the change is stored: a lost tail of its log must not make the caller think otherwise
+                    self.retry_writes(partial(self._store_part, task.id, rest), "a log part")
+                except Exception:
+                    log.exception("the last part of the log of task %s could not be stored", task.id)
         for change in changes:
             if change.old == change.new:
                 continue
@@ -182,8 +197,10 @@ class Store:
     def append_log(self, task_id: str, contents: str) -> int:
         """Stores a part of a task's log, redacted (see logguard.py); its number, or 0 when all of it is held
         back for now (it could be the start of a secret)."""
-        ready = self._log_guards.feed(task_id, contents)
-        return self._store_part(task_id, ready) if ready else 0
+        # Each step is tried again alone while the store is out of reach: feed() reads (on a task's first part)
+        # before it changes anything, and a part stored twice is worse than a part that waited.
+        ready = self.retry_writes(partial(self._log_guards.feed, task_id, contents), "a log part")
+        return self.retry_writes(partial(self._store_part, task_id, ready), "a log part") if ready else 0
 
     def _log_hidden_values(self, task_id: str) -> tuple[list[str], bool] | None:
         task = self.get_task(task_id)

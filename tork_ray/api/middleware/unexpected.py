@@ -7,6 +7,9 @@ import logging
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tork_ray.api.errors import store_down
+from tork_ray.store.outage import is_outage
+
 log = logging.getLogger("tork_ray.api.errors")
 INTERNAL = {"message": "internal server error"}
 
@@ -35,6 +38,9 @@ class Unexpected:
         except Exception as exc:
             if started:  # half an answer has gone out: nothing better to do than let the server cut it
                 raise
+            if is_outage(exc):
+                await store_down(exc)(scope, receive, send)
+                return
             # Never echo the error: its text could hold anything, a secret included.
             log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
             await JSONResponse(INTERNAL, status_code=500)(scope, receive, send)
