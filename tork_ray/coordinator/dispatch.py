@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import RayError, TaskCancelledError
+from ray.exceptions import NodeDiedError, OutOfMemoryError, RayError, TaskCancelledError, WorkerCrashedError
 
 from tork_ray.runtime.base import RunRequest
 
@@ -28,6 +28,25 @@ ResultHandler = Callable[[str, dict[str, str] | None], Awaitable[None]]
 
 def queue_resource(queue: str) -> str:
     return f"{QUEUE_RESOURCE_PREFIX}{queue}"
+
+
+# What a user reads when Ray lost a task: Ray's own text points at its log files on the node (which a user of
+# the API cannot see), so the failures a user can act on are said in our words, Ray's kind kept in brackets.
+LOST_REASONS: tuple[tuple[type[RayError], str], ...] = (
+    (OutOfMemoryError, "the worker process running the task was killed because its node ran out of memory"),
+    (WorkerCrashedError, "the worker process running the task died (killed, or crashed)"),
+    (NodeDiedError, "the node running the task died or left the cluster"),
+)
+
+
+def lost_error(exc: RayError) -> str:
+    """The error of a task whose Ray task was lost (its worker or node died): the coordinator's retry rules
+    then decide, as for any failure."""
+    for kind, reason in LOST_REASONS:
+        if isinstance(exc, kind):
+            return f"task lost: {reason} ({type(exc).__name__})"
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return f"task lost: {type(exc).__name__}: {first_line}"
 
 
 @dataclass(order=True)
@@ -151,8 +170,8 @@ class Dispatcher:
         except TaskCancelledError:
             outcome = None
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
-            log.warning("task %s lost: %s", task_id, exc)  # in full: the task's error keeps the first line
-            outcome = {"error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+            log.warning("task %s lost: %s", task_id, exc)  # in full, for an operator; the user reads lost_error
+            outcome = {"error": lost_error(exc)}
         finally:
             self._running.pop(task_id, None)
             self._running_per_queue[queue] -= 1
