@@ -8,7 +8,7 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,9 @@ class Dispatcher:
         # Running tasks per queue, kept beside _running so a pump never counts them one by one.
         self._running_per_queue: Counter[str] = Counter()
         self._queued: set[str] = set()  # ids in the backlogs, so that a task is never queued twice
+        # Called with the id of a task Ray lost (its worker or node died), beside the result handler: the
+        # coordinator removes what the task may have left running (coordinator/leftovers.py).
+        self.on_lost: Callable[[str], Coroutine[Any, Any, None]] | None = None
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
         if task_id in self._running or task_id in self._queued:
@@ -163,6 +166,13 @@ class Dispatcher:
             if name.startswith(QUEUE_RESOURCE_PREFIX)
         }
 
+    def _clean_after(self, task_id: str) -> None:
+        if self.on_lost is None:
+            return
+        cleaner = asyncio.get_running_loop().create_task(self.on_lost(task_id))
+        self._waiters.add(cleaner)
+        cleaner.add_done_callback(self._waiters.discard)
+
     async def _await(self, task_id: str, queue: str, ref: Any) -> None:
         outcome: dict[str, str] | None
         try:
@@ -172,6 +182,7 @@ class Dispatcher:
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
             log.warning("task %s lost: %s", task_id, exc)  # in full, for an operator; the user reads lost_error
             outcome = {"error": lost_error(exc)}
+            self._clean_after(task_id)
         finally:
             self._running.pop(task_id, None)
             self._running_per_queue[queue] -= 1
