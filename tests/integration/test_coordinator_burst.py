@@ -15,7 +15,7 @@ from tests.engine import LiveEngine
 from tests.polling import poll_until
 
 SUBMITTERS = 3
-PER_SUBMITTER = 8
+PER_SUBMITTER = 5
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
 JOB = {
     "name": "burst",
