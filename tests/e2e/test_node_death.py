@@ -18,7 +18,9 @@ LOST = (
 
 
 def test_a_dead_node_s_tasks_follow_their_retry_rules_and_a_new_node_takes_the_backlog(docker_client: Any) -> None:
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    # The GCS declares a silent node dead after 0.5 s × 3 missed health checks, not Ray's 3 s × 5: same path.
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "500"}
+    env |= {"RAY_health_check_failure_threshold": "3"}
     done = subprocess.run(
         [sys.executable, "-m", "tests.e2e.node_death"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400
     )
