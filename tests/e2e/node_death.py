@@ -29,7 +29,7 @@ QUEUE = {"queue:alpha": 2}
 # its rules and one not; the other two wait in the backlog and must run once, on the node that joins later.
 # The lost attempts' containers outlive the dead node's Ray processes (their watchdogs die with the node): the
 # coordinator removes them when the host serves again (coordinator/leftovers.py).
-JOBS = {"retried": {"limit": 1}, "alone": None, "waiting 1": None, "waiting 2": None}
+JOBS: dict[str, dict[str, int] | None] = {"retried": {"limit": 1}, "alone": None, "waiting 1": None, "waiting 2": None}
 
 
 def document(name: str, retry: dict[str, int] | None) -> bytes:
@@ -74,10 +74,7 @@ def main() -> dict[str, Any]:
         doomed = cluster.add_node(num_cpus=1, resources=QUEUE)
         cluster.wait_for_nodes()
         store = open_store(settings)
-        ids = {
-            name: ray.get(coordinator.accept.remote(parse_job(document(name, retry), "application/json")))["id"]
-            for name, retry in JOBS.items()
-        }
+        ids = {name: _submit(coordinator, document(name, retry)) for name, retry in JOBS.items()}
 
         def jobs() -> dict[str, Any]:
             return {name: _job(store, job_id) for name, job_id in ids.items()}
@@ -113,6 +110,11 @@ def main() -> dict[str, Any]:
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def _submit(coordinator: Any, body: bytes) -> str:
+    summary: dict[str, Any] = ray.get(coordinator.accept.remote(parse_job(body, "application/json")))
+    return str(summary["id"])
 
 
 def _backlog(coordinator: Any) -> dict[str, int] | None:

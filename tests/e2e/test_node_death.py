@@ -18,7 +18,7 @@ LOST = (
 
 
 def test_a_dead_node_s_tasks_follow_their_retry_rules_and_a_new_node_takes_the_backlog(docker_client: Any) -> None:
-    # The GCS declares a silent node dead after 0.5 s × 3 missed health checks, not Ray's 3 s × 5: same path.
+    # The GCS declares a silent node dead after 3 missed health checks 0.5 s apart, not 5 at 3 s: same path.
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "500"}
     env |= {"RAY_health_check_failure_threshold": "3"}
     done = subprocess.run(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from functools import partial
 from typing import Any
 
 import httpx
@@ -79,11 +80,11 @@ def test_a_coordinator_killed_mid_burst_loses_no_accepted_job(live_engine: LiveE
     # The attempts the kill cut short were found by their labels and removed; the others removed themselves.
     for job in finished:
         labelled = {"label": f"tork_ray.job-id={job['id']}"}
-        poll_until(lambda labelled=labelled: not _containers(docker_client, labelled), 30, f"{job['id']} cleaned")
+        poll_until(partial(_no_containers, docker_client, labelled), 30, f"{job['id']} cleaned")
 
 
-def _containers(docker_client: Any, labelled: dict[str, str]) -> list[Any]:
-    return docker_client.containers.list(all=True, filters=labelled, ignore_removed=True)  # type: ignore[no-any-return]
+def _no_containers(docker_client: Any, labelled: dict[str, str]) -> bool:
+    return not docker_client.containers.list(all=True, filters=labelled, ignore_removed=True)
 
 
 def _count(engine: LiveEngine, jobs: list[str], state: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from tests.conftest import TEST_IMAGE
@@ -18,9 +19,9 @@ def _gated_job(name: str, retry: dict[str, int] | None) -> dict[str, Any]:
     return {"name": name, "tasks": [task]}
 
 
-def _containers(docker_client: Any, job_id: str) -> list[Any]:
+def _no_containers(docker_client: Any, job_id: str) -> bool:
     labelled = {"label": f"tork_ray.job-id={job_id}"}
-    return docker_client.containers.list(all=True, filters=labelled, ignore_removed=True)  # type: ignore[no-any-return]
+    return not docker_client.containers.list(all=True, filters=labelled, ignore_removed=True)
 
 
 def test_a_killed_worker_fails_its_task_clearly_and_retry_rules_decide(
@@ -29,7 +30,7 @@ def test_a_killed_worker_fails_its_task_clearly_and_retry_rules_decide(
     retried = live_engine.submit_json(_gated_job("retried after its worker died", {"limit": 1}))["id"]
     alone = live_engine.submit_json(_gated_job("no retry", None))["id"]
     for job_id in (retried, alone):  # the default queue has two slots: both run at once
-        poll_until(lambda job_id=job_id: running_containers(docker_client, job_id), 60, f"job {job_id} running")
+        poll_until(partial(running_containers, docker_client, job_id), 60, f"job {job_id} running")
 
     killed = kill_task_workers()
     assert len(killed) == 2, killed
@@ -51,4 +52,4 @@ def test_a_killed_worker_fails_its_task_clearly_and_retry_rules_decide(
         assert error.startswith("task lost: the worker process running the task died"), error
     # The dead workers' watchdogs removed their containers: nothing of either job is left in Docker.
     for job_id in (retried, alone):
-        poll_until(lambda job_id=job_id: not _containers(docker_client, job_id), 30, f"job {job_id}'s containers gone")
+        poll_until(partial(_no_containers, docker_client, job_id), 30, f"job {job_id}'s containers gone")
