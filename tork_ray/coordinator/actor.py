@@ -17,6 +17,7 @@ from ray.actor import ActorHandle
 from tork_ray.coordinator import auth_writes
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
+from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.readiness import Readiness
 from tork_ray.coordinator.recovery import UNFINISHED, clean_nodes, resume_jobs
@@ -44,6 +45,7 @@ from tork_ray.worker.task import run_task
 log = logging.getLogger(__name__)
 
 PUMP_SECONDS = 1.0
+NODE_SWEEP_SECONDS = 2.0  # how often the coordinator looks for queue nodes that joined
 MAX_CONCURRENCY = 1000  # the actor's concurrent calls
 MAX_WAITING_SUBMITS = 500  # of which submits with `wait` may hold at most this many
 T = TypeVar("T")
@@ -67,6 +69,7 @@ class Coordinator:
             redeliveries=settings.coordinator.redeliveries,
             limits=settings.limits,
         )
+        self.engine.dispatcher.on_lost = partial(remove_lost_task_leftovers, settings.ray.namespace, settings.runtime)
         # Cron: fires scheduled jobs' ticks once recovery is done (its store work on the I/O thread below).
         self.scheduler = Scheduler(
             self.store, self.engine.start, off_loop=self._off_loop, along=creation_calls(settings)
@@ -120,6 +123,7 @@ class Coordinator:
         self.webhooks.start()  # on its own thread: picks up the calls a previous process left pending
         loop = asyncio.get_running_loop()
         self._loops = [loop.create_task(self._pump_loop()), loop.create_task(self._sweep_loop())]
+        self._loops.append(loop.create_task(self._node_sweep_loop()))
         # After the resume: an instance stored PENDING just before a crash was started by it, never twice.
         if self._scheduling is None or self._scheduling.done():
             self._scheduling = loop.create_task(self.scheduler.run())
@@ -132,6 +136,17 @@ class Coordinator:
                 self.engine.dispatcher.pump_all()
             except Exception:
                 log.exception("dispatch pump failed")
+
+    async def _node_sweep_loop(self) -> None:
+        # A node that joins may be a host whose Ray died with tasks running: their containers are removed there.
+        finished = partial(self._off_loop, finished_task_ids, self.store)
+        sweeper = NodeSweeper(self.settings.ray.namespace, self.settings.runtime, finished)
+        while True:
+            await asyncio.sleep(NODE_SWEEP_SECONDS)
+            try:
+                await sweeper.check()
+            except Exception:
+                log.exception("sweeping joined nodes failed")
 
     async def _sweep_loop(self) -> None:
         interval = parse_duration(self.settings.datastore.cleanup_interval)

@@ -8,12 +8,12 @@ import itertools
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import RayError, TaskCancelledError
+from ray.exceptions import NodeDiedError, OutOfMemoryError, RayError, TaskCancelledError, WorkerCrashedError
 
 from tork_ray.runtime.base import RunRequest
 
@@ -28,6 +28,25 @@ ResultHandler = Callable[[str, dict[str, str] | None], Awaitable[None]]
 
 def queue_resource(queue: str) -> str:
     return f"{QUEUE_RESOURCE_PREFIX}{queue}"
+
+
+# What a user reads when Ray lost a task: Ray's own text points at its log files on the node (which a user of
+# the API cannot see), so the failures a user can act on are said in our words, Ray's kind kept in brackets.
+LOST_REASONS: tuple[tuple[type[RayError], str], ...] = (
+    (OutOfMemoryError, "the worker process running the task was killed because its node ran out of memory"),
+    (WorkerCrashedError, "the worker process running the task died (killed, or crashed)"),
+    (NodeDiedError, "the node running the task died or left the cluster"),
+)
+
+
+def lost_error(exc: RayError) -> str:
+    """The error of a task whose Ray task was lost (its worker or node died): the coordinator's retry rules
+    then decide, as for any failure."""
+    for kind, reason in LOST_REASONS:
+        if isinstance(exc, kind):
+            return f"task lost: {reason} ({type(exc).__name__})"
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return f"task lost: {type(exc).__name__}: {first_line}"
 
 
 @dataclass(order=True)
@@ -60,6 +79,9 @@ class Dispatcher:
         # Running tasks per queue, kept beside _running so a pump never counts them one by one.
         self._running_per_queue: Counter[str] = Counter()
         self._queued: set[str] = set()  # ids in the backlogs, so that a task is never queued twice
+        # Called with the id of a task Ray lost (its worker or node died), beside the result handler: the
+        # coordinator removes what the task may have left running (coordinator/leftovers.py).
+        self.on_lost: Callable[[str], Coroutine[Any, Any, None]] | None = None
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
         if task_id in self._running or task_id in self._queued:
@@ -144,6 +166,13 @@ class Dispatcher:
             if name.startswith(QUEUE_RESOURCE_PREFIX)
         }
 
+    def _clean_after(self, task_id: str) -> None:
+        if self.on_lost is None:
+            return
+        cleaner = asyncio.get_running_loop().create_task(self.on_lost(task_id))
+        self._waiters.add(cleaner)
+        cleaner.add_done_callback(self._waiters.discard)
+
     async def _await(self, task_id: str, queue: str, ref: Any) -> None:
         outcome: dict[str, str] | None
         try:
@@ -151,8 +180,9 @@ class Dispatcher:
         except TaskCancelledError:
             outcome = None
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
-            log.warning("task %s lost: %s", task_id, exc)  # in full: the task's error keeps the first line
-            outcome = {"error": f"task lost: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+            log.warning("task %s lost: %s", task_id, exc)  # in full, for an operator; the user reads lost_error
+            outcome = {"error": lost_error(exc)}
+            self._clean_after(task_id)
         finally:
             self._running.pop(task_id, None)
             self._running_per_queue[queue] -= 1

@@ -1,0 +1,49 @@
+"""A worker node dies with tasks on it: each is retried by its rules or fails saying the node or its worker
+died; a node that joins later serving the queue runs the backlog; nothing is left behind in Docker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+from tests.e2e.test_multinode import ROOT
+
+LOST = (
+    "task lost: the worker process running the task died (killed, or crashed) (WorkerCrashedError)",
+    "task lost: the node running the task died or left the cluster (NodeDiedError)",
+)
+
+
+def test_a_dead_node_s_tasks_follow_their_retry_rules_and_a_new_node_takes_the_backlog(docker_client: Any) -> None:
+    # The GCS declares a silent node dead after 3 missed health checks 0.5 s apart, not 5 at 3 s: same path.
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "500"}
+    env |= {"RAY_health_check_failure_threshold": "3"}
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.node_death"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(report, indent=1))
+    jobs, doomed, fresh = report["jobs"], report["nodes"]["doomed"], report["nodes"]["fresh"]
+    # While no node served the queue its three tasks waited (in the backlog, or a moment handed to Ray), not lost.
+    backlog = report["backlog"]
+    assert backlog["subscribers"] == 0 and backlog["size"] + backlog["running"] == 3, backlog
+
+    retried = jobs["retried"]
+    assert retried["state"] == "COMPLETED", retried
+    lost, rerun = retried["tasks"]
+    assert (lost["state"], lost["node"]) == ("FAILED", doomed) and lost["error"] in LOST, lost
+    assert (rerun["state"], rerun["node"], rerun["result"]) == ("COMPLETED", fresh, "ok"), rerun
+
+    alone = jobs["alone"]
+    assert alone["state"] == "FAILED" and alone["error"] in LOST, alone
+    assert [(t["state"], t["node"], t["error"]) for t in alone["tasks"]] == [("FAILED", doomed, alone["error"])]
+
+    for name in ("waiting 1", "waiting 2"):  # never started before the node died: run once, on the new node
+        assert jobs[name]["state"] == "COMPLETED", jobs[name]
+        assert [(t["state"], t["node"], t["redelivered"]) for t in jobs[name]["tasks"]] == [("COMPLETED", fresh, 0)]
+    # The dead node's task watchdogs removed their containers (they died with the node's workers).
+    assert report["containers"] == ["none"]
