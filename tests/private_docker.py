@@ -1,9 +1,10 @@
-"""A Docker engine of one test's own (its socket, data, exec root and pid file in a temp dir; no bridge, no
-iptables), to restart at will: the shared engine serves every other test and is never restarted."""
+"""A Docker engine of one test's own (its socket, data, exec root, pid file in a temp dir, and a bridge of its own;
+no iptables), to restart at will: the shared engine serves every other test and is never restarted."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from tests.polling import poll_until
 @dataclass
 class PrivateDocker:
     root: Path
+    bridge: str
     process: subprocess.Popen[bytes] | None = None
     log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -45,7 +47,9 @@ class PrivateDocker:
             f"--data-root={self.root / 'data'}",
             f"--exec-root={self.root / 'exec'}",
             f"--pidfile={self.root / 'docker.pid'}",
-            "--bridge=none",
+            # Its own bridge: with `--bridge=none` dockerd deletes the host's docker0, which the shared engine's
+            # containers need.
+            f"--bridge={self.bridge}",
             "--iptables=false",
             "--ip6tables=false",
         ]
@@ -71,8 +75,9 @@ class PrivateDocker:
 def private_docker() -> Iterator[PrivateDocker]:
     require(shutil.which("dockerd") is not None and os.getuid() == 0, "dockerd, run as root")
     root = Path(tempfile.mkdtemp(prefix="tork-dk-", dir="/tmp"))  # short: a socket path has ~100 characters
-    engine = PrivateDocker(root)
+    engine = PrivateDocker(root, bridge=f"tkdk{secrets.token_hex(4)}")  # at most 15 characters
     try:  # started inside: one that never answered is stopped all the same
+        _make_bridge(engine.bridge)
         engine.start()
         _load_test_image(engine)
         yield engine
@@ -82,6 +87,18 @@ def private_docker() -> Iterator[PrivateDocker]:
             engine.log.close()
         # Its overlay mounts are gone with it; what is left is plain files.
         subprocess.run(["rm", "-rf", str(root)], check=False, timeout=120)
+        subprocess.run(["ip", "link", "delete", engine.bridge], check=False, capture_output=True, timeout=30)
+
+
+def _make_bridge(name: str) -> None:
+    """A bridge for the private engine's containers, on a subnet of its own (10.213.x.0/24)."""
+    subnet = f"10.213.{secrets.randbelow(250) + 1}"
+    for command in (
+        ["ip", "link", "add", "name", name, "type", "bridge"],
+        ["ip", "addr", "add", f"{subnet}.1/24", "dev", name],
+        ["ip", "link", "set", name, "up"],
+    ):
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
 
 
 def _load_test_image(engine: PrivateDocker) -> None:
