@@ -196,8 +196,9 @@ def test_store_made_by_create_all_before_migrations_is_recognised(empty_url: str
         store.close()
 
 
-def test_processes_opening_one_new_store_at_once_migrate_it_once(empty_url: str) -> None:
-    # The set-up lock (an advisory lock on PostgreSQL, SQLite's write lock): every opener succeeds.
+def test_stores_opened_at_once_on_a_new_database_migrate_it_once(empty_url: str) -> None:
+    # The set-up lock (an advisory lock on PostgreSQL, SQLite's write lock): four openers at once (as a
+    # coordinator and API replicas starting together, each with its own connections) all succeed.
     stores: list[Store] = []
     errors: list[BaseException] = []
 
