@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from tests.engine import QUEUES, LiveEngine
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
+from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.settings import DatastoreSettings, RaySettings, Settings
 from tork_ray.standalone import engine as run_engine
 from tork_ray.store.store import open_store
@@ -73,3 +75,40 @@ def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) ->
         app = create_app(settings, coordinator, store)
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
             yield LiveEngine(settings, coordinator, store, http)
+
+
+@pytest.fixture(scope="session")
+def pg_engine(live_engine: LiveEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveEngine]:
+    """The session engine's twin on PostgreSQL (a fresh database), made the first time a test asks for it.
+
+    One Ray cluster per session, so it shares live_engine's: its own coordinator actor (another namespace,
+    so neither's orphan sweep touches the other's containers), its own store and API, the same settings."""
+    import ray
+
+    from tests.postgres import fresh_database
+
+    with fresh_database("engine") as url:
+        base = live_engine.settings
+        settings = replace(
+            base,
+            data_dir=tmp_path_factory.mktemp("pg_engine"),
+            ray=replace(base.ray, namespace=f"{base.ray.namespace}_pg"),
+            datastore=replace(base.datastore, type="postgres", postgres_dsn=url),
+        )
+        coordinator = start_coordinator(settings)
+        store = open_store(settings)
+        try:
+            app = create_app(settings, coordinator, store)
+            with serve_in_thread(app) as api, httpx.Client(base_url=api, timeout=60) as http:
+                yield LiveEngine(settings, coordinator, store, http)
+        finally:
+            ray.get(coordinator.shutdown.remote(), timeout=30)
+            ray.kill(coordinator)
+            store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def live_engine_both(request: pytest.FixtureRequest) -> LiveEngine:
+    """The session engine on SQLite, then its twin on PostgreSQL: a test taking this runs on both stores."""
+    engine: LiveEngine = request.getfixturevalue("live_engine" if request.param == "sqlite" else "pg_engine")
+    return engine

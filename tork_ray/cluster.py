@@ -11,6 +11,7 @@ import ray
 
 from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.coordinator.dispatch import queue_resource
+from tork_ray.errors import TorkError
 from tork_ray.settings import Settings
 from tork_ray.worker.interrupts import worker_runtime_env
 
@@ -20,6 +21,24 @@ log = logging.getLogger("tork_ray")
 def queue_resources(settings: Settings) -> str:
     """The `ray start --resources` JSON that makes a node serve the configured queues (worker.queues.*)."""
     return json.dumps({queue_resource(name): slots for name, slots in sorted(settings.queues.items())})
+
+
+class ClusterStoreRefused(TorkError):
+    """Cluster mode was asked to run on a SQLite store without datastore.sqlite.cluster."""
+
+
+def check_cluster_store(settings: Settings) -> None:
+    """Refuses a SQLite store in cluster mode: the file lives on one node, and the coordinator actor (restarted
+    by Ray wherever it fits) or a Serve replica on another node would open an empty store of its own."""
+    if settings.datastore.type == "postgres" or settings.datastore.sqlite_cluster:
+        return
+    raise ClusterStoreRefused(
+        f"cluster mode needs a store every node reaches, and datastore.type is {settings.datastore.type!r} "
+        "(a SQLite file on this node): set TORK_DATASTORE_TYPE=postgres and TORK_DATASTORE_POSTGRES_DSN="
+        "postgresql+psycopg://user:password@host:5432/db (datastore.type, datastore.postgres.dsn in the TOML); "
+        "or, for a cluster whose coordinator and API never leave this node, TORK_DATASTORE_SQLITE_CLUSTER=true "
+        "(datastore.sqlite.cluster)"
+    )
 
 
 def connect(settings: Settings) -> None:
@@ -39,7 +58,9 @@ def run_coordinator(settings: Settings, *, with_serve: bool = True) -> Any:
 
     The actor and the Serve application outlive this process: `ray up`'s head start command runs this once.
     Without Serve, the API is served here by uvicorn in the foreground (the coordinator still outlives it).
+    A SQLite store is refused before anything starts (check_cluster_store).
     """
+    check_cluster_store(settings)
     connect(settings)
     coordinator = start_coordinator(settings)
     log.info("coordinator %s ready in namespace %s", settings.ray.coordinator_name, settings.ray.namespace)

@@ -23,6 +23,9 @@ CONFIG_CANDIDATES = ("config.local.toml", "config.toml", "~/tork/config.toml", "
 class DatastoreSettings:
     type: str = "sqlite"  # sqlite | postgres
     sqlite_path: str = ""  # "" → <data dir>/tork.db
+    # datastore.sqlite.cluster: cluster mode refuses a SQLite store (a file on one node, which a coordinator
+    # restarted on another node would open empty) unless this says the user knows (one-node clusters, tests).
+    sqlite_cluster: bool = False
     postgres_dsn: str = "postgresql+psycopg://tork:tork@localhost:5432/tork"
     retention_logs: str = "168h"
     retention_jobs: str = "8760h"
@@ -330,6 +333,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         datastore=DatastoreSettings(
             type=str(_get(tree, "datastore.type", "sqlite")),
             sqlite_path=str(_get(tree, "datastore.sqlite.path", "")),
+            sqlite_cluster=_as_bool(_get(tree, "datastore.sqlite.cluster", False)),
             postgres_dsn=str(_get(tree, "datastore.postgres.dsn", DatastoreSettings.postgres_dsn)),
             retention_logs=str(_get(tree, "datastore.retention.logs.duration", "168h")),
             retention_jobs=str(_get(tree, "datastore.retention.jobs.duration", "8760h")),

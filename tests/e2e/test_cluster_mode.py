@@ -11,14 +11,28 @@ from typing import Any
 
 import yaml
 
+from tests.postgres import fresh_database
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_coordinator_mode_serves_the_api_on_ray_serve(docker_client: Any) -> None:
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.cluster_mode"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=420
-    )
+    # On PostgreSQL, as a cluster must be (cluster mode refuses a SQLite store by default).
+    with fresh_database("cluster_mode") as url:
+        env = {
+            **os.environ,
+            "RAY_AUTH_MODE": "disabled",
+            "TORK_DATASTORE_TYPE": "postgres",
+            "TORK_DATASTORE_POSTGRES_DSN": url,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.e2e.cluster_mode"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=420,
+        )
     assert done.returncode == 0, done.stderr[-4000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["exit"] == 0, report["stderr"]

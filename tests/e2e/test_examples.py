@@ -63,8 +63,8 @@ def test_defaults(live_engine: LiveEngine) -> None:
     assert second["limits"] == {"cpus": "0.5", "memory": "64m"}
 
 
-def test_retry_backoff(live_engine: LiveEngine) -> None:
-    job = run_example(live_engine, "retry-backoff.yaml")
+def test_retry_backoff(live_engine_both: LiveEngine) -> None:
+    job = run_example(live_engine_both, "retry-backoff.yaml")
     assert job["state"] == "FAILED"
     attempts = job["execution"]
     assert [t["state"] for t in attempts] == ["FAILED"] * 3
@@ -76,11 +76,11 @@ def test_retry_backoff(live_engine: LiveEngine) -> None:
     assert job["error"].startswith("exit code 1")
 
 
-def test_timeout(live_engine: LiveEngine, docker_client: Any) -> None:
-    job = run_example(live_engine, "timeout.yaml")
+def test_timeout(live_engine_both: LiveEngine, docker_client: Any) -> None:
+    job = run_example(live_engine_both, "timeout.yaml")
     assert job["state"] == "FAILED"
     assert "deadline exceeded" in job["execution"][0]["error"]
-    assert our_containers(live_engine, docker_client) == []
+    assert our_containers(live_engine_both, docker_client) == []
 
 
 def test_if(live_engine: LiveEngine) -> None:
@@ -102,8 +102,8 @@ def test_pre_post(live_engine: LiveEngine) -> None:
     assert text.index("preparing") < text.index("cleaning up")
 
 
-def test_parallel(live_engine: LiveEngine) -> None:
-    job = run_example(live_engine, "parallel.yaml")
+def test_parallel(live_engine_both: LiveEngine) -> None:
+    job = run_example(live_engine_both, "parallel.yaml")
     assert job["state"] == "COMPLETED", job
     tasks = by_name(job)
     parent = tasks["fan out"]
@@ -113,8 +113,8 @@ def test_parallel(live_engine: LiveEngine) -> None:
     assert job["context"]["tasks"]["joined"] == "LR"
 
 
-def test_each(live_engine: LiveEngine) -> None:
-    job = run_example(live_engine, "each.yaml")
+def test_each(live_engine_both: LiveEngine) -> None:
+    job = run_example(live_engine_both, "each.yaml")
     assert job["state"] == "COMPLETED", job
     tasks = by_name(job)
     parent = tasks["square"]
@@ -135,21 +135,21 @@ def test_each_json(live_engine: LiveEngine) -> None:
     assert job["context"]["tasks"]["fruit1"] == "lime is green"
 
 
-def test_subjob(live_engine: LiveEngine) -> None:
-    job = run_example(live_engine, "subjob.yaml")
+def test_subjob(live_engine_both: LiveEngine) -> None:
+    job = run_example(live_engine_both, "subjob.yaml")
     assert job["state"] == "COMPLETED", job
     tasks = by_name(job)
     attached, detached = tasks["attached"], tasks["detached"]
     assert attached["result"] == "hello tork"
     assert job["context"]["tasks"]["child"] == "hello tork"
-    child = live_engine.http.get(f"/jobs/{attached['subjob']['id']}").json()
+    child = live_engine_both.http.get(f"/jobs/{attached['subjob']['id']}").json()
     assert child["state"] == "COMPLETED" and child["parentId"] == attached["id"]
-    lone = live_engine.wait_for(detached["subjob"]["id"])
+    lone = live_engine_both.wait_for(detached["subjob"]["id"])
     assert lone["state"] == "COMPLETED" and "parentId" not in lone
 
 
-def test_output(live_engine: LiveEngine) -> None:
-    job = run_example(live_engine, "output.yaml")
+def test_output(live_engine_both: LiveEngine) -> None:
+    job = run_example(live_engine_both, "output.yaml")
     assert job["state"] == "COMPLETED"
     assert job["result"] == "42 apples"
 

@@ -72,10 +72,10 @@ def test_wait_answers_the_full_job_or_408(live_engine: LiveEngine) -> None:
             http.put(f"/jobs/{item['id']}/cancel")
 
 
-def test_list_paging_defaults_and_clamps(live_engine: LiveEngine) -> None:
+def test_list_paging_defaults_and_clamps(live_engine_both: LiveEngine) -> None:
     tag = word()
-    ids = [live_engine.submit(quick(f"page {i}", tags=f"[{tag}]"))["id"] for i in range(3)]
-    http = live_engine.http
+    ids = [live_engine_both.submit(quick(f"page {i}", tags=f"[{tag}]"))["id"] for i in range(3)]
+    http = live_engine_both.http
     default = http.get("/jobs").json()
     assert default["number"] == 1 and default["size"] == min(10, default["totalItems"])
     assert http.get("/jobs", params={"size": 500}).json()["size"] <= 20
@@ -91,18 +91,18 @@ def test_list_paging_defaults_and_clamps(live_engine: LiveEngine) -> None:
         r = http.get("/jobs", params={param: "x"})
         assert (r.status_code, r.json()) == (400, {"message": message})
     for job_id in ids:
-        live_engine.wait_for(job_id)
+        live_engine_both.wait_for(job_id)
 
 
-def test_search_words_stemming_state_and_tags(live_engine: LiveEngine) -> None:
+def test_search_words_stemming_state_and_tags(live_engine_both: LiveEngine) -> None:
     w = word()
-    a = live_engine.submit(quick(f"nightly {w} builds", description="compiles the code", tags="[red, blue]"))["id"]
-    b = live_engine.submit(quick(f"weekly {w} report", description="emails people", tags="[green]"))["id"]
+    a = live_engine_both.submit(quick(f"nightly {w} builds", description="compiles the code", tags="[red, blue]"))["id"]
+    b = live_engine_both.submit(quick(f"weekly {w} report", description="emails people", tags="[green]"))["id"]
     for job_id in (a, b):
-        live_engine.wait_for(job_id)
+        live_engine_both.wait_for(job_id)
 
     def found(q: str) -> set[str]:
-        return {item["id"] for item in live_engine.http.get("/jobs", params={"q": q, "size": 20}).json()["items"]}
+        return {item["id"] for item in live_engine_both.http.get("/jobs", params={"q": q, "size": 20}).json()["items"]}
 
     assert found(w) == {a, b}
     assert found(f"{w} building") == {a}  # stemming: building ~ builds
@@ -114,7 +114,7 @@ def test_search_words_stemming_state_and_tags(live_engine: LiveEngine) -> None:
     assert found(f"{w} tags:green,red") == {a, b}  # any of the tags
     assert found(f"tags:green,yellow {w}") == {b}
     assert found(f"{w} tag:nosuch") == set()
-    total = live_engine.http.get("/jobs", params={"q": w}).json()["totalItems"]
+    total = live_engine_both.http.get("/jobs", params={"q": w}).json()["totalItems"]
     assert total == 2
 
 
@@ -126,11 +126,11 @@ def test_get_job_and_404(live_engine: LiveEngine) -> None:
     assert (r.status_code, r.json()) == (404, {"message": "job not found"})
 
 
-def test_job_and_task_logs_paging_and_search(live_engine: LiveEngine) -> None:
+def test_job_and_task_logs_paging_and_search(live_engine_both: LiveEngine) -> None:
     run = "echo alpha lines here\nsleep 1.2\necho beta jumping\nsleep 1.2\necho gamma"
-    job = live_engine.wait_for(live_engine.submit(quick("logs " + word(), run=run))["id"])
+    job = live_engine_both.wait_for(live_engine_both.submit(quick("logs " + word(), run=run))["id"])
     task_id = job["execution"][0]["id"]
-    http = live_engine.http
+    http = live_engine_both.http
     parts = http.get(f"/tasks/{task_id}/log").json()
     assert parts["totalItems"] >= 2, parts
     numbers = [p["number"] for p in parts["items"]]
@@ -153,27 +153,27 @@ def test_job_and_task_logs_paging_and_search(live_engine: LiveEngine) -> None:
     assert http.get("/jobs/" + "0" * 32 + "/log").status_code == 404
 
 
-def test_get_task_and_404(live_engine: LiveEngine) -> None:
-    job = live_engine.wait_for(live_engine.submit(quick("task " + word()))["id"])
-    task = live_engine.http.get(f"/tasks/{job['execution'][0]['id']}").json()
+def test_get_task_and_404(live_engine_both: LiveEngine) -> None:
+    job = live_engine_both.wait_for(live_engine_both.submit(quick("task " + word()))["id"])
+    task = live_engine_both.http.get(f"/tasks/{job['execution'][0]['id']}").json()
     assert task["jobId"] == job["id"] and task["state"] == "COMPLETED" and task["run"].startswith("echo hi")
-    r = live_engine.http.get("/tasks/" + "0" * 32)
+    r = live_engine_both.http.get("/tasks/" + "0" * 32)
     assert (r.status_code, r.json()) == (404, {"message": "task not found"})
 
 
-def test_cancel_and_restart(live_engine: LiveEngine) -> None:
-    http = live_engine.http
-    job_id = live_engine.submit(quick("cancel " + word(), run="sleep 30"))["id"]
-    live_engine.wait_for(job_id, "RUNNING")
+def test_cancel_and_restart(live_engine_both: LiveEngine) -> None:
+    http = live_engine_both.http
+    job_id = live_engine_both.submit(quick("cancel " + word(), run="sleep 30"))["id"]
+    live_engine_both.wait_for(job_id, "RUNNING")
     assert http.put(f"/jobs/{job_id}/cancel").json() == {"status": "OK"}
-    assert live_engine.wait_for(job_id)["state"] == "CANCELLED"
+    assert live_engine_both.wait_for(job_id)["state"] == "CANCELLED"
     again = http.put(f"/jobs/{job_id}/cancel")
     assert (again.status_code, again.json()) == (400, {"message": "job is not running"})
     assert http.put(f"/jobs/{job_id}/restart").json() == {"status": "OK"}
-    assert live_engine.wait_for(job_id, "RUNNING")["state"] == "RUNNING"
+    assert live_engine_both.wait_for(job_id, "RUNNING")["state"] == "RUNNING"
     http.put(f"/jobs/{job_id}/cancel")
-    live_engine.wait_for(job_id)
-    done = live_engine.wait_for(live_engine.submit(quick("done " + word()))["id"])
+    live_engine_both.wait_for(job_id)
+    done = live_engine_both.wait_for(live_engine_both.submit(quick("done " + word()))["id"])
     r = http.put(f"/jobs/{done['id']}/restart")
     assert (r.status_code, r.json()) == (400, {"message": "job is COMPLETED and can not be restarted"})
     for verb in ("cancel", "restart"):
@@ -188,21 +188,21 @@ def test_unknown_route_and_wrong_method(live_engine: LiveEngine) -> None:
     assert r.status_code == 405 and "message" in r.json()
 
 
-def test_json_submission_with_inputs(live_engine: LiveEngine) -> None:
+def test_json_submission_with_inputs(live_engine_both: LiveEngine) -> None:
     doc = {
         "name": "json " + word(),
         "inputs": {"greeting": "hey"},
         "tasks": [{"name": "t", "image": TEST_IMAGE, "env": {"G": "{{ inputs.greeting }}"}, "run": "echo $G"}],
     }
-    body = live_engine.submit(json.dumps(doc), content_type="application/json")
+    body = live_engine_both.submit(json.dumps(doc), content_type="application/json")
     assert body["inputs"] == {"greeting": "hey"}
-    job = live_engine.wait_for(body["id"])
+    job = live_engine_both.wait_for(body["id"])
     assert job["state"] == "COMPLETED"
     log_path = f"/tasks/{job['execution'][0]['id']}/log"
 
     def logged() -> str:
         # Fetched anew on every try: the last part may be stored just after the job completes.
-        return "".join(p["contents"] for p in live_engine.http.get(log_path).json()["items"])
+        return "".join(p["contents"] for p in live_engine_both.http.get(log_path).json()["items"])
 
     poll_until(lambda: "hey" in logged(), what="the rendered input in the task's log")
 

@@ -70,9 +70,9 @@ def test_each_list_that_is_not_a_list_fails(live_engine: LiveEngine) -> None:
     assert job["execution"][0]["error"] == "each.list does not evaluate to a list"
 
 
-def test_a_failing_subjob_fails_its_parent_task_and_job(live_engine: LiveEngine) -> None:
+def test_a_failing_subjob_fails_its_parent_task_and_job(live_engine_both: LiveEngine) -> None:
     job = run(
-        live_engine,
+        live_engine_both,
         {
             "name": "parent of a failure",
             "tasks": [
@@ -84,7 +84,7 @@ def test_a_failing_subjob_fails_its_parent_task_and_job(live_engine: LiveEngine)
     parent_task = job["execution"][0]
     assert parent_task["state"] == "FAILED"
     assert parent_task["error"].startswith("exit code 2")
-    child = live_engine.http.get(f"/jobs/{parent_task['subjob']['id']}").json()
+    child = live_engine_both.http.get(f"/jobs/{parent_task['subjob']['id']}").json()
     assert child["state"] == "FAILED"
 
 
@@ -113,9 +113,9 @@ def test_detached_subjobs_do_not_see_the_parents_secrets(live_engine: LiveEngine
     assert loner["execution"][0]["result"] == "[]"
 
 
-def test_parallel_inside_each(live_engine: LiveEngine) -> None:
+def test_parallel_inside_each(live_engine_both: LiveEngine) -> None:
     job = run(
-        live_engine,
+        live_engine_both,
         {
             "name": "nested",
             "tasks": [

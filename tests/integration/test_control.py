@@ -65,18 +65,18 @@ def test_wait_times_out_with_408(live_engine: LiveEngine) -> None:
     assert live_engine.http.put(f"/jobs/{job_id}/cancel").status_code == 200
 
 
-def test_wait_returns_at_once_when_the_job_is_cancelled(live_engine: LiveEngine) -> None:
+def test_wait_returns_at_once_when_the_job_is_cancelled(live_engine_both: LiveEngine) -> None:
     answer: dict[str, Any] = {}
 
     def submit() -> None:
         answer["response"] = post(
-            live_engine, job_doc("wait then cancel", sh("nap", "sleep 60"), wait={"timeout": "60s"})
+            live_engine_both, job_doc("wait then cancel", sh("nap", "sleep 60"), wait={"timeout": "60s"})
         )
 
     waiter = threading.Thread(target=submit)
     waiter.start()
-    job_id = poll_until(lambda: _running_named(live_engine, "wait then cancel"), 60, "the job to run")
-    assert live_engine.http.put(f"/jobs/{job_id}/cancel").status_code == 200
+    job_id = poll_until(lambda: _running_named(live_engine_both, "wait then cancel"), 60, "the job to run")
+    assert live_engine_both.http.put(f"/jobs/{job_id}/cancel").status_code == 200
     poll_until(lambda: not waiter.is_alive(), 30, "the waiting submit to answer")
     assert answer["response"].status_code == 200
     assert answer["response"].json()["state"] == "CANCELLED"
@@ -92,27 +92,27 @@ def _running_named(engine: LiveEngine, name: str) -> str | None:
 # --- cancel and restart -------------------------------------------------------------------------------
 
 
-def test_cancel_and_restart_carry_on_from_the_current_task(live_engine: LiveEngine, docker_client: Any) -> None:
+def test_cancel_and_restart_carry_on_from_the_current_task(live_engine_both: LiveEngine, docker_client: Any) -> None:
     # The second task runs until its gate opens: cancelled while it surely runs, then let through on restart.
     doc = job_doc("restartable", sh("first", "echo -n one > $TORK_OUTPUT", var="first"), sh("second", GATED))
-    job_id = post(live_engine, doc).json()["id"]
-    poll_until(lambda: _state_of_task(live_engine, job_id, "second") == "RUNNING", 60, "the second task to run")
-    assert live_engine.http.put(f"/jobs/{job_id}/cancel").json() == {"status": "OK"}
-    cancelled = live_engine.wait_for(job_id, "CANCELLED")
+    job_id = post(live_engine_both, doc).json()["id"]
+    poll_until(lambda: _state_of_task(live_engine_both, job_id, "second") == "RUNNING", 60, "the second task to run")
+    assert live_engine_both.http.put(f"/jobs/{job_id}/cancel").json() == {"status": "OK"}
+    cancelled = live_engine_both.wait_for(job_id, "CANCELLED")
     assert [t["state"] for t in cancelled["execution"]] == ["COMPLETED", "CANCELLED"]
-    poll_until(lambda: containers(live_engine, docker_client, job_id) == [], 30, "the container removed")
+    poll_until(lambda: containers(live_engine_both, docker_client, job_id) == [], 30, "the container removed")
 
-    assert live_engine.http.put(f"/jobs/{job_id}/restart").json() == {"status": "OK"}
+    assert live_engine_both.http.put(f"/jobs/{job_id}/restart").json() == {"status": "OK"}
     poll_until(lambda: open_gates(docker_client, job_id), 60, "the restarted task's container, to let it finish")
-    job = live_engine.wait_for(job_id, "COMPLETED")
+    job = live_engine_both.wait_for(job_id, "COMPLETED")
     assert [t["state"] for t in job["execution"]] == ["COMPLETED", "CANCELLED", "COMPLETED"]
     assert job["context"]["tasks"]["first"] == "one"
     assert "failedAt" not in job
 
-    again = live_engine.http.put(f"/jobs/{job_id}/restart")
+    again = live_engine_both.http.put(f"/jobs/{job_id}/restart")
     assert again.status_code == 400
     assert again.json()["message"] == "job is COMPLETED and can not be restarted"
-    cancel = live_engine.http.put(f"/jobs/{job_id}/cancel")
+    cancel = live_engine_both.http.put(f"/jobs/{job_id}/cancel")
     assert cancel.status_code == 400 and cancel.json()["message"] == "job is not running"
 
 
@@ -155,14 +155,14 @@ def _state_of_task(engine: LiveEngine, job_id: str, name: str) -> str | None:
     return str(tasks[-1]["state"]) if tasks else None
 
 
-def test_cancelling_a_parent_cancels_its_attached_subjob(live_engine: LiveEngine) -> None:
+def test_cancelling_a_parent_cancels_its_attached_subjob(live_engine_both: LiveEngine) -> None:
     doc = job_doc("parent", {"name": "child", "subjob": {"name": "sleepy child", "tasks": [sh("nap", "sleep 60")]}})
-    job_id = post(live_engine, doc).json()["id"]
-    child_id = poll_until(lambda: _subjob_id(live_engine, job_id), 60, "the sub-job")
-    live_engine.wait_for(child_id, "RUNNING")
-    live_engine.http.put(f"/jobs/{job_id}/cancel")
-    assert live_engine.wait_for(child_id, "CANCELLED")["state"] == "CANCELLED"
-    assert live_engine.wait_for(job_id)["state"] == "CANCELLED"
+    job_id = post(live_engine_both, doc).json()["id"]
+    child_id = poll_until(lambda: _subjob_id(live_engine_both, job_id), 60, "the sub-job")
+    live_engine_both.wait_for(child_id, "RUNNING")
+    live_engine_both.http.put(f"/jobs/{job_id}/cancel")
+    assert live_engine_both.wait_for(child_id, "CANCELLED")["state"] == "CANCELLED"
+    assert live_engine_both.wait_for(job_id)["state"] == "CANCELLED"
 
 
 def test_cancelling_an_attached_subjob_cancels_its_parent(live_engine: LiveEngine) -> None:
@@ -182,18 +182,20 @@ def _subjob_id(engine: LiveEngine, job_id: str) -> str | None:
 # --- failures -----------------------------------------------------------------------------------------
 
 
-def test_a_failed_child_fails_the_job_and_cancels_its_siblings(live_engine: LiveEngine, docker_client: Any) -> None:
+def test_a_failed_child_fails_the_job_and_cancels_its_siblings(
+    live_engine_both: LiveEngine, docker_client: Any
+) -> None:
     doc = job_doc(
         "parallel failure",
         {"name": "both", "parallel": {"tasks": [sh("sleeper", "sleep 60"), sh("breaker", "sleep 1; exit 4")]}},
     )
-    job_id = post(live_engine, doc).json()["id"]
-    job = live_engine.wait_for(job_id)
+    job_id = post(live_engine_both, doc).json()["id"]
+    job = live_engine_both.wait_for(job_id)
     states = {t["name"]: t["state"] for t in job["execution"]}
     assert job["state"] == "FAILED"
     assert states == {"both": "FAILED", "sleeper": "CANCELLED", "breaker": "FAILED"}
     assert job["error"].startswith("exit code 4")
-    poll_until(lambda: containers(live_engine, docker_client, job_id) == [], 30, "the sibling's container removed")
+    poll_until(lambda: containers(live_engine_both, docker_client, job_id) == [], 30, "the sibling's container removed")
 
 
 def test_unknown_name_in_the_first_task_fails_the_job(live_engine: LiveEngine) -> None:
@@ -243,17 +245,17 @@ def test_higher_priority_runs_first_when_the_queue_is_full(live_engine: LiveEngi
     assert stamp(high_job["execution"][0]["startedAt"]) < stamp(low_job["execution"][0]["startedAt"])
 
 
-def test_auto_delete_removes_the_job_after_its_delay(live_engine: LiveEngine) -> None:
+def test_auto_delete_removes_the_job_after_its_delay(live_engine_both: LiveEngine) -> None:
     doc = job_doc("short-lived", sh("t", "true"), autoDelete={"after": "1s"})
-    job = live_engine.wait_for(post(live_engine, doc).json()["id"])
+    job = live_engine_both.wait_for(post(live_engine_both, doc).json()["id"])
     assert job["state"] == "COMPLETED" and "deleteAt" in job
 
     def swept() -> bool:
-        ray.get(live_engine.coordinator.sweep.remote())
-        return live_engine.http.get(f"/jobs/{job['id']}").status_code == 404
+        ray.get(live_engine_both.coordinator.sweep.remote())
+        return live_engine_both.http.get(f"/jobs/{job['id']}").status_code == 404
 
     poll_until(swept, 30, "the job deleted")
-    assert live_engine.http.get(f"/tasks/{job['execution'][0]['id']}").status_code == 404
+    assert live_engine_both.http.get(f"/tasks/{job['execution'][0]['id']}").status_code == 404
 
 
 def test_failed_jobs_get_no_delete_at(live_engine: LiveEngine) -> None:

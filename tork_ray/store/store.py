@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, func, insert, inspect, text
+from sqlalchemy import event, func, insert, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
@@ -18,7 +18,7 @@ from tork_ray.domain.models import GUEST, Job, Task, User, new_id, utcnow
 from tork_ray.domain.redact import Redactor
 from tork_ray.domain.states import TASK_TERMINAL, JobState, TaskState
 from tork_ray.settings import Settings
-from tork_ray.store import logs
+from tork_ray.store import logs, migrate
 from tork_ray.store.auth import AuthStore, Viewer, perm_rows, user_of, visible_clause
 from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.crypto import bind_cipher, cipher_for
@@ -93,17 +93,21 @@ class Store:
         self.auth = AuthStore(self.engine)  # roles, membership, logins (store/auth.py)
         # How the writes of log parts wait out an outage: once by default; the coordinator sets its StoreRetry.
         self.retry_writes: Callable[[Callable[[], Any], str], Any] = no_retry
+        self.migration_seconds = 0.0  # what the schema migrations took at this start (migrate.py)
         self._bootstrap()
 
     def _bootstrap(self) -> None:
-        """Tables, search indexes and the built-in guest user: idempotent, in one transaction."""
+        """Schema at the newest revision (migrate.py), search indexes and the built-in guest user: idempotent,
+        in one transaction, under a lock that serialises processes opening the same store at once."""
         with self.engine.begin() as connection:
             if self.engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BOOTSTRAP_LOCK})
+            else:
+                # pysqlite starts no transaction before DDL by itself: take the write lock now, so the whole
+                # set-up is one transaction and a second process waits (busy timeout) instead of racing.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             perms_were_there = inspect(connection).has_table(JobPermRow.__tablename__)
-            SQLModel.metadata.create_all(connection)
-            _widen_sealed_columns(connection)
-            _add_missing_columns(connection)
+            self.migration_seconds = migrate.upgrade(connection)
             self.search.install(connection)
             if connection.execute(select(UserRow.id).where(UserRow.username == GUEST.username)).first() is None:
                 connection.execute(
@@ -397,33 +401,6 @@ class Store:
                 .group_by(col(TaskRow.node_id))
             ).all()
             return {node: int(n) for node, n in rows if node}
-
-
-def _widen_sealed_columns(connection: Connection) -> None:
-    """Stores made before encryption at rest had varchar(256) task names and queues, too short for a sealed
-    value on PostgreSQL (SQLite does not enforce lengths): make them text, once (no rewrite of the table)."""
-    if connection.dialect.name != "postgresql":
-        return
-    narrow = connection.execute(
-        text(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = 'tasks' AND column_name IN ('name', 'queue') AND data_type <> 'text'"
-        )
-    ).scalars()
-    for column in narrow.all():
-        connection.execute(text(f"ALTER TABLE tasks ALTER COLUMN {column} TYPE text"))
-
-
-# Columns added after a table was first created, for stores made by an older version (create_all only adds
-# missing tables): (table, column, SQL type and default).
-_ADDED_COLUMNS = (("tasks", "redelivered", "INTEGER NOT NULL DEFAULT 0"),)
-
-
-def _add_missing_columns(connection: Connection) -> None:
-    inspector = inspect(connection)
-    for table, column, definition in _ADDED_COLUMNS:
-        if column not in {c["name"] for c in inspector.get_columns(table)}:
-            connection.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {definition}"))
 
 
 def _job(row: JobRow) -> Job:

@@ -1,0 +1,1 @@
+"""Alembic migrations of the store's schema (applied at every store start: see store/migrate.py)."""
