@@ -92,7 +92,12 @@ def host_envs(work: Path, venv: Path, token: str) -> None:
     env_file(
         work,
         "worker",
-        {**common, "TORK_RAY_NODE_IP": WORKER, "TORK_WORKER_QUEUES_DEFAULT": "2", "RAY_TMPDIR": str(work / "worker" / "t")},
+        {
+            **common,
+            "TORK_RAY_NODE_IP": WORKER,
+            "TORK_WORKER_QUEUES_DEFAULT": "2",
+            "RAY_TMPDIR": str(work / "worker" / "t"),
+        },
     )
 
 
@@ -162,7 +167,8 @@ def check(work: Path, venv: Path) -> dict[str, Any]:
             job = submit_and_wait(http)
             report["jobSeconds"] = round(time.monotonic() - t1, 1)
             task = job["execution"][0]
-            report.update(job=job["state"], result=task.get("result"), taskNode=task.get("nodeId"), workerNode=worker["id"])
+            report.update(job=job["state"], result=task.get("result"), error=task.get("error"))
+            report.update(taskNode=task.get("nodeId"), workerNode=worker["id"])
             say(f"job {job['state']}: {task.get('result')!r} on node {task.get('nodeId')}")
     finally:
         t2 = time.monotonic()
@@ -177,7 +183,7 @@ def head_is_roots_home(work: Path) -> None:
     `-i ~/ray_bootstrap_key.pem` from passwd, not $HOME, and on a real head the two agree."""
     lines = Path("/etc/passwd").read_text().splitlines(keepends=True)
     fields = [line.split(":") for line in lines]
-    changed = [":".join(f[:5] + [str(work / "head")] + f[6:]) if f[0] == "root" else ":".join(f) for f in fields]
+    changed = [":".join([*f[:5], str(work / "head"), *f[6:]]) if f[0] == "root" else ":".join(f) for f in fields]
     (work / "passwd").write_text("".join(changed))
     subprocess.run(["mount", "--bind", str(work / "passwd"), "/etc/passwd"], check=True)
 

@@ -1,0 +1,28 @@
+"""`ray up cluster.yaml` for real: scripts/ray-up-check.sh brings up a head and a worker over SSH (loopback
+"hosts" in namespaces of their own), submits a job to the head's API, and takes the cluster down again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ray_up_runs_a_job_on_the_worker_and_ray_down_ends_it(docker_client: Any) -> None:
+    venv = Path(sys.executable).parent.parent
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "ray-up-check.sh"), str(venv)], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    steps = [line for line in done.stdout.splitlines() if line.startswith("[")]
+    print("\n".join(steps))  # the steps, with their times
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    print("ray up check:", report)
+    assert report["health"] == "UP"
+    assert report["job"] == "COMPLETED", report.get("error")
+    assert report["result"] == "hello from a worker"
+    assert report["taskNode"] == report["workerNode"]  # ran on the worker (the head serves no queue)
