@@ -18,7 +18,5 @@ status=0
 # --kill-child: if this script is killed, the namespace's first process goes too, and with it all the rest.
 unshare --net --pid --fork --mount-proc --kill-child \
   "$VENV/bin/python" "$ROOT/scripts/ray_up_check.py" "$WORK" "$VENV" || status=$?
-# The local provider's cluster state lives in /tmp/cluster-<name>.*; this run's name is unique.
-rm -f /tmp/cluster-tork-ray-check-"${WORK##*.}".*
 [ "$status" = 0 ] && rm -rf "$WORK" || echo "logs kept in $WORK (sshd-*.log, */t/ray/session_latest/logs)" >&2
 exit "$status"

@@ -12,9 +12,13 @@ namespace's own. When the script ends, everything started in the namespace ends 
 
 from __future__ import annotations
 
+import contextlib
+import getpass
+import hashlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -147,6 +151,15 @@ def submit_and_wait(http: httpx.Client) -> dict[str, Any]:
     return dict(wait(finished, 180, f"job {job_id} to finish"))
 
 
+def remove_ssh_sockets(cluster_name: str) -> None:
+    """Ray's SSH control sockets live in /tmp/ray_ssh_<user>/<cluster> whatever TMPDIR says: remove this run's."""
+    user = hashlib.sha256(getpass.getuser().encode()).hexdigest()[:10]
+    ours = Path(f"/tmp/ray_ssh_{user}") / hashlib.sha256(cluster_name.encode()).hexdigest()[:10]
+    shutil.rmtree(ours, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        ours.parent.rmdir()  # only if no other cluster's sockets are there
+
+
 def check(work: Path, venv: Path) -> dict[str, Any]:
     report: dict[str, Any] = {}
     ray = str(venv / "bin" / "ray")
@@ -174,6 +187,7 @@ def check(work: Path, venv: Path) -> dict[str, Any]:
         t2 = time.monotonic()
         run(ray, "down", "-y", str(config), env=env)
         report["rayDownSeconds"] = round(time.monotonic() - t2, 1)
+        remove_ssh_sockets(yaml.safe_load(config.read_text())["cluster_name"])
     report["ok"] = report.get("job") == "COMPLETED" and report.get("taskNode") == report.get("workerNode")
     return report
 
