@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +21,17 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(900)
 def test_ray_up_runs_a_job_on_the_worker_and_ray_down_ends_it(docker_client: Any) -> None:
     venv = Path(sys.executable).parent.parent
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "ray-up-check.sh"), str(venv)], cwd=ROOT, capture_output=True, text=True, timeout=840
-    )
+    check = [str(ROOT / "scripts" / "ray-up-check.sh"), str(venv)]
+    # A session of its own: on a timeout the whole group goes, unshare included (and with it both namespaces).
+    with subprocess.Popen(
+        check, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=840)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    done = subprocess.CompletedProcess(check, proc.returncode, stdout, stderr)
     steps = [line for line in done.stdout.splitlines() if line.startswith("[")]
     print("\n".join(steps))  # the steps, with their times
     last = done.stdout.strip().splitlines()[-1:] or ["{}"]
