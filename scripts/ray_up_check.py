@@ -173,7 +173,7 @@ def check(work: Path, venv: Path) -> dict[str, Any]:
         with httpx.Client(base_url=f"http://{HEAD}:8000", timeout=30) as http:
             report["health"] = wait(lambda: http.get("/health").json(), 120, "the API on the head")["status"]
             say(f"API answers on the head: {report['health']}")
-            # Under load a worker's `ray start` may time out; the autoscaler then launches it again: be patient.
+            # Under load a worker's `ray start` can time out and is tried again (cluster.yaml): be patient.
             worker = wait(lambda: worker_node(http), 480, "the worker node (127.0.0.2) serving queue default")
             report["workerJoinedSeconds"] = round(time.monotonic() - t0, 1)
             say(f"worker joined: {worker['id']} queues {worker['queues']}")

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # About 3 minutes here; more on a loaded machine, where a worker's `ray start` can time out (Ray waits 30 s for
-# its raylet) and the autoscaler launches it again.
+# its raylet) and cluster.yaml's start command tries it again.
 @pytest.mark.timeout(900)
 def test_ray_up_runs_a_job_on_the_worker_and_ray_down_ends_it(docker_client: Any) -> None:
     venv = Path(sys.executable).parent.parent
