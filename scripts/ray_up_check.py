@@ -140,7 +140,10 @@ def worker_node(http: httpx.Client) -> dict[str, Any] | None:
 
 
 def submit_and_wait(http: httpx.Client) -> dict[str, Any]:
-    body = {"name": "ray up check", "tasks": [{"name": "hello", "image": IMAGE, "run": "echo -n hello from a worker"}]}
+    body = {
+        "name": "ray up check",
+        "tasks": [{"name": "hello", "image": IMAGE, "run": "echo -n hello from a worker > $TORK_OUTPUT"}],
+    }
     job_id = http.post("/jobs", json=body).raise_for_status().json()["id"]
     say(f"job {job_id} submitted")
 
