@@ -9,12 +9,12 @@ RUN_ENV := $(if $(PORT),TORK_COORDINATOR_ADDRESS=127.0.0.1:$(PORT)) \
            $(if $(DATA_DIR),TORK_DATA_DIR=$(DATA_DIR)) \
            $(if $(SLOTS),TORK_WORKER_QUEUES_DEFAULT=$(SLOTS))
 
-.PHONY: run test venv docker image runtimes postgres lint unit bench clean
+.PHONY: run test venv docker image runtimes postgres sshd ray-up-check lint unit bench clean
 
 run: venv docker image
 	$(RUN_ENV) $(BIN)/tork-ray run standalone
 
-test: venv docker image runtimes postgres
+test: venv docker image runtimes postgres sshd
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: venv
@@ -48,6 +48,14 @@ runtimes: image
 
 postgres:
 	@scripts/ensure-postgres.sh
+
+# openssh-server and rsync, for the `ray up` check (tests/e2e/test_ray_up.py runs it in `make test`).
+sshd:
+	@scripts/ensure-sshd.sh
+
+# `ray up` on this machine, for real: see scripts/ray-up-check.sh (as root; about 3 minutes).
+ray-up-check: venv docker image sshd
+	scripts/ray-up-check.sh $(VENV)
 
 bench: venv docker image
 	$(BIN)/python -m benchmarks

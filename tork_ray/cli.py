@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resources(args: argparse.Namespace) -> int:
     from tork_ray.cluster import queue_resources
 
-    print(queue_resources(load_settings()))
+    print(queue_resources(load_settings(), head=args.head))
     return 0
 
 
@@ -79,9 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--uvicorn", action="store_true", help="coordinator mode: serve the API here, not on Serve")
     run.set_defaults(handler=_run)
-    commands.add_parser(
+    resources = commands.add_parser(
         "resources", help="print the `ray start --resources` JSON for this node's queues (TORK_WORKER_QUEUES_*)"
-    ).set_defaults(handler=_resources)
+    )
+    resources.add_argument(
+        "--head", action="store_true", help="for the head node: add the resource the coordinator and API run on"
+    )
+    resources.set_defaults(handler=_resources)
     commands.add_parser("health", help="check a running engine").set_defaults(handler=_health)
     submit = commands.add_parser("submit", help="submit a job file (YAML or JSON)")
     submit.add_argument("file")

@@ -15,6 +15,7 @@ import uvicorn
 from tork_ray.api.app import create_app
 from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.coordinator.dispatch import queue_resource
+from tork_ray.placement import head_resources
 from tork_ray.settings import Settings
 from tork_ray.worker.interrupts import restore_sigint, worker_runtime_env
 
@@ -35,7 +36,9 @@ def ray_init_args(settings: Settings) -> dict[str, Any]:
     else:
         # "local": always a new cluster of our own, never one some `ray start` left running on this host.
         args["address"] = "local"
+        # The head resource too: the coordinator asks for it (tork_ray/placement.py).
         args["resources"] = {queue_resource(name): float(slots) for name, slots in settings.queues.items()}
+        args["resources"].update(head_resources())
         if settings.ray.num_cpus is not None:
             args["num_cpus"] = settings.ray.num_cpus
     return args

@@ -19,13 +19,16 @@ from ray import serve
 from ray.cluster_utils import Cluster
 
 from tests.engine import free_port
+from tork_ray.placement import head_resources
 
 ROOT = Path(__file__).resolve().parents[2]
 TORK_RAY = Path(sys.executable).parent / "tork-ray"
 
 
 def run_cluster_mode() -> dict[str, Any]:
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, "resources": head_resources()}
+    )
     cluster.add_node(num_cpus=1, resources={"queue:default": 2})
     cluster.wait_for_nodes()
     port = free_port()

@@ -17,6 +17,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from tork_ray.coordinator.actor import start_coordinator
+from tork_ray.placement import head_resources
 from tork_ray.settings import RaySettings, Settings
 from tork_ray.spec.parse import parse_job
 from tork_ray.store.store import Store, open_store
@@ -41,7 +42,9 @@ def wait_terminal(store: Store, job_id: str, timeout: float = 90) -> str:
 
 
 def main() -> dict[str, Any]:
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, "resources": head_resources()}
+    )
     alpha = cluster.add_node(num_cpus=1, resources={"queue:alpha": 1})
     beta = cluster.add_node(num_cpus=1, resources={"queue:beta": 2})
     cluster.wait_for_nodes()

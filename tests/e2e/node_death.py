@@ -19,6 +19,7 @@ from ray.cluster_utils import Cluster
 from tests.e2e.multinode import IMAGE
 from tests.integration.gates import GATED, open_gates, running_containers
 from tork_ray.coordinator.actor import start_coordinator
+from tork_ray.placement import head_resources
 from tork_ray.runtime.base import LABEL_SCOPE
 from tork_ray.settings import RaySettings, Settings
 from tork_ray.spec.parse import parse_job
@@ -60,7 +61,9 @@ def task_states(store: Store, job_id: str) -> list[str]:
 
 
 def main() -> dict[str, Any]:
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, "resources": head_resources()}
+    )
     cluster.wait_for_nodes()
     namespace = f"tork_node_death_{uuid.uuid4().hex[:6]}"
     settings = Settings(

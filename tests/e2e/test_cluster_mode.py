@@ -45,7 +45,7 @@ def test_cluster_yaml_uses_commands_that_exist() -> None:
     assert config["provider"]["type"] == "local"
     head = " ".join(config["head_start_ray_commands"])
     workers = " ".join(config["worker_start_ray_commands"])
-    assert "tork-ray resources" in head and "tork-ray resources" in workers
+    assert "tork-ray resources --head" in head and "tork-ray resources" in workers
     assert "tork-ray run coordinator" in head
     assert "RAY_enable_autoscaler_v2=0" in head
     result = subprocess.run(

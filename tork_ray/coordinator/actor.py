@@ -30,6 +30,7 @@ from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, User, new_id, utcnow
 from tork_ray.domain.states import JOB_TERMINAL
 from tork_ray.errors import BadRequest, Conflict, NotFound, Unavailable
+from tork_ray.placement import check_head, on_head
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import Settings
 from tork_ray.spec.models import JobInput, ScheduledJobInput
@@ -410,6 +411,7 @@ def start_coordinator(settings: Settings) -> ActorHandle:
     """Gets or creates the named, detached coordinator actor and waits until it has recovered."""
     # Here, not in the actor: this is the process whose log the person starting the engine reads.
     warn_if_unencrypted(settings.datastore.encryption_key, settings.store_url)
+    check_head()
     handle: Any = CoordinatorActor.options(
         name=settings.ray.coordinator_name,
         namespace=settings.ray.namespace,
@@ -418,6 +420,7 @@ def start_coordinator(settings: Settings) -> ActorHandle:
         max_restarts=-1,
         max_task_retries=-1,
         num_cpus=0,
+        resources=on_head(),  # on the head, also when Ray restarts it (tork_ray/placement.py)
         max_concurrency=MAX_CONCURRENCY,
     ).remote(settings)
     try:
