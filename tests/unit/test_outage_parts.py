@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 import requests
 from docker.errors import DockerException
@@ -24,6 +26,17 @@ def test_store_errors_that_waiting_may_cure_are_outages() -> None:
 def test_store_errors_no_wait_cures_are_not(error: type[DBAPIError]) -> None:
     assert not is_outage(error("INSERT", {}, Exception("duplicate key")))
     assert not is_outage(ValueError("a bug"))
+
+
+def test_sqlite_errors_are_outages_only_when_the_database_is_unusable_for_now() -> None:
+    def sqlite_error(message: str) -> OperationalError:
+        return OperationalError("SELECT 1", {}, sqlite3.OperationalError(message))
+
+    assert is_outage(sqlite_error("database is locked"))
+    assert is_outage(sqlite_error("unable to open database file"))
+    assert is_outage(sqlite_error("attempt to write a readonly database"))
+    assert not is_outage(sqlite_error("no such table: jobs"))  # a bug or a broken schema: no wait cures it
+    assert not is_outage(sqlite_error("no such column: jobs.nope"))
 
 
 def test_a_docker_socket_gone_is_told_from_a_slow_wait() -> None:

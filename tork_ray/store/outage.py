@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,9 +73,20 @@ def is_outage(exc: BaseException) -> bool:
     """True for a store that cannot be reached or is not usable right now (connection refused or lost, server
     shutting down, SQLite locked or read-only): waiting may help. False for a bad statement, a broken
     constraint or a bug, which no wait will fix."""
-    if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(exc, OperationalError | InterfaceError)
-    return False
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        # SQLite raises OperationalError for a missing table or column too: only these are worth waiting out.
+        return any(sign in str(exc.orig).lower() for sign in _SQLITE_TRANSIENT)
+    return True
+
+
+# SQLite's messages for a database it cannot use right now (locked by another writer, unreadable, read-only).
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o", "readonly", "read-only")
 
 
 def reason(exc: BaseException) -> str:
