@@ -14,12 +14,12 @@ import ray
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.integration.jobs_http import scope_containers, submit
 from tests.polling import poll_until
 from tests.private_docker import PrivateDocker, private_docker
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.coordinator.actor import MAX_CONCURRENCY, CoordinatorActor
-from tork_ray.runtime.base import LABEL_SCOPE
 from tork_ray.store.store import open_store
 
 # Stopped by the engine's shutdown: it exits on SIGTERM, as a well-behaved program does.
@@ -66,15 +66,15 @@ def test_a_docker_restart_fails_the_attempt_clearly_and_its_retry_succeeds(
 
 
 def _restart_under_a_task(http: httpx.Client, dockerd: PrivateDocker, namespace: str) -> None:
-    killed, finisher = (_submit(http, job) for job in (KILLED, FINISHER))
+    killed, finisher = (submit(http, job) for job in (KILLED, FINISHER))
     with dockerd.client() as client:
         poll_until(
-            lambda: len(_containers(client, namespace)) == 2 or _ended(http, killed) or _ended(http, finisher),
+            lambda: len(scope_containers(client, namespace)) == 2 or _ended(http, killed) or _ended(http, finisher),
             60,
             "both jobs' containers to run",
         )
         states = [http.get(f"/jobs/{job_id}").json()["execution"] for job_id in (killed, finisher)]
-        assert len(_containers(client, namespace)) == 2, states
+        assert len(scope_containers(client, namespace)) == 2, states
     began = time.monotonic()
     dockerd.stop()
     stopped = time.monotonic()
@@ -95,17 +95,9 @@ def _restart_under_a_task(http: httpx.Client, dockerd: PrivateDocker, namespace:
     other = poll_until(lambda: _ended(http, finisher), 60, "the finisher job to end")
     assert other["state"] == "COMPLETED" and len(other["execution"]) == 1, other["execution"]
     with dockerd.client() as client:  # the stopped first container, kept by the engine, is removed too
-        poll_until(lambda: not _containers(client, namespace, every=True), 60, "no container of the jobs to be left")
-
-
-def _submit(http: httpx.Client, document: dict[str, Any]) -> str:
-    response = http.post("/jobs", json=document)
-    assert response.status_code == 200, response.text
-    return str(response.json()["id"])
-
-
-def _containers(client: Any, namespace: str, every: bool = False) -> list[Any]:
-    return client.containers.list(all=every, filters={"label": f"{LABEL_SCOPE}={namespace}"})  # type: ignore[no-any-return]
+        poll_until(
+            lambda: not scope_containers(client, namespace, every=True), 60, "no container of the jobs to be left"
+        )
 
 
 def _ended(http: httpx.Client, job_id: str) -> dict[str, Any] | None:

@@ -14,12 +14,12 @@ import ray
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.integration.jobs_http import scope_containers, submit
 from tests.polling import poll_until
 from tests.private_postgres import private_postgres
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.coordinator.actor import MAX_CONCURRENCY, CoordinatorActor
-from tork_ray.runtime.base import LABEL_SCOPE
 from tork_ray.settings import DatastoreSettings
 from tork_ray.store.outage import StoreRetrySettings
 from tork_ray.store.store import open_store
@@ -62,9 +62,9 @@ def test_jobs_survive_a_database_outage(live_engine: LiveEngine, tmp_path: Path,
 
 
 def _outage(http: httpx.Client, server: Any, docker: Any, namespace: str) -> None:
-    ids = [_submit(http, _job(n)) for n in range(JOBS)]
+    ids = [submit(http, _job(n)) for n in range(JOBS)]
     # As many tasks running as the queue has slots: each reports its end while the database is away.
-    running = poll_until(lambda: len(c := _running_containers(docker, namespace)) >= 2 and c, 60, "2 tasks to run")
+    running = poll_until(lambda: len(c := scope_containers(docker, namespace)) >= 2 and c, 60, "2 tasks to run")
     server.stop()
     stopped = time.monotonic()
 
@@ -88,7 +88,7 @@ def _outage(http: httpx.Client, server: Any, docker: Any, namespace: str) -> Non
     # Workers report meanwhile: the tasks that were running end and their containers go, their results,
     # started events and log parts wait in the coordinator for the store.
     gone = {c.id for c in running}
-    poll_until(lambda: not gone & {c.id for c in _running_containers(docker, namespace)}, 60, "tasks to end")
+    poll_until(lambda: not gone & {c.id for c in scope_containers(docker, namespace)}, 60, "tasks to end")
     print(f"tasks that ended during the outage: {len(gone)}; outage so far {time.monotonic() - stopped:.1f}s")
 
     server.start()
@@ -110,17 +110,7 @@ def _outage(http: httpx.Client, server: Any, docker: Any, namespace: str) -> Non
         n = job["name"].removeprefix("outage-")
         assert f"begin-{n}" in log_text and f"end-{n}" in log_text, log_text
     print(f"all {len(ids)} jobs completed {time.monotonic() - back:.1f}s after the database was back")
-    assert not _running_containers(docker, namespace, every=True)
-
-
-def _submit(http: httpx.Client, document: dict[str, Any]) -> str:
-    response = http.post("/jobs", json=document)
-    assert response.status_code == 200, response.text
-    return str(response.json()["id"])
-
-
-def _running_containers(docker: Any, namespace: str, every: bool = False) -> list[Any]:
-    return docker.containers.list(all=every, filters={"label": f"{LABEL_SCOPE}={namespace}"})  # type: ignore[no-any-return]
+    assert not scope_containers(docker, namespace, every=True)
 
 
 def _terminal(http: httpx.Client, job_id: str) -> dict[str, Any] | None:
