@@ -46,19 +46,15 @@ def _client(args: argparse.Namespace) -> Client:
 
 def _health(args: argparse.Namespace) -> int:
     answer = _client(args).health()
-    print(json.dumps(answer))
-    return 0 if answer.get("status") == "UP" else 1
+    print(json.dumps(answer.to_json()))
+    return 0 if answer.up else 1
 
 
 def _submit(args: argparse.Namespace) -> int:
     path = Path(args.file)
-    job = _client(args).submit(path.read_bytes(), content_type=_content_type(path))
-    print(json.dumps(job, indent=2))
+    job = _client(args).submit(path)
+    print(json.dumps(job.to_json(), indent=2))
     return 0
-
-
-def _content_type(path: Path) -> str:
-    return "application/json" if path.suffix == ".json" else "text/yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
