@@ -87,16 +87,16 @@ def test_the_command_takes_credentials_from_options_or_variables(
     path = tmp_path / "job.yaml"
     path.write_text(JOB)
     user, password = api.new_user("cli")
-    assert cli.main(["--endpoint", api.url, "submit", str(path)]) == 1
+    assert cli.main(["--endpoint", api.url, "submit", str(path), "--json"]) == 1
     assert "authentication required" in capsys.readouterr().err
-    assert cli.main(["--endpoint", api.url, "--user", user, "--password", password, "submit", str(path)]) == 0
+    assert cli.main(["--endpoint", api.url, "--user", user, "--password", password, "submit", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["createdBy"]["username"] == user
-    assert cli.main(["--endpoint", api.url, "--token", api.key, "submit", str(path)]) == 0
+    assert cli.main(["--endpoint", api.url, "--token", api.key, "submit", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["createdBy"]["username"] == "guest"
     monkeypatch.setenv("TORK_USERNAME", user)
     monkeypatch.setenv("TORK_PASSWORD", password)
-    assert cli.main(["--endpoint", api.url, "submit", str(path)]) == 0
+    assert cli.main(["--endpoint", api.url, "submit", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["createdBy"]["username"] == user
-    assert cli.main(["--endpoint", api.url, "--password", "wrong", "submit", str(path)]) == 1
+    assert cli.main(["--endpoint", api.url, "--password", "wrong", "submit", str(path), "--json"]) == 1
     assert "invalid username or password" in capsys.readouterr().err
     assert cli.main(["--endpoint", api.url, "health"]) == 0  # /health stays open

@@ -9,12 +9,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from tork_ray.errors import TorkError, Unavailable
-from tork_ray.settings import RaySettings
 
 ENV_ENDPOINT = "TORK_ENDPOINT"
 ENV_NAMESPACE = "TORK_RAY_NAMESPACE"
 DEFAULT_URL = "http://localhost:8000"
 ASK_TIMEOUT_SECONDS = 30.0
+# RaySettings.coordinator_name's default, said again here so a client does not import the engine's settings
+# (and the store's SQLAlchemy with them); tests/unit/test_sdk_parts.py keeps the two equal.
+COORDINATOR_NAME = "tork-coordinator"
 
 
 def resolve_url(url: str | None = None, environ: Mapping[str, str] | None = None) -> str:
@@ -33,7 +35,7 @@ def url_from_ray(environ: Mapping[str, str]) -> str | None:
     ray: Any = sys.modules.get("ray")
     if ray is None or not ray.is_initialized():
         return None
-    name = RaySettings.coordinator_name
+    name = COORDINATOR_NAME
     namespaces = sorted(
         entry["namespace"] for entry in ray.util.list_named_actors(all_namespaces=True) if entry["name"] == name
     )
