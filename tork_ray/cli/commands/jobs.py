@@ -113,6 +113,7 @@ def submit(
         bool, typer.Option("--follow", "-f", help="Show the job's tasks live and stream its logs until it ends")
     ] = False,
     timeout: TimeoutOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the job's id (for scripts)")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Submit a job. With --wait or --follow the exit code says how it ended: 0 completed, 3 failed,
@@ -120,15 +121,22 @@ def submit(
     document = read_document(file)
     with target(ctx).client() as client:
         accepted = client.submit(document)
+        if quiet:
+            typer.echo(accepted.id)
         if not (wait or follow_):
+            if quiet:
+                return
             if as_json:
                 output.print_json(accepted)
             else:
                 output.console.print(summary_table([accepted], "submitted"))
             return
-        if not as_json:
+        if not (as_json or quiet):
             output.errors.print(f"submitted job {accepted.id}", markup=False, highlight=False)
-        _show_finished(_watch(client, accepted.id, follow_, timeout, as_json), as_json)
+        finished = _watch(client, accepted.id, follow_, timeout, as_json)
+        if quiet:
+            raise typer.Exit(output.job_exit_code(finished))
+        _show_finished(finished, as_json)
 
 
 @jobs_app.command("ls")

@@ -49,13 +49,16 @@ def create_scheduled(
         Path,
         typer.Argument(help="A job file with `schedule: {cron: ...}` ('-': stdin)", allow_dash=True),
     ],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only its id (for scripts)")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create a scheduled job from a YAML or JSON file."""
     document = read_document(file)
     with target(ctx).client() as client:
         created = client.create_scheduled_job(document)
-    if as_json:
+    if quiet:
+        typer.echo(created.id)
+    elif as_json:
         output.print_json(created)
     else:
         output.console.print(_table([created], "created"))
