@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -18,8 +20,9 @@ import ray
 import tork_ray
 import tork_ray.aio
 from tests.conftest import TEST_IMAGE
-from tests.engine import LiveEngine
+from tests.engine import LiveEngine, free_port
 from tests.integration.auth_api import auth_api
+from tests.polling import poll_until
 from tork_ray import Client, JobFailed, JobInput, NotFound, WaitTimedOut
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,3 +206,39 @@ def test_the_async_client_is_the_twin(live_engine: LiveEngine) -> None:
         assert finished.state == "COMPLETED"
 
     asyncio.run(scenario())
+
+
+def test_a_ray_client_driver_submits_without_a_url(live_engine: LiveEngine) -> None:
+    # ray://: the Ray Client. A client server of our own (its legacy mode: one process, itself a driver of the
+    # session's cluster) stands in for the head's; the driver reaches the cluster only through it.
+    port = free_port()
+    address = ray.get_runtime_context().gcs_address
+    options = ["--mode", "legacy", "--address", address, "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ray.util.client.server", *options],
+        env=driver_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        poll_until(lambda: listening(port), 120, "the Ray Client server to listen", every=0.2)
+        document = doc("from a ray client", "echo through ray client > $TORK_OUTPUT")
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "tests/integration/sdk_driver.py"), f"ray://127.0.0.1:{port}", document],
+            env=driver_env(),
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        assert answer["state"] == "COMPLETED" and answer["lines"] == ["through ray client\n"], answer
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
