@@ -8,6 +8,7 @@ answers, same errors), on httpx.AsyncClient.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -16,8 +17,8 @@ from typing import TypeVar
 
 import httpx
 
-from tork_ray.client import Auth, deadline_of, finished, http_options, left
-from tork_ray.errors import TorkError
+from tork_ray.client import POLL_SECONDS, Auth, deadline_of, finished, http_options, left
+from tork_ray.errors import NotFound, TorkError
 from tork_ray.sdk import routes
 from tork_ray.sdk.calls import Call, Document, EventReader, error_of, read_answer, unreachable
 from tork_ray.sdk.models import (
@@ -46,7 +47,7 @@ class AsyncClient:
     `url`: the API's address; by default $TORK_ENDPOINT, else (in a Ray program connected to the engine's
     cluster) the address the engine publishes on Ray, else http://localhost:8000. Credentials: `auth` — a
     (username, password) pair for HTTP basic, a str for the API key, or an httpx.Auth — or `username` /
-    `password` / `token`; else $TORK_USERNAME / $TORK_PASSWORD / $TORK_TOKEN.
+    `password` / `token`; else $TORK_USERNAME / $TORK_PASSWORD / $TORK_TOKEN. `transport`: httpx's (tests, proxies).
     Close it (`await client.aclose()`, or `async with`)."""
 
     def __init__(
@@ -59,8 +60,10 @@ class AsyncClient:
         password: str | None = None,
         token: str | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(timeout=timeout, **http_options(url, auth, username, password, token, environ))
+        options = http_options(url, auth, username, password, token, environ)
+        self._http = httpx.AsyncClient(timeout=timeout, transport=transport, **options)
 
     @property
     def url(self) -> str:
@@ -111,6 +114,8 @@ class AsyncClient:
             async for event, _ in self._events(routes.job_log_stream(job_id), read_timeout=seconds):
                 if event == "end" or time.monotonic() >= until:
                     return
+        except NotFound:  # a server without log streams (Tork's own API): poll the job instead
+            await asyncio.sleep(min(seconds, POLL_SECONDS))
         except TorkError as exc:
             if not isinstance(exc.__cause__, httpx.ReadTimeout):
                 raise

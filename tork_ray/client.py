@@ -20,7 +20,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import httpx
 
-from tork_ray.errors import JobFailed, TorkError, WaitTimedOut
+from tork_ray.errors import JobFailed, NotFound, TorkError, WaitTimedOut
 from tork_ray.sdk import routes
 from tork_ray.sdk.calls import Call, Document, EventReader, error_of, read_answer, unreachable
 from tork_ray.sdk.discovery import resolve_url
@@ -48,6 +48,8 @@ ENV_USERNAME, ENV_PASSWORD, ENV_TOKEN = "TORK_USERNAME", "TORK_PASSWORD", "TORK_
 Auth: TypeAlias = "tuple[str, str] | str | httpx.Auth | None"
 # A stream waits at most this long for a byte (the server sends a keepalive every 15 s) before reconnecting.
 STREAM_READ_SECONDS = 30.0
+# Against a server without log streams (Tork's own API), wait() polls the job this often instead.
+POLL_SECONDS = 1.0
 
 
 def credentials(
@@ -110,7 +112,8 @@ class Client:
     `url`: the API's address; by default $TORK_ENDPOINT, else (in a Ray program connected to the engine's
     cluster) the address the engine publishes on Ray, else http://localhost:8000. Credentials: `auth` — a
     (username, password) pair for HTTP basic, a str for the API key, or an httpx.Auth — or `username` /
-    `password` / `token`; else $TORK_USERNAME / $TORK_PASSWORD / $TORK_TOKEN. Close it (or use `with`)."""
+    `password` / `token`; else $TORK_USERNAME / $TORK_PASSWORD / $TORK_TOKEN.
+    `transport`: httpx's (tests, proxies). Close it (or use `with`)."""
 
     def __init__(
         self,
@@ -122,8 +125,10 @@ class Client:
         password: str | None = None,
         token: str | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(timeout=timeout, **http_options(url, auth, username, password, token, environ))
+        options = http_options(url, auth, username, password, token, environ)
+        self._http = httpx.Client(timeout=timeout, transport=transport, **options)
 
     @property
     def url(self) -> str:
@@ -172,6 +177,8 @@ class Client:
             for event, _ in self._events(routes.job_log_stream(job_id), read_timeout=seconds):
                 if event == "end" or time.monotonic() >= until:
                     return
+        except NotFound:  # a server without log streams (Tork's own API): poll the job instead
+            time.sleep(min(seconds, POLL_SECONDS))
         except TorkError as exc:
             if not isinstance(exc.__cause__, httpx.ReadTimeout):
                 raise

@@ -80,3 +80,19 @@ def test_exit_codes() -> None:
     assert output.exit_code(tork_ray.Unavailable("x")) == output.UNAVAILABLE
     assert output.exit_code(tork_ray.NotFound("x")) == output.ERROR
     assert output.job_exit_code(tork_ray.Job(id="j", state="COMPLETED")) == output.OK
+
+
+def test_wait_polls_a_server_without_log_streams() -> None:
+    # Tork's own API has no /log/stream: wait() falls back to polling the job (a fake server: pure logic).
+    states = iter(["RUNNING", "RUNNING", "COMPLETED"])
+    seen: list[str] = []
+
+    def tork(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.endswith("/log/stream"):
+            return httpx.Response(404, json={"message": "Not Found"})
+        return httpx.Response(200, json={"id": "j1", "state": next(states), "execution": []})
+
+    with tork_ray.Client("http://tork", transport=httpx.MockTransport(tork)) as client:
+        assert client.wait("j1", timeout=60).state == "COMPLETED"
+    assert seen.count("/jobs/j1") == 3 and seen.count("/jobs/j1/log/stream") == 2
