@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.engine import QUEUES, LiveEngine
+from tests.engine import QUEUES, LiveEngine, free_port
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.coordinator.actor import start_coordinator
-from tork_ray.settings import DatastoreSettings, RaySettings, Settings
+from tork_ray.settings import ApiSettings, DatastoreSettings, RaySettings, Settings
 from tork_ray.standalone import engine as run_engine
 from tork_ray.store.store import open_store
 from tork_ray.webhooks.config import WebhookSettings
@@ -69,11 +69,13 @@ def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) ->
         datastore=DatastoreSettings(encryption_key=SESSION_KEY),
         # Signed webhook calls, and retries 0.2, 0.4, ... s apart instead of Tork's 2, 4, ... s.
         webhooks=WebhookSettings(secret=WEBHOOK_SECRET, retry_delay="200ms"),
+        # The port the API is served on below: the coordinator tells it to Ray programs (tork_ray.submit()).
+        api=ApiSettings(port=free_port()),
     )
     with run_engine(settings) as coordinator:
         store = open_store(settings)
         app = create_app(settings, coordinator, store)
-        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        with serve_in_thread(app, port=settings.api.port) as url, httpx.Client(base_url=url, timeout=60) as http:
             yield LiveEngine(settings, coordinator, store, http)
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the SDK's model of an API answer; no import at run time (no cycle)
+    from tork_ray.sdk.models import Job
+
 
 class TorkError(Exception):
     """Base of every error tork_ray raises on purpose. `message` is safe to show to a client."""
@@ -75,3 +80,23 @@ class RuntimeFailure(TorkError):
 
 class Unavailable(TorkError):
     status_code = 503
+
+
+class TooManyRequests(TorkError):
+    """The API's rate limit, or too many failed logins (429); `retry_after` is the server's Retry-After, in s."""
+
+    status_code = 429
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JobFailed(TorkError):
+    """A job waited on ended FAILED or CANCELLED; `job` is the finished job (its `error`, its tasks)."""
+
+    status_code = 500
+
+    def __init__(self, job: Job, message: str) -> None:
+        super().__init__(message)
+        self.job = job

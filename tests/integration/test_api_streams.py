@@ -117,15 +117,15 @@ def test_python_client_follows_and_reads(live_engine: LiveEngine) -> None:
 
     client = Client(str(live_engine.http.base_url))
     try:
-        job_id = client.submit(SLOW.format(tag=uuid.uuid4().hex[:6]))["id"]
+        job_id = client.submit(SLOW.format(tag=uuid.uuid4().hex[:6])).id
         lines = list(client.follow_job_log(job_id))
         assert [line for _, line in lines] == ["first line", "second line", "last words"]
-        assert client.get_job(job_id)["state"] == "COMPLETED"
-        assert client.list_jobs(q="streamed")["totalItems"] >= 1
-        task_id = lines[0][0]
+        assert client.get_job(job_id).state == "COMPLETED"
+        assert client.list_jobs(q="streamed").total_items >= 1
+        task_id = lines[0].task_id
         assert list(client.follow_task_log(task_id)) == ["first line", "second line"]
-        assert client.task_log(task_id, q="second")["items"][0]["number"] >= 1
-        assert client.queue("default")["subscribers"] >= 1 and client.nodes()[0]["status"] == "UP"
-        assert client.metrics()["nodes"]["online"] == 1
+        assert client.task_log(task_id, q="second").items[0].number >= 1
+        assert client.queue("default").subscribers >= 1 and client.nodes()[0].status == "UP"
+        assert client.metrics().nodes.online == 1
     finally:
         client.close()

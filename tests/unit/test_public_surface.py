@@ -9,7 +9,9 @@ import sys
 def test_public_names_import_without_ray() -> None:
     code = (
         "import sys, tork_ray; "
-        "from tork_ray import Client, Job, JobInput, JobState, Task, TaskState, TorkError, submit; "
+        "from tork_ray import AsyncClient, Client, Job, JobFailed, JobInput, JobState, Task, TaskState; "
+        "from tork_ray import TorkError, submit; "
+        "import tork_ray.cli.commands, tork_ray.aio; "
         "assert 'ray' not in sys.modules, 'importing tork_ray pulled in ray'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

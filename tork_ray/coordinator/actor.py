@@ -15,6 +15,7 @@ import ray
 from ray.actor import ActorHandle
 
 from tork_ray.coordinator import auth_writes
+from tork_ray.coordinator.discovery import api_address
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
@@ -328,6 +329,10 @@ class Coordinator:
         removed = self.engine.dispatcher.purge(name)
         self.engine.fail_tasks(removed, f"queue {name} was purged")
         return len(removed)
+
+    async def api_address(self) -> str:
+        """The API's http://host:port, for Ray programs that submit without a URL (tork_ray.submit())."""
+        return api_address(self.settings)
 
     async def nodes(self) -> list[NodeInfo]:
         await self.ready()
