@@ -82,6 +82,10 @@ async def job_page(request: Request, job_id: str) -> HTMLResponse:
 
 @router.get("/jobs/{job_id}/events")
 async def job_events(request: Request, job_id: str) -> Response:
+    # A job the caller may not see (or that does not exist) is refused up front, as the API refuses it.
+    _, error = await attempt(jobs_api.get_job, job_id, backend_of(request), await caller_of(request))
+    if error is not None:
+        return fragment("_notice.html", status_code=error.status_code, error=error)
     return live(request, lambda: _job_fragments(request, job_id))
 
 

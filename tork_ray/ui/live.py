@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from tork_ray.api.streams import KEEPALIVE_SECONDS, SSE_HEADERS, sse
+from tork_ray.errors import TorkError
 
 LIVE_SECONDS = 1.0
 log = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ async def _changes(request: Request, render: Render, every: float) -> AsyncItera
     while not await request.is_disconnected():
         try:
             fragments = await render()
+        except TorkError:  # gone, or no longer visible to the caller: the stream ends (the page keeps its view)
+            return
         except Exception as exc:  # a passing outage: the page keeps what it shows, the next tick tries again
             log.warning("live fragment failed: %s", type(exc).__name__)
             fragments = {}

@@ -44,7 +44,10 @@ async def login(request: Request) -> Response:
     target = _next(form.get("next", ""))
     if isinstance(result, Refusal):
         settings = request.app.state.backend.settings.auth
-        return page(request, "login.html", status_code=result.status, next=target, auth=settings, error=result)
+        # A wrong login re-shows the form (200; a 401 must carry a challenge, which would pop up the browser's
+        # own basic-auth dialog); too many failures stay a 429.
+        status = 429 if result.status == 429 else 200
+        return page(request, "login.html", status_code=status, next=target, auth=settings, error=result)
     response = RedirectResponse(target, status_code=303)
     session.remember(response, authorization, secure=request.url.scheme == "https")
     return response

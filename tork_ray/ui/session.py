@@ -39,21 +39,21 @@ def cookie_authorization(scope: Scope) -> str | None:
 
 
 def ui_authorization(scope: Scope) -> tuple[str | None, Response | None]:
-    """The Authorization value of a UI request (header, else the cookie), or the answer to give instead."""
+    """The Authorization value of a UI request (header, else the cookie), or the answer to give instead (a
+    page without credentials goes to the sign-in page)."""
     headers = Headers(scope=scope)
     if authorization := headers.get("authorization"):
         return authorization, None
     authorization = cookie_authorization(scope)
     if authorization is None:
-        return None, to_login(scope)
+        # A page is sent to the sign-in page; anything else gets the API's own 401 (with its challenge).
+        return None, to_login(scope) if scope["method"] in SAFE_METHODS else None
     if scope["method"] not in SAFE_METHODS and not headers.get(UI_HEADER):
         return None, JSONResponse({"message": "a UI request must carry the X-Tork-UI header"}, status_code=403)
     return authorization, None
 
 
 def to_login(scope: Scope) -> Response:
-    if scope["method"] not in SAFE_METHODS:
-        return JSONResponse({"message": "authentication required"}, status_code=401)
     response = RedirectResponse(f"{LOGIN}?next={quote(scope['path'])}", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response

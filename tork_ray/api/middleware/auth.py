@@ -37,7 +37,7 @@ class Authenticate:
         client = scope.get("client")
         result = await self.authenticator.authenticate(authorization, str(client[0]) if client else "-")
         if isinstance(result, Refusal):
-            if ui and result.status == 401:
+            if ui and result.status == 401 and scope["method"] in session.SAFE_METHODS:
                 await session.to_login(scope)(scope, receive, send)
                 return
             response = JSONResponse({"message": result.message}, status_code=result.status, headers=result.headers)
