@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -113,7 +111,3 @@ async def task_log_stream(request: Request, task_id: str) -> Response:
     b, caller = backend_of(request), await caller_of(request)
     response: Response = await tasks_api.task_log_stream(task_id, b, caller)
     return response
-
-
-def page_numbers(listing: dict[str, Any] | None) -> list[int]:
-    return list(range(1, (listing or {}).get("totalPages", 0) + 1))

@@ -53,8 +53,21 @@ def short_time(value: str | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
+def page_links(number: int, total: int, around: int = 2) -> list[int | None]:
+    """Page numbers to link: the first, the last and those near the current one; None marks a gap."""
+    if total < 1:
+        return []
+    keep = sorted({1, total, *range(max(number - around, 1), min(number + around, total) + 1)})
+    out: list[int | None] = []
+    for n in keep:
+        if out and n - (out[-1] or 0) > 1:
+            out.append(None)
+        out.append(n)
+    return out
+
+
 env.filters.update(took=took, short_time=short_time, duration=duration)
-env.globals.update(version=__version__, states=STATES)
+env.globals.update(version=__version__, states=STATES, page_links=page_links)
 
 
 def caller_of_scope(request: Request) -> Caller | None:
