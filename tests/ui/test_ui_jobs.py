@@ -21,7 +21,9 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def test_root_sends_a_browser_to_the_ui_and_rows_update_live(page: Any, live_engine: LiveEngine) -> None:
+def test_root_sends_a_browser_to_the_ui_and_rows_update_live(page: Any, live_engine: LiveEngine, base_url: str) -> None:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/ui/$"))
     expect(page.locator("#counts .counts")).to_be_visible()
@@ -32,6 +34,20 @@ def test_root_sends_a_browser_to_the_ui_and_rows_update_live(page: Any, live_eng
     expect(row).to_be_visible()
     expect(row).to_have_attribute("data-state", "COMPLETED")
     expect(row.locator("a")).to_have_text(name)
+    # Everything came from the engine itself (htmx too): nothing from a CDN, so the UI works offline.
+    assert requested and all(url.startswith(base_url + "/") for url in requested), requested
+
+
+def test_dark_and_narrow(page: Any, live_engine: LiveEngine) -> None:
+    page.goto("/ui/")
+    background = "getComputedStyle(document.documentElement).backgroundColor"
+    light = page.evaluate(background)
+    page.emulate_media(color_scheme="dark")
+    assert page.evaluate(background) != light  # prefers-color-scheme: dark gets the dark theme
+    page.set_viewport_size({"width": 390, "height": 800})  # a phone: no sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.keyboard.press("Tab")  # the first stop is the skip link, then the navigation
+    expect(page.locator(".skip")).to_be_focused()
 
 
 def test_search_by_words_tags_and_state(page: Any, live_engine: LiveEngine) -> None:
