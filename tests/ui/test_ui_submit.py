@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.ui.conftest import ARTIFACTS, shot_name
 
 pytestmark = pytest.mark.integration
 expect.set_options(timeout=60_000)
@@ -28,7 +29,7 @@ tasks:
 """
 
 
-def test_submit_invalid_then_valid_yaml(page: Any, live_engine: LiveEngine) -> None:
+def test_submit_invalid_then_valid_yaml(page: Any, live_engine: LiveEngine, request: pytest.FixtureRequest) -> None:
     page.goto("/ui/submit")
     editor = page.locator("textarea#yaml")
     editor.fill(INVALID)
@@ -38,6 +39,8 @@ def test_submit_invalid_then_valid_yaml(page: Any, live_engine: LiveEngine) -> N
     expect(problem).to_contain_text("tasks[1].timeout is not a valid duration")
     expect(problem).to_have_attribute("data-line", "8")  # the line of `timeout: soon`
     expect(page.locator(".gutter .bad")).to_have_text("8")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / ("invalid_" + shot_name(request))))  # the problem at its line
     # A YAML syntax error is placed at the line the parser names.
     editor.fill("name: x\ntasks: [\n")
     page.get_by_role("button", name="Submit").click()
