@@ -137,3 +137,29 @@ def test_cancel_restart_and_duplicate(page: Any, live_engine: LiveEngine) -> Non
     expect(page.locator("#job-state")).to_have_text("RUNNING")
     live_engine.http.put(f"/jobs/{copy_id}/cancel")
     live_engine.wait_for(copy_id)
+
+
+def test_a_sub_jobs_tasks_sit_under_the_task_that_made_it(page: Any, live_engine: LiveEngine) -> None:
+    body = f"""name: {unique("parent")}
+tasks:
+  - name: attached
+    subjob:
+      name: child job
+      tasks:
+        - name: inner step
+          image: {TEST_IMAGE}
+          run: echo from the child
+"""
+    job_id = live_engine.submit(body)["id"]
+    live_engine.wait_for(job_id)
+    page.goto(f"/ui/jobs/{job_id}")
+    rows = page.locator("table.tasks tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("attached")
+    expect(rows.nth(0).locator(".kind")).to_have_text("subjob")
+    expect(rows.nth(1)).to_contain_text("inner step")  # the child's task, under the sub-job task
+    expect(rows.nth(1)).to_have_attribute("data-state", "COMPLETED")
+    rows.nth(1).get_by_role("button", name="Log").click()
+    expect(page.locator("#log")).to_contain_text("from the child")
+    rows.nth(0).get_by_role("link", name="sub-job").click()
+    expect(page.locator(".job-head h1")).to_have_text("child job")

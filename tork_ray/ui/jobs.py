@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -17,6 +19,7 @@ from tork_ray.ui.tree import task_rows
 
 router = APIRouter()
 PAGE_SIZE = "20"  # the API's largest page of jobs
+SUBJOBS_SHOWN = 20  # sub-jobs whose tasks a job's page shows inline (the others are linked)
 
 
 def search_query(q: str, tags: str, state: str) -> str | None:
@@ -62,10 +65,29 @@ async def jobs_events(request: Request) -> Response:
     return live(request, lambda: _list_fragments(request, filters))
 
 
+async def with_subjobs(request: Request, job: dict[str, Any]) -> dict[str, Any]:
+    """The job with the tasks of its sub-jobs (one level, at most SUBJOBS_SHOWN) placed under the task that
+    made each; each sub-job is read through GET /jobs/{id}'s handler, so one the caller may not see is left out."""
+    b, caller = backend_of(request), await caller_of(request)
+    execution = list(job.get("execution") or [])
+    made = [
+        (t["id"], t["subjob"]["id"]) for t in execution if isinstance(t.get("subjob"), dict) and t["subjob"].get("id")
+    ]
+    for task_id, child_id in made[:SUBJOBS_SHOWN]:
+        child, _ = await attempt(jobs_api.get_job, child_id, b, caller)
+        for task in (child or {}).get("execution") or []:
+            execution.append({**task, "parentId": task.get("parentId") or task_id})
+    return {**job, "execution": execution}
+
+
+async def _detail(request: Request, job: dict[str, Any]) -> str:
+    return html("_job_detail.html", job=job, rows=task_rows(await with_subjobs(request, job)))
+
+
 async def _job_fragments(request: Request, job_id: str) -> dict[str, str]:
     b, caller = backend_of(request), await caller_of(request)
     job = await call(jobs_api.get_job, job_id, b, caller)
-    return {"job": html("_job_detail.html", job=job, rows=task_rows(job))}
+    return {"job": await _detail(request, job)}
 
 
 @router.get("/jobs/{job_id}")
@@ -74,8 +96,7 @@ async def job_page(request: Request, job_id: str) -> HTMLResponse:
     job, error = await attempt(jobs_api.get_job, job_id, b, caller)
     if error is not None:
         return page(request, "error.html", status_code=error.status_code, error=error)
-    detail = html("_job_detail.html", job=job, rows=task_rows(job))
-    return page(request, "job.html", job=job, detail=detail)
+    return page(request, "job.html", job=job, detail=await _detail(request, job))
 
 
 @router.get("/jobs/{job_id}/events")
