@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from tork_ray.api import access
 from tork_ray.api import jobs as jobs_api
 from tork_ray.api import metrics as metrics_api
 from tork_ray.api import tasks as tasks_api
+from tork_ray.api.backend import Backend
 from tork_ray.store.ui_queries import job_counts
 from tork_ray.ui.calls import attempt, backend_of, call, caller_of
 from tork_ray.ui.live import live
@@ -19,6 +21,7 @@ from tork_ray.ui.tree import task_rows
 
 router = APIRouter()
 PAGE_SIZE = "20"  # the API's largest page of jobs
+METRICS_SECONDS = 2.0
 SUBJOBS_SHOWN = 20  # sub-jobs whose tasks a job's page shows inline (the others are linked)
 
 
@@ -43,11 +46,21 @@ async def _list_fragments(request: Request, filters: dict[str, str]) -> dict[str
     query = search_query(filters["q"], filters["tags"], filters["state"])
     listing, error = await attempt(jobs_api.list_jobs, b, caller, page=filters["page"] or None, size=PAGE_SIZE, q=query)
     counts = await b.offload(job_counts, b.store, access.viewer(caller))
-    metrics = await call(metrics_api.metrics, request, b)
+    metrics = await _metrics(request, b)
     return {
         "rows": html("_job_rows.html", listing=listing, error=error, filters=filters),
         "counts": html("_counts.html", counts=counts, metrics=metrics, filters=filters),
     }
+
+
+async def _metrics(request: Request, b: Backend) -> Any:
+    """GET /metrics' answer, shared by every open list of this app for METRICS_SECONDS: the figures are the
+    same for every caller, and each read is a call to the coordinator."""
+    at, value = getattr(request.app.state, "ui_metrics", (0.0, None))
+    if value is None or time.monotonic() - at >= METRICS_SECONDS:
+        value = await call(metrics_api.metrics, request, b)
+        request.app.state.ui_metrics = (time.monotonic(), value)
+    return value
 
 
 @router.get("/")
