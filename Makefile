@@ -9,12 +9,12 @@ RUN_ENV := $(if $(PORT),TORK_COORDINATOR_ADDRESS=127.0.0.1:$(PORT)) \
            $(if $(DATA_DIR),TORK_DATA_DIR=$(DATA_DIR)) \
            $(if $(SLOTS),TORK_WORKER_QUEUES_DEFAULT=$(SLOTS))
 
-.PHONY: run test venv docker image runtimes postgres sshd ray-up-check lint unit bench clean
+.PHONY: run test venv docker image runtimes postgres sshd chromium ui-assets ray-up-check lint unit bench clean
 
 run: venv docker image
 	$(RUN_ENV) $(BIN)/tork-ray run standalone
 
-test: venv docker image runtimes postgres sshd
+test: venv docker image runtimes postgres sshd chromium
 	$(BIN)/pytest -q -p no:cacheprovider
 
 unit: venv
@@ -25,7 +25,11 @@ lint: venv
 	$(BIN)/ruff format --check tork_ray tests benchmarks
 	$(BIN)/mypy tork_ray
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed ui-assets
+
+# htmx and its SSE extension for the web UI, from the npm registry, served by the engine (works offline).
+ui-assets:
+	@scripts/fetch-ui-assets.sh
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -52,6 +56,10 @@ postgres:
 # openssh-server and rsync, for the `ray up` check (tests/e2e/test_ray_up.py runs it in `make test`).
 sshd:
 	@scripts/ensure-sshd.sh
+
+# Debian's chromium, for the web UI's browser tests (tests/ui/, Playwright pointed at /usr/bin/chromium).
+chromium:
+	@scripts/ensure-chromium.sh
 
 # `ray up` on this machine, for real: see scripts/ray-up-check.sh (as root; about 3 minutes).
 ray-up-check: venv docker image sshd

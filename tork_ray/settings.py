@@ -142,7 +142,7 @@ class RequestLogSettings:
 
 
 # Route groups that coordinator.api.endpoints.<name> = false turns off (jobs also covers scheduled jobs).
-API_ENDPOINTS = ("health", "jobs", "tasks", "nodes", "queues", "metrics", "users")
+API_ENDPOINTS = ("health", "jobs", "tasks", "nodes", "queues", "metrics", "users", "ui")  # ui: the web UI
 
 
 @dataclass(frozen=True)

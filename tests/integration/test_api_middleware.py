@@ -30,7 +30,7 @@ def base_url(live_engine: LiveEngine) -> Iterator[str]:
         cors=CorsSettings(enabled=True, origins=(ORIGIN,), methods=("GET", "POST"), headers=("*",)),
         rate_limit=RateLimitSettings(enabled=True, rps=5),
         request_log=RequestLogSettings(enabled=True, level="INFO", skip=("GET /health", "GET /queues*")),
-        disabled_endpoints=("users",),
+        disabled_endpoints=("users", "ui"),
     )
     app = create_app(dataclasses.replace(live_engine.settings, api=api), live_engine.coordinator, live_engine.store)
     # 0.0.0.0: the rate-limit tests reach it from several loopback addresses.
@@ -100,6 +100,7 @@ def test_disabled_endpoints_are_gone(configured: httpx.Client) -> None:
     r = configured.post("/users", json={"username": "a", "password": "b"})
     assert (r.status_code, r.json()) == (404, {"message": "Not Found"})
     assert "/users" not in configured.get("/openapi.json").json()["paths"]
+    assert [configured.get(path).status_code for path in ("/", "/ui/", "/ui/static/ui.css")] == [404] * 3
 
 
 def _statuses_on_one_connection(url: str, *paths: str) -> list[int | str]:

@@ -21,13 +21,16 @@ from tests.integration.auth_api import AuthApi, auth_api
 from tests.polling import poll_until
 
 # What each kind of route answers each caller (OK: the route ran; see Case.ok for its status).
-OPEN, JOB, ANY, ADMIN, SELF = "open", "job", "any", "admin", "self"
+OPEN, JOB, ANY, ADMIN, SELF, UI, UI_JOB = "open", "job", "any", "admin", "self", "ui", "ui_job"
 EXPECTED: dict[str, dict[str, int | None]] = {
     OPEN: {"none": None, "wrong": None, "stranger": None, "member": None, "admin": None},
     JOB: {"none": 401, "wrong": 401, "stranger": 404, "member": None, "admin": None},
     ANY: {"none": 401, "wrong": 401, "stranger": None, "member": None, "admin": None},
     ADMIN: {"none": 401, "wrong": 401, "stranger": 403, "member": 403, "admin": None},
     SELF: {"none": 401, "wrong": 401, "stranger": 403, "member": None, "admin": None},  # the member's own
+    # The web UI's pages: without (valid) credentials a browser is sent to the sign-in page.
+    UI: {"none": 303, "wrong": 303, "stranger": None, "member": None, "admin": None},
+    UI_JOB: {"none": 303, "wrong": 303, "stranger": 404, "member": None, "admin": None},
 }
 
 
@@ -50,6 +53,7 @@ class Case:
     kind: str
     request: Request
     ok: int = 200  # the status when the caller may use the route
+    stream: bool = False  # a live stream that does not end: only its status is read
 
 
 def _get(path: str) -> Request:
@@ -59,6 +63,15 @@ def _get(path: str) -> Request:
 def _job_body(w: World) -> tuple[str, dict[str, Any]]:
     body = {"name": "walk", "tasks": [{"name": "t", "image": TEST_IMAGE, "queue": "other", "run": "true"}]}
     return "/jobs", {"json": body}
+
+
+def _ui_yaml(w: World) -> tuple[str, dict[str, Any]]:
+    body = f"name: walk\ntasks:\n  - name: t\n    image: {TEST_IMAGE}\n    queue: other\n    run: 'true'\n"
+    return "/ui/submit", {"content": body, "headers": {"Content-Type": "text/yaml"}}
+
+
+def _ui_schedule_yaml(w: World) -> tuple[str, dict[str, Any]]:
+    return "/ui/scheduled", {"json": _schedule_body(w)}
 
 
 def _new_user(w: World) -> tuple[str, dict[str, Any]]:
@@ -131,6 +144,29 @@ CASES: dict[str, Case] = {
     "GET /scheduled-jobs": Case(ANY, _get("/scheduled-jobs")),
     "GET /scheduled-jobs/{scheduled_job_id}": Case(JOB, _fresh_schedule("/scheduled-jobs/{scheduled}")),
     "PUT /scheduled-jobs/{scheduled_job_id}/pause": Case(JOB, _fresh_schedule("/scheduled-jobs/{scheduled}/pause")),
+    # The web UI (tork_ray/ui/): the same rules through the same handlers, pages redirect instead of a 401.
+    "GET /": Case(OPEN, _get("/"), ok=307),
+    "GET /ui/": Case(UI, _get("/ui/")),
+    "GET /ui/jobs": Case(UI, _get("/ui/jobs")),
+    "GET /ui/jobs/events": Case(UI, _get("/ui/jobs/events"), stream=True),
+    "GET /ui/jobs/{job_id}": Case(UI_JOB, _get("/ui/jobs/{job}")),
+    "GET /ui/jobs/{job_id}/events": Case(UI_JOB, _get("/ui/jobs/{job}/events"), stream=True),
+    "PUT /ui/jobs/{job_id}/{action}": Case(JOB, _get("/ui/jobs/{job}/cancel"), ok=400),
+    "GET /ui/jobs/{job_id}/log/stream": Case(UI_JOB, _get("/ui/jobs/{job}/log/stream")),
+    "GET /ui/tasks/{task_id}/log/stream": Case(UI_JOB, _get("/ui/tasks/{task}/log/stream")),
+    "GET /ui/submit": Case(UI, _get("/ui/submit")),
+    "POST /ui/submit": Case(ANY, _ui_yaml),
+    "GET /ui/scheduled": Case(UI, _get("/ui/scheduled")),
+    "GET /ui/scheduled/events": Case(UI, _get("/ui/scheduled/events"), stream=True),
+    "GET /ui/scheduled/new": Case(UI, _get("/ui/scheduled/new")),
+    "POST /ui/scheduled": Case(ANY, _ui_schedule_yaml),
+    "PUT /ui/scheduled/{scheduled_id}/{action}": Case(JOB, _fresh_schedule("/ui/scheduled/{scheduled}/pause")),
+    "DELETE /ui/scheduled/{scheduled_id}": Case(JOB, _fresh_schedule("/ui/scheduled/{scheduled}")),
+    "GET /ui/cluster": Case(UI, _get("/ui/cluster")),
+    "GET /ui/cluster/events": Case(UI, _get("/ui/cluster/events"), stream=True),
+    "GET /ui/login": Case(OPEN, _get("/ui/login")),
+    "POST /ui/login": Case(OPEN, _get("/ui/login")),  # no credentials in the form: the form again, saying so
+    "POST /ui/logout": Case(OPEN, _get("/ui/logout"), ok=303),
     "PUT /scheduled-jobs/{scheduled_job_id}/resume": Case(
         JOB, _fresh_schedule("/scheduled-jobs/{scheduled}/resume", paused=True)
     ),
@@ -201,14 +237,20 @@ def test_route_answers_each_caller_as_designed(world: World, route: str) -> None
     for who, client in _callers(world):
         with client:
             path, kwargs = case.request(world)
-            response = client.request(method, path, **kwargs)
+            if case.stream:
+                with client.stream(method, path, **kwargs) as response:
+                    if response.status_code != 200:  # a refusal is a plain answer: read it
+                        response.read()
+            else:
+                response = client.request(method, path, **kwargs)
         expected = EXPECTED[case.kind][who] or case.ok
         assert response.status_code == expected, f"{route} as {who}: {response.status_code} {response.text[:200]}"
         if expected == 401:
             assert "WWW-Authenticate" in response.headers
             assert response.json()["message"]
         if expected == 404:
-            assert response.json()["message"] in ("job not found", "task not found", "scheduled job not found")
+            said = response.json()["message"] if not path.startswith("/ui/") else response.text
+            assert any(m in said for m in ("job not found", "task not found", "scheduled job not found")), said
 
 
 def test_lists_and_search_show_the_job_only_to_those_with_access(world: World) -> None:

@@ -20,6 +20,7 @@ from tork_ray.api.openapi import install_openapi
 from tork_ray.domain.redact import Redactor
 from tork_ray.settings import Settings
 from tork_ray.store.store import Store, open_store
+from tork_ray.ui.mount import install_ui
 
 # coordinator.api.endpoints.<name> -> the routes it turns on or off (SPEC §7).
 ROUTERS: dict[str, APIRouter] = {
@@ -67,5 +68,7 @@ def create_app(settings: Settings, coordinator: Any, store: Store | None = None)
             app.include_router(router)
             for more in ALSO.get(name, ()):
                 app.include_router(more)
+    if "ui" not in settings.api.disabled_endpoints:  # the web UI at /ui (tork_ray/ui/), on by default
+        install_ui(app)
     install_openapi(app)
     return app
