@@ -26,6 +26,9 @@ class DatastoreSettings:
     # datastore.sqlite.cluster: cluster mode refuses a SQLite store (a file on one node, which a coordinator
     # restarted on another node would open empty) unless this says the user knows (one-node clusters, tests).
     sqlite_cluster: bool = False
+    # datastore.sqlite.busy.timeout: how long SQLite itself waits for a lock another process holds before it
+    # answers "database is locked" (an outage: the coordinator's writes then wait by datastore.retry.*).
+    sqlite_busy_timeout: str = "30s"
     postgres_dsn: str = "postgresql+psycopg://tork:tork@localhost:5432/tork"
     retention_logs: str = "168h"
     retention_jobs: str = "8760h"
@@ -334,6 +337,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
             type=str(_get(tree, "datastore.type", "sqlite")),
             sqlite_path=str(_get(tree, "datastore.sqlite.path", "")),
             sqlite_cluster=_as_bool(_get(tree, "datastore.sqlite.cluster", False)),
+            sqlite_busy_timeout=str(_get(tree, "datastore.sqlite.busy.timeout", DatastoreSettings.sqlite_busy_timeout)),
             postgres_dsn=str(_get(tree, "datastore.postgres.dsn", DatastoreSettings.postgres_dsn)),
             retention_logs=str(_get(tree, "datastore.retention.logs.duration", "168h")),
             retention_jobs=str(_get(tree, "datastore.retention.jobs.duration", "8760h")),

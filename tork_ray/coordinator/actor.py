@@ -19,6 +19,7 @@ from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
+from tork_ray.coordinator.outage_exit import exit_for_restart, open_store_when_back
 from tork_ray.coordinator.readiness import Readiness
 from tork_ray.coordinator.recovery import UNFINISHED, clean_nodes, resume_jobs
 from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
@@ -58,9 +59,10 @@ class Coordinator:
 
     def __init__(self, settings: Settings, max_waiting: int = MAX_WAITING_SUBMITS) -> None:
         self.settings = settings
-        self.store = open_store(settings)
+        self.store = open_store_when_back(settings) if _restarted() else open_store(settings)
         # Writes wait out a store outage (datastore.retry.*): the event loop's, and the log parts' on the I/O thread.
-        self.store.retry_writes = retry = StoreRetry(settings.store_retry)
+        # Past datastore.retry.timeout the process exits, and Ray restarts it: see coordinator/outage_exit.py.
+        self.store.retry_writes = retry = StoreRetry(settings.store_retry, on_give_up=exit_for_restart)
         self.writer = StateWriter(self.store, retry)
         self.webhooks = install_webhooks(self.writer, self.store, settings)
         self.engine = Engine(
@@ -402,6 +404,14 @@ class Coordinator:
         self._io.shutdown(wait=True)  # log parts already sent are stored before the store closes
         self.store.close()
         return len(running)
+
+
+def _restarted() -> bool:
+    """True in an actor Ray restarted (after a crash, a kill, or a give-up on a store outage)."""
+    try:
+        return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except Exception:  # not in an actor (tests make a Coordinator in plain code)
+        return False
 
 
 CoordinatorActor = ray.remote(Coordinator)
