@@ -269,6 +269,12 @@ def _get(tree: Mapping[str, Any], dotted: str, default: Any) -> Any:
     return node
 
 
+def _duration_setting(dotted: str, value: Any) -> str:
+    """`value` as a string, refused at load (naming the setting) unless it is a duration."""
+    _setting(dotted, parse_duration, str(value))
+    return str(value)
+
+
 def _as_bool(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
 
@@ -337,7 +343,9 @@ def _build(tree: Mapping[str, Any]) -> Settings:
             type=str(_get(tree, "datastore.type", "sqlite")),
             sqlite_path=str(_get(tree, "datastore.sqlite.path", "")),
             sqlite_cluster=_as_bool(_get(tree, "datastore.sqlite.cluster", False)),
-            sqlite_busy_timeout=str(_get(tree, "datastore.sqlite.busy.timeout", DatastoreSettings.sqlite_busy_timeout)),
+            sqlite_busy_timeout=_duration_setting(
+                "datastore.sqlite.busy.timeout", _get(tree, "datastore.sqlite.busy.timeout", "30s")
+            ),
             postgres_dsn=str(_get(tree, "datastore.postgres.dsn", DatastoreSettings.postgres_dsn)),
             retention_logs=str(_get(tree, "datastore.retention.logs.duration", "168h")),
             retention_jobs=str(_get(tree, "datastore.retention.jobs.duration", "8760h")),
