@@ -10,7 +10,7 @@ import requests
 from docker.errors import DockerException
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
-from tork_ray.coordinator.outage_exit import open_store_when_back
+from tork_ray.coordinator.outage_exit import give_up_handler, open_store_when_back
 from tork_ray.errors import BadRequest
 from tork_ray.runtime.docker_daemon import daemon_gone
 from tork_ray.settings import Settings, load_settings
@@ -102,3 +102,7 @@ def test_a_restarted_coordinator_waits_for_its_store_and_fails_at_once_on_anythi
 
     with pytest.raises(OperationalError, match="no such table"):
         open_store_when_back(settings, broken, waits.append)
+
+
+def test_only_a_coordinator_in_a_ray_actor_ends_its_process_on_a_give_up() -> None:
+    assert give_up_handler() is None  # plain code (a test, a tool): nobody would restart it, so it refuses

@@ -30,6 +30,33 @@ log = logging.getLogger(__name__)
 EXIT_CODE = 75
 
 
+def open_coordinator_store(settings: Settings) -> Store:
+    """The coordinator's store: in an actor Ray restarted, waited for (open_store_when_back); else opened at once."""
+    return open_store_when_back(settings) if _restarted() else open_store(settings)
+
+
+def _restarted() -> bool:
+    """True in an actor Ray restarted (after a crash, a kill, or a give-up on a store outage)."""
+    try:
+        import ray
+
+        return ray.is_initialized() and bool(ray.get_runtime_context().was_current_actor_reconstructed)
+    except Exception:  # not in an actor (tests make a Coordinator in plain code)
+        return False
+
+
+def give_up_handler() -> Callable[[str, BaseException], None] | None:
+    """exit_for_restart in a Ray actor (which Ray restarts); None in plain code (tests, tools), whose process
+    nobody would restart: there the write is refused with StoreUnavailable, as before."""
+    try:
+        import ray
+
+        in_actor = ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
+    except Exception:
+        in_actor = False
+    return exit_for_restart if in_actor else None
+
+
 def exit_for_restart(what: str, exc: BaseException) -> NoReturn:
     """Ends the coordinator's process at once (no clean-up that could touch the store or its tasks): Ray
     restarts the actor, which recovers from the store."""
