@@ -2,12 +2,15 @@
 
 PostgreSQL: a private server stopped and started. The API answers 503 with the reason, the coordinator waits and
 retries its writes, every job completes, each task once, logs whole, a refused POST stored nothing; the webhook
-sender, the scheduler and the sweeper live through it (a webhook delivered, a schedule fired and an expired job
-deleted after it).
+sender and the sweeper live through it (a webhook delivered and an expired job deleted after it).
 
 SQLite: another process holds the database's write lock (`BEGIN EXCLUSIVE`) past SQLite's busy timeout. In WAL
 mode a write lock does not stop readers, so the API keeps answering reads (better than a 503); every write waits:
-the coordinator's are retried, a POST made meanwhile is answered once the lock goes and stored once."""
+the coordinator's are retried, a POST made meanwhile is answered once the lock goes and stored once; the
+scheduler lives through it (a schedule firing every second fires again after it).
+
+The tasks that end during the outage are held by the test (a file to wait for, made by `docker exec`, which needs
+no store): no write of the coordinator is under way when the outage begins, so a write request meets it at once."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import httpx
 
 from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
+from tests.integration.gates import GATED, open_gates, running_containers
 from tests.integration.jobs_http import scope_containers, submit
 from tests.integration.outage_engine import OutageEngine, ServerStopped, SqliteLocked, outage_engine, terminal
 from tests.polling import poll_until
@@ -38,7 +42,7 @@ def _job(n: int, **more: Any) -> dict[str, Any]:
     return {
         "name": f"outage-{n}",
         "tasks": [
-            {"name": "first", "image": TEST_IMAGE, "run": f"echo begin-{n}; sleep 2; echo end-{n}"},
+            {"name": "first", "image": TEST_IMAGE, "run": f"echo begin-{n}; {GATED}; echo end-{n}"},
             {"name": "second", "image": TEST_IMAGE, "run": f"echo second-{n}"},
         ],
         **more,
@@ -57,11 +61,8 @@ def test_jobs_survive_a_database_outage(live_engine: LiveEngine, tmp_path: Path,
 def _outage(engine: OutageEngine, server: ServerStopped, docker: Any, hooks: Receiver) -> None:
     http, namespace = engine.http, engine.namespace
     ids = [submit(http, _job(n, webhooks=[{"url": f"{hooks.url}/job"}] if n == 0 else [])) for n in range(JOBS)]
-    tag = f"cron-{uuid.uuid4().hex[:8]}"
-    scheduled = _schedule(http, tag)
     # As many tasks running as the queue has slots: each reports its end while the database is away.
-    running = poll_until(lambda: len(c := scope_containers(docker, namespace)) >= 2 and c, 60, "2 tasks to run")
-    expiring = submit(http, _expiring())
+    running = _two_running(http, docker, namespace, ids)
     server.begin()
     stopped = time.monotonic()
 
@@ -84,9 +85,8 @@ def _outage(engine: OutageEngine, server: ServerStopped, docker: Any, hooks: Rec
     assert cancel.status_code == 503 and cancel.json()["message"].startswith("the store is unavailable: ")
     # Workers report meanwhile: the tasks that were running end and their containers go, their results,
     # started events and log parts wait in the coordinator for the store.
-    gone = {c.id for c in running}
-    poll_until(lambda: not gone & {c.id for c in scope_containers(docker, namespace)}, 60, "tasks to end")
-    print(f"tasks that ended during the outage: {len(gone)}; outage so far {time.monotonic() - stopped:.1f}s")
+    _end_during(docker, namespace, ids, running)
+    print(f"tasks that ended during the outage: {len(running)}; outage so far {time.monotonic() - stopped:.1f}s")
 
     server.end()
     back = time.monotonic()
@@ -96,15 +96,38 @@ def _outage(engine: OutageEngine, server: ServerStopped, docker: Any, hooks: Rec
     assert again.status_code == 200, again.text
     ids.append(again.json()["id"])
     assert _named(http, f"outage-{JOBS}") == [ids[-1]]  # the refused POST stored nothing
-    _check_completed(http, ids)
+    expiring = submit(http, _expiring())  # deleted a second after it is done, by a sweeper that met the outage
+    _check_completed(http, docker, ids)
     print(f"all {len(ids)} jobs completed {time.monotonic() - back:.1f}s after the database was back")
-    _check_background_work(http, hooks, ids[0], expiring, scheduled, tag)
+    # The webhook sender (its own thread) met the outage at each look: the COMPLETED call came after it, once.
+    poll_until(lambda: [b["state"] for b in hooks.bodies("/job")][-1:] == ["COMPLETED"], 30, "the COMPLETED call")
+    assert [b["state"] for b in hooks.bodies("/job")] == ["PENDING", "RUNNING", "COMPLETED"]
+    assert {b["id"] for b in hooks.bodies("/job")} == {ids[0]}
+    poll_until(lambda: http.get(f"/jobs/{expiring}").status_code == 404, 30, "the expired job to be deleted")
     poll_until(lambda: not scope_containers(docker, namespace, every=True), 30, "no container left")
 
 
+def _two_running(http: httpx.Client, docker: Any, namespace: str, ids: list[str]) -> list[Any]:
+    """As many tasks running as the queue has slots, their start stored: no event of theirs is under way."""
+
+    def running() -> list[Any] | None:
+        stored = sum(t["state"] == "RUNNING" for i in ids for t in http.get(f"/jobs/{i}").json()["execution"])
+        containers = [c for i in ids for c in running_containers(docker, i)]
+        return containers if stored == 2 and len(containers) == 2 else None
+
+    return poll_until(running, 60, "2 tasks to run")
+
+
+def _end_during(docker: Any, namespace: str, ids: list[str], running: list[Any]) -> None:
+    """Lets the running tasks end (their results, log parts and the like then wait for the store)."""
+    for job_id in ids:
+        open_gates(docker, job_id)
+    gone = {c.id for c in running}
+    poll_until(lambda: not gone & {c.id for c in scope_containers(docker, namespace)}, 60, "tasks to end")
+
+
 def _expiring() -> dict[str, Any]:
-    """Submitted as the server stops, deleted a second after it is done: by a sweeper that lived through the
-    outage (it looks every second, and met the outage at each look)."""
+    """Deleted a second after it is done, by the sweeper (which looks every second, so met the outage)."""
     task = {"name": "brief", "image": TEST_IMAGE, "run": "true", "queue": "other", "networks": ["none"]}
     return {"name": "expiring", "tasks": [task], "autoDelete": {"after": "1s"}}
 
@@ -118,24 +141,6 @@ def _schedule(http: httpx.Client, tag: str) -> str:
     return str(response.json()["id"])
 
 
-def _check_background_work(
-    http: httpx.Client, hooks: Receiver, hooked: str, expiring: str, scheduled: str, tag: str
-) -> None:
-    """The webhook sender, the scheduler and the sweeper lived through the outage: each did its work after."""
-    poll_until(lambda: [b["state"] for b in hooks.bodies("/job")][-1:] == ["COMPLETED"], 30, "the COMPLETED call")
-    assert [b["state"] for b in hooks.bodies("/job")] == ["PENDING", "RUNNING", "COMPLETED"]
-    assert {b["id"] for b in hooks.bodies("/job")} == {hooked}
-    poll_until(lambda: http.get(f"/jobs/{expiring}").status_code == 404, 30, "the expired job to be deleted")
-    after = time.time()
-
-    def fired_after() -> bool:
-        jobs = http.get("/jobs", params={"q": f"tag:{tag}", "size": 50}).json()["items"]
-        return any(_epoch(job["createdAt"]) > after for job in jobs)
-
-    poll_until(fired_after, 30, "the schedule to fire after the outage")
-    assert http.put(f"/scheduled-jobs/{scheduled}/pause").status_code == 200
-
-
 def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
@@ -146,29 +151,43 @@ def test_jobs_survive_a_locked_sqlite_database(live_engine: LiveEngine, tmp_path
     # SQLite's own busy wait short, so the lock reaches the coordinator's retry (datastore.retry.*).
     datastore = replace(base.datastore, sqlite_path=str(path), sqlite_busy_timeout="200ms")
     with outage_engine(base, tmp_path / "data", datastore, RETRY) as engine:
-        http, namespace, lock = engine.http, engine.namespace, SqliteLocked(path)
-        ids = [submit(http, _job(n)) for n in range(JOBS)]
-        running = poll_until(lambda: len(c := scope_containers(docker_client, namespace)) >= 2 and c, 60, "2 running")
-        lock.begin()
-        locked = time.monotonic()
-        read = http.get(f"/jobs/{ids[0]}")  # WAL: readers go on under another process's write lock
-        assert read.status_code == 200 and read.json()["state"] == "RUNNING", read.text
-        # A submission meanwhile waits for the lock (the coordinator retries its write), then is answered once.
-        late: dict[str, httpx.Response] = {}
-        poster = threading.Thread(target=lambda: late.update(r=_post_late(str(http.base_url))), daemon=True)
-        poster.start()
-        gone = {c.id for c in running}
-        poll_until(lambda: not gone & {c.id for c in scope_containers(docker_client, namespace)}, 60, "tasks to end")
-        assert poster.is_alive(), f"the POST was answered while the database was locked: {late}"
-        lock.end()
-        print(f"database locked for {time.monotonic() - locked:.1f}s")
-        poster.join(timeout=120)
-        assert "r" in late and late["r"].status_code == 200, late
-        ids.append(late["r"].json()["id"])
-        assert _named(http, f"outage-{JOBS}") == [ids[-1]]
-        _check_completed(http, ids)
-        assert engine.restarts() == 0  # waited out, within datastore.retry.timeout: no give-up
-        assert not scope_containers(docker_client, namespace, every=True)
+        _locked(engine, SqliteLocked(path), docker_client)
+
+
+def _locked(engine: OutageEngine, lock: SqliteLocked, docker: Any) -> None:
+    http, namespace = engine.http, engine.namespace
+    ids = [submit(http, _job(n)) for n in range(JOBS)]
+    tag = f"cron-{uuid.uuid4().hex[:8]}"
+    scheduled = _schedule(http, tag)
+    running = _two_running(http, docker, namespace, ids)
+    lock.begin()
+    locked = time.monotonic()
+    read = http.get(f"/jobs/{ids[0]}")  # WAL: readers go on under another process's write lock
+    assert read.status_code == 200 and read.json()["state"] == "RUNNING", read.text
+    # A submission meanwhile waits for the lock (the coordinator retries its write), then is answered once.
+    late: dict[str, httpx.Response] = {}
+    poster = threading.Thread(target=lambda: late.update(r=_post_late(str(http.base_url))), daemon=True)
+    poster.start()
+    _end_during(docker, namespace, ids, running)
+    assert poster.is_alive(), f"the POST was answered while the database was locked: {late}"
+    lock.end()
+    released = time.time()
+    print(f"database locked for {time.monotonic() - locked:.1f}s")
+    poster.join(timeout=120)
+    assert "r" in late and late["r"].status_code == 200, late
+    ids.append(late["r"].json()["id"])
+    assert _named(http, f"outage-{JOBS}") == [ids[-1]]
+    _check_completed(http, docker, ids)
+    assert engine.restarts() == 0  # waited out, within datastore.retry.timeout: no give-up
+
+    # The scheduler met the lock at its ticks (each a write): it fires again after it.
+    def fired_after() -> bool:
+        jobs = http.get("/jobs", params={"q": f"tag:{tag}", "size": 50}).json()["items"]
+        return any(_epoch(job["createdAt"]) > released for job in jobs)
+
+    poll_until(fired_after, 30, "the schedule to fire after the lock")
+    assert http.put(f"/scheduled-jobs/{scheduled}/pause").status_code == 200
+    poll_until(lambda: not scope_containers(docker, namespace, every=True), 30, "no container left")
 
 
 def _post_late(base_url: str) -> httpx.Response:
@@ -181,10 +200,16 @@ def _named(http: httpx.Client, name: str) -> list[str]:
     return [job["id"] for job in jobs if job["name"] == name]
 
 
-def _check_completed(http: httpx.Client, ids: list[str]) -> None:
+def _check_completed(http: httpx.Client, docker: Any, ids: list[str]) -> None:
     """Every job COMPLETED, each task once (none lost, none run twice), each first task's log whole."""
+
+    def ended(job_id: str) -> dict[str, Any] | None:
+        for any_id in ids:  # the first tasks that run after the outage (of any job: they take the slots)
+            open_gates(docker, any_id)
+        return terminal(http, job_id)
+
     for job_id in ids:
-        job = poll_until(lambda j=job_id: terminal(http, j), 120, f"job {job_id} to end")
+        job = poll_until(lambda j=job_id: ended(j), 120, f"job {job_id} to end")
         assert job["state"] == "COMPLETED", job
         positions = [task["position"] for task in job["execution"]]
         assert sorted(positions) == [1, 2], f"each task once, none lost or run twice: {job['execution']}"
