@@ -26,6 +26,9 @@ class DatastoreSettings:
     # datastore.sqlite.cluster: cluster mode refuses a SQLite store (a file on one node, which a coordinator
     # restarted on another node would open empty) unless this says the user knows (one-node clusters, tests).
     sqlite_cluster: bool = False
+    # datastore.sqlite.busy.timeout: how long SQLite itself waits for a lock another process holds before it
+    # answers "database is locked" (an outage: the coordinator's writes then wait by datastore.retry.*).
+    sqlite_busy_timeout: str = "30s"
     postgres_dsn: str = "postgresql+psycopg://tork:tork@localhost:5432/tork"
     retention_logs: str = "168h"
     retention_jobs: str = "8760h"
@@ -266,6 +269,12 @@ def _get(tree: Mapping[str, Any], dotted: str, default: Any) -> Any:
     return node
 
 
+def _duration_setting(dotted: str, value: Any) -> str:
+    """`value` as a string, refused at load (naming the setting) unless it is a duration."""
+    _setting(dotted, parse_duration, str(value))
+    return str(value)
+
+
 def _as_bool(value: Any) -> bool:
     return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
 
@@ -334,6 +343,9 @@ def _build(tree: Mapping[str, Any]) -> Settings:
             type=str(_get(tree, "datastore.type", "sqlite")),
             sqlite_path=str(_get(tree, "datastore.sqlite.path", "")),
             sqlite_cluster=_as_bool(_get(tree, "datastore.sqlite.cluster", False)),
+            sqlite_busy_timeout=_duration_setting(
+                "datastore.sqlite.busy.timeout", _get(tree, "datastore.sqlite.busy.timeout", "30s")
+            ),
             postgres_dsn=str(_get(tree, "datastore.postgres.dsn", DatastoreSettings.postgres_dsn)),
             retention_logs=str(_get(tree, "datastore.retention.logs.duration", "168h")),
             retention_jobs=str(_get(tree, "datastore.retention.jobs.duration", "8760h")),

@@ -1,5 +1,6 @@
 """A worker node dies with tasks on it: each is retried by its rules or fails saying the node or its worker
-died; a node that joins later serving the queue runs the backlog; nothing is left behind in Docker."""
+died; a node that joins later serving the queue runs the backlog; nothing is left behind in Docker. Two engines
+share the run, one on SQLite and one on PostgreSQL (each its own queue): one node death checks both stores."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 from typing import Any
 
 from tests.e2e.test_multinode import ROOT
+from tests.postgres import fresh_database
 
 LOST = (
     "task lost: the worker process running the task died (killed, or crashed) (WorkerCrashedError)",
@@ -21,12 +23,19 @@ def test_a_dead_node_s_tasks_follow_their_retry_rules_and_a_new_node_takes_the_b
     # The GCS declares a silent node dead after 3 missed health checks 0.5 s apart, not 5 at 3 s: same path.
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_health_check_period_ms": "500"}
     env |= {"RAY_health_check_failure_threshold": "3"}
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.e2e.node_death"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400
-    )
+    with fresh_database("node_death") as url:
+        command = [sys.executable, "-m", "tests.e2e.node_death", url]
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-4000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    print(json.dumps(report, indent=1))
+    reports = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps(reports, indent=1))
+    assert sorted(reports) == ["postgres", "sqlite"]
+    for kind, report in reports.items():
+        print(f"checking the engine on {kind}")
+        _check(report)
+
+
+def _check(report: dict[str, Any]) -> None:
     jobs, doomed, fresh = report["jobs"], report["nodes"]["doomed"], report["nodes"]["fresh"]
     # While no node served the queue its three tasks waited (in the backlog, or a moment handed to Ray), not lost.
     backlog = report["backlog"]

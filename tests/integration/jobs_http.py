@@ -18,4 +18,6 @@ def submit(http: httpx.Client, document: dict[str, Any]) -> str:
 
 def scope_containers(client: Any, namespace: str, every: bool = False) -> list[Any]:
     """The containers an engine of `namespace` started (running ones, or `every` one)."""
-    return client.containers.list(all=every, filters={"label": f"{LABEL_SCOPE}={namespace}"})  # type: ignore[no-any-return]
+    labelled = {"label": f"{LABEL_SCOPE}={namespace}"}
+    # ignore_removed: a container removed while the list is read (a task ending now) is left out, not an error.
+    return client.containers.list(all=every, filters=labelled, ignore_removed=True)  # type: ignore[no-any-return]

@@ -1,5 +1,6 @@
 """The coordinator actor killed during a burst of submissions and completions: it restarts, rebuilds from the
-store, and every job a client was told was accepted completes; a submission refused meanwhile says why (503)."""
+store, and every job a client was told was accepted completes; a submission refused meanwhile says why (503). On
+both stores: recovery reads each back."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ class Submitter(threading.Thread):
                     self.refused.append((response.status_code, response.json().get("message", response.text)))
 
 
-def test_a_coordinator_killed_mid_burst_loses_no_accepted_job(live_engine: LiveEngine, docker_client: Any) -> None:
+def test_a_coordinator_killed_mid_burst_loses_no_accepted_job(live_engine_both: LiveEngine, docker_client: Any) -> None:
+    live_engine = live_engine_both
     first = [live_engine.submit_json(JOB)["id"] for _ in range(4)]
     go = threading.Event()
     submitters = [Submitter(str(live_engine.http.base_url), go, PER_SUBMITTER) for _ in range(SUBMITTERS)]

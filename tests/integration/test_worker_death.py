@@ -1,4 +1,5 @@
-"""A Ray worker process killed while it runs a task: the task's retry rules decide, and the error says why."""
+"""A Ray worker process killed while it runs a task: the task's retry rules decide, and the error says why (on
+both stores: the lost result and the retry are stored by each)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def _no_containers(docker_client: Any, job_id: str) -> bool:
 
 
 def test_a_killed_worker_fails_its_task_clearly_and_retry_rules_decide(
-    live_engine: LiveEngine, docker_client: Any
+    live_engine_both: LiveEngine, docker_client: Any
 ) -> None:
+    live_engine = live_engine_both
     retried = live_engine.submit_json(_gated_job("retried after its worker died", {"limit": 1}))["id"]
     alone = live_engine.submit_json(_gated_job("no retry", None))["id"]
     for job_id in (retried, alone):  # the default queue has two slots: both run at once

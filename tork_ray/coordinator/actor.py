@@ -20,6 +20,7 @@ from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
+from tork_ray.coordinator.outage_exit import give_up_handler, open_coordinator_store
 from tork_ray.coordinator.readiness import Readiness
 from tork_ray.coordinator.recovery import UNFINISHED, clean_nodes, resume_jobs
 from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
@@ -40,7 +41,6 @@ from tork_ray.spec.validate import COORDINATOR_QUEUES
 from tork_ray.store.crypto import warn_if_unencrypted
 from tork_ray.store.outage import StoreRetry
 from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
-from tork_ray.store.store import open_store
 from tork_ray.store.webhook_outbox import delete_done_before
 from tork_ray.worker.task import run_task
 
@@ -59,9 +59,10 @@ class Coordinator:
 
     def __init__(self, settings: Settings, max_waiting: int = MAX_WAITING_SUBMITS) -> None:
         self.settings = settings
-        self.store = open_store(settings)
+        self.store = open_coordinator_store(settings)
         # Writes wait out a store outage (datastore.retry.*): the event loop's, and the log parts' on the I/O thread.
-        self.store.retry_writes = retry = StoreRetry(settings.store_retry)
+        # Past datastore.retry.timeout the process exits, and Ray restarts it: see coordinator/outage_exit.py.
+        self.store.retry_writes = retry = StoreRetry(settings.store_retry, on_give_up=give_up_handler())
         self.writer = StateWriter(self.store, retry)
         self.webhooks = install_webhooks(self.writer, self.store, settings)
         self.engine = Engine(

@@ -102,20 +102,24 @@ def unavailable(exc: BaseException) -> StoreUnavailable:
 
 class StoreRetry:
     """Calls a store operation until it succeeds, waiting (with backoff) while the store is out of reach, at
-    most `timeout` seconds; errors that are not an outage go through at once. Blocking on purpose: used where
-    order matters more than the thread (the coordinator's one writer, its log-part thread)."""
+        most `timeout` seconds; errors that are not an outage go through at once. Blocking on purpose: used where
+        order matters more than the thread (the coordinator's one writer, its log-part thread). Past the timeout it
+    calls `on_give_up(what, error)` (the coordinator's: end the process, coordinator/outage_exit.py), then raises
+    StoreUnavailable."""
 
     def __init__(
         self,
         settings: StoreRetrySettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        on_give_up: Callable[[str, BaseException], None] | None = None,
     ) -> None:
         settings = settings or StoreRetrySettings()
         self.timeout = parse_duration(settings.timeout)
         self.first = parse_duration(settings.delay)
         self.most = max(parse_duration(settings.max_delay), self.first)
         self._sleep, self._clock = sleep, clock
+        self._on_give_up = on_give_up
         self.waits = 0  # failed tries so far, over the life of this instance (figures, tests)
 
     def __call__(self, operation: Callable[[], T], what: str = "a store write") -> T:
@@ -141,6 +145,8 @@ class StoreRetry:
                 self.waits += 1
                 if self._clock() + delay > deadline:
                     log.error("%s: the store stayed out of reach for %.1fs: %s", what, self.timeout, reason(exc))
+                    if self._on_give_up is not None:
+                        self._on_give_up(what, exc)
                     raise unavailable(exc) from exc
                 log.warning("%s: the store is out of reach (%s); trying again in %.2fs", what, reason(exc), delay)
                 self._sleep(delay)

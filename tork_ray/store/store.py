@@ -18,6 +18,7 @@ from tork_ray.domain.models import GUEST, Job, Task, User, new_id, utcnow
 from tork_ray.domain.redact import Redactor
 from tork_ray.domain.states import TASK_TERMINAL, JobState, TaskState
 from tork_ray.settings import Settings
+from tork_ray.spec.units import parse_duration
 from tork_ray.store import logs, migrate
 from tork_ray.store.auth import AuthStore, Viewer, perm_rows, user_of, visible_clause
 from tork_ray.store.auth_tables import JobPermRow
@@ -44,11 +45,11 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL and a busy timeout so API readers never block the writer."""
+def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+    """An engine for `url`; SQLite gets WAL (API readers never block the writer) and a busy timeout (seconds)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout})
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -66,6 +67,7 @@ def open_store(settings: Settings) -> Store:
     """The store the settings describe: its URL, its encryption key, the redaction patterns its logs obey."""
     return Store(
         settings.store_url,
+        busy_timeout=parse_duration(settings.datastore.sqlite_busy_timeout),
         encryption_key=settings.datastore.encryption_key,
         redactor=Redactor(patterns=settings.api.redact_patterns),
     )
@@ -79,9 +81,11 @@ class Store:
     is a way out that cannot be taken back, and the API would hide those values anyway).
     """
 
-    def __init__(self, url: str, *, encryption_key: str = "", redactor: Redactor | None = None) -> None:
+    def __init__(
+        self, url: str, *, encryption_key: str = "", redactor: Redactor | None = None, busy_timeout: float = 30.0
+    ) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout)
         self.encrypted = bool(encryption_key)
         bind_cipher(self.engine, cipher_for(encryption_key))
         self.search = search_dialect(self.engine.dialect.name)
