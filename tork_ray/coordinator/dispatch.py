@@ -192,8 +192,10 @@ class Dispatcher:
             log.warning("task %s lost: %s", task_id, exc)  # in full, for an operator; the user reads lost_error
             outcome = {"error": lost_error(exc)}
             self._clean_after(task_id)
-            # Its node may be gone: Ray reports that loss once the node is declared dead, so the capacity read
-            # before may count the dead node's slots. Read it again before the pump below fills them.
+            # Its node may be gone: read the capacity again before the pump below fills slots, rather than
+            # trust a read up to CAPACITY_TTL_SECONDS old. This narrows the window, it does not close it: Ray
+            # reports the loss once the node's raylet stops answering, and lists the node alive (its slots
+            # with it) until its health checks declare it dead.
             self._capacity_read_at = 0.0
         finally:
             self._running.pop(task_id, None)
