@@ -9,7 +9,7 @@ RUN_ENV := $(if $(PORT),TORK_COORDINATOR_ADDRESS=127.0.0.1:$(PORT)) \
            $(if $(DATA_DIR),TORK_DATA_DIR=$(DATA_DIR)) \
            $(if $(SLOTS),TORK_WORKER_QUEUES_DEFAULT=$(SLOTS))
 
-.PHONY: run test venv docker image runtimes postgres sshd chromium ui-assets ray-up-check lint unit bench clean
+.PHONY: run test venv docker image runtimes postgres sshd chromium ui-assets ray-up-check lint unit bench bench-cluster clean
 
 run: venv docker image
 	$(RUN_ENV) $(BIN)/tork-ray run standalone
@@ -67,6 +67,10 @@ ray-up-check: venv docker image sshd
 
 bench: venv docker image
 	$(BIN)/python -m benchmarks
+
+# 1,000 jobs on a two-node local cluster with PostgreSQL against standalone SQLite (benchmarks/README.md).
+bench-cluster: venv postgres
+	$(BIN)/python -m benchmarks.cluster_bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

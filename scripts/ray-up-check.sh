@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ray up` for real on this one machine: an sshd per "host" on loopback (head 127.0.0.1, worker 127.0.0.2), key
-# auth with a key made here, `ray up -y` with a cluster yaml made from cluster.yaml, a job over HTTP to the head's
-# API that runs on the worker, `ray down -y`. Everything runs in new network and PID namespaces (as root), so the
+# auth with a key made here, a PostgreSQL server of its own on the head's address as the store, `ray up -y` with a
+# cluster yaml made from cluster.yaml, a job over HTTP to the head's API that runs on the worker (its result read
+# back from PostgreSQL), `ray down -y`. Everything runs in new network and PID namespaces (as root), so the
 # `ray stop` that cluster.yaml and `ray down` run sees and kills only this cluster's processes, never another Ray
 # on this host, and its ports are its own (each "host" also has a PID namespace of its own, inside). Prints the steps with times; the last line is a JSON report.
 #   scripts/ray-up-check.sh [VENV]     (VENV: default ./.venv; TORK_TEST_IMAGE: the task's image)

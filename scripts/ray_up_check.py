@@ -3,7 +3,10 @@
 Two "hosts" on loopback, each an sshd of ours with its own home directory (SetEnv HOME): the head 127.0.0.1 and
 a worker 127.0.0.2. A cluster yaml made from cluster.yaml (same start commands; setup commands that link the
 existing venv instead of cloning), `ray up -y`, a job submitted over HTTP to the head's API (Ray Serve) that must
-run on the worker, then `ray down -y`. Prints what happened, with times, and a JSON report as its last line.
+run on the worker, then `ray down -y`. The store is PostgreSQL, as a cluster's must be: a server of this check's
+own (Debian's binaries, a fresh cluster in a temp dir) listening on the head's address, with a role and a
+database of its own, named in the head's ~/tork-ray.env; the job's result is read back from that server.
+Prints what happened, with times, and a JSON report as its last line.
 
 Why the namespaces: `ray stop` (which cluster.yaml's start commands and `ray down` run) kills every Ray process
 it can see; in a PID namespace of its own it sees only this cluster's, and the ports (6379, 8000, ...) are this
@@ -14,14 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import glob
 import hashlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD, WORKER = "127.0.0.1", "127.0.0.2"
+PG_PORT = 5432  # this network namespace's own
 IMAGE = os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest")
 began = time.monotonic()
 
@@ -75,7 +82,52 @@ def env_file(work: Path, name: str, lines: dict[str, str]) -> None:
     (work / name / "tork-ray.env").write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
 
 
-def host_envs(work: Path, venv: Path, token: str) -> None:
+def _pg(program: str) -> str:
+    return str(Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]) / program)  # Debian's newest server
+
+
+def _as_postgres(*argv: str) -> None:
+    # The server refuses to run as root: Debian's postgres user runs it (as scripts/ensure-postgres.sh does).
+    subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(argv)], check=True, timeout=120)
+
+
+def start_postgres(password: str) -> tuple[Path, str]:
+    """A PostgreSQL server on the head's address: role and database `tork`, password auth over TCP. Returns its
+    directory (outside the check's root-only temp dir: the server runs as postgres) and the head's DSN."""
+    home = Path(tempfile.mkdtemp(prefix="tork-rayup-pg-"))
+    home.chmod(0o755)
+    data = home / "data"
+    (home / "pw").write_text(password)
+    shutil.chown(home / "pw", "postgres")
+    data.mkdir()
+    shutil.chown(data, "postgres", "postgres")
+    t0 = time.monotonic()
+    _as_postgres(_pg("initdb"), "-D", str(data), "-U", "postgres", "--auth-local=trust",
+                 "--auth-host=scram-sha-256", f"--pwfile={home / 'pw'}")  # fmt: skip
+    options = f"-p {PG_PORT} -k {data} -c listen_addresses={HEAD} -c fsync=off"
+    _as_postgres(_pg("pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-w", "-o", options, "start")
+    sql = f"CREATE ROLE tork LOGIN PASSWORD '{password}'; CREATE DATABASE tork OWNER tork;"
+    for statement in sql.split("; "):  # psql runs a -c string as one transaction, and CREATE DATABASE can't be in one
+        _as_postgres(_pg("psql"), "-q", "-h", str(data), "-p", str(PG_PORT), "-U", "postgres",
+                     "-v", "ON_ERROR_STOP=1", "-c", statement.rstrip(";"))  # fmt: skip
+    say(f"PostgreSQL on {HEAD}:{PG_PORT} (database tork) in {time.monotonic() - t0:.1f}s")
+    return home, f"postgresql+psycopg://tork:{password}@{HEAD}:{PG_PORT}/tork"
+
+
+def stored_job(dsn: str, job_id: str) -> dict[str, Any]:
+    """The job as the head's store holds it: read from the PostgreSQL server, not through the API."""
+    sys.path.insert(0, str(ROOT))  # the checkout under test, as the head's PYTHONPATH says
+    from tork_ray.store.store import Store
+
+    store = Store(dsn)
+    try:
+        job, tasks = store.get_job(job_id), store.job_tasks(job_id)
+        return {"state": str(job.state) if job else None, "results": [t.result for t in tasks]}
+    finally:
+        store.close()
+
+
+def host_envs(work: Path, venv: Path, token: str, dsn: str) -> None:
     common = {
         "PYTHONPATH": str(ROOT),  # the checkout under test, whichever venv runs it
         "RAY_AUTH_MODE": "token",  # a cluster keeps Ray's token auth: one token, given to every host
@@ -89,8 +141,9 @@ def host_envs(work: Path, venv: Path, token: str) -> None:
             "TORK_RAY_NODE_IP": HEAD,
             "TORK_WORKER_QUEUES_DEFAULT": "0",  # the head runs the coordinator and the API, no tasks
             "TORK_DATA_DIR": str(work / "head" / "data"),
-            # The coordinator and the API stay on this head (placement): its SQLite file is the one store.
-            "TORK_DATASTORE_SQLITE_CLUSTER": "true",
+            # The cluster's store: PostgreSQL (cluster mode refuses a SQLite file on one node).
+            "TORK_DATASTORE_TYPE": "postgres",
+            "TORK_DATASTORE_POSTGRES_DSN": dsn,
             "RAY_TMPDIR": str(work / "head" / "t"),  # Ray's sessions (and `ray stop`'s view) stay in here
             "TORK_RAY_ADDRESS": f"{HEAD}:6379",
         },
@@ -165,7 +218,7 @@ def remove_ssh_sockets(cluster_name: str) -> None:
         ours.parent.rmdir()  # only if no other cluster's sockets are there
 
 
-def check(work: Path, venv: Path) -> dict[str, Any]:
+def check(work: Path, venv: Path, dsn: str) -> dict[str, Any]:
     report: dict[str, Any] = {}
     ray = str(venv / "bin" / "ray")
     client = str(work / "client")  # `ray up`'s own files (config cache, ...) stay in here too
@@ -189,12 +242,15 @@ def check(work: Path, venv: Path) -> dict[str, Any]:
             report.update(job=job["state"], result=task.get("result"), error=task.get("error"))
             report.update(taskNode=task.get("nodeId"), workerNode=worker["id"])
             say(f"job {job['state']}: {task.get('result')!r} on node {task.get('nodeId')}")
+            report["stored"] = stored_job(dsn, job["id"])
+            say(f"in PostgreSQL on {HEAD}:{PG_PORT}: {report['stored']}")
     finally:
         t2 = time.monotonic()
         run(ray, "down", "-y", str(config), env=env)
         report["rayDownSeconds"] = round(time.monotonic() - t2, 1)
         remove_ssh_sockets(yaml.safe_load(config.read_text())["cluster_name"])
     report["ok"] = report.get("job") == "COMPLETED" and report.get("taskNode") == report.get("workerNode")
+    report["ok"] &= report.get("stored") == {"state": "COMPLETED", "results": [report.get("result")]}
     return report
 
 
@@ -214,8 +270,14 @@ def main(work: Path, venv: Path) -> int:
     for name, address in (("head", HEAD), ("worker", WORKER)):
         sshd(work, name, address)
     (work / "client").mkdir(exist_ok=True)
-    host_envs(work, venv, secrets.token_hex(32))
-    report = check(work, venv)
+    pg_home, dsn = start_postgres(secrets.token_hex(16))
+    try:
+        host_envs(work, venv, secrets.token_hex(32), dsn)
+        report = check(work, venv, dsn)
+    finally:  # the server dies with the namespace anyway: stopped here so its directory can go
+        with contextlib.suppress(subprocess.SubprocessError):
+            _as_postgres(_pg("pg_ctl"), "-D", str(pg_home / "data"), "-m", "immediate", "stop")
+        shutil.rmtree(pg_home, ignore_errors=True)
     print(json.dumps(report), flush=True)
     return 0 if report["ok"] else 1
 

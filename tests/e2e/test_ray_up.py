@@ -1,5 +1,6 @@
 """`ray up cluster.yaml` for real: scripts/ray-up-check.sh brings up a head and a worker over SSH (loopback
-"hosts" in namespaces of their own), submits a job to the head's API, and takes the cluster down again."""
+"hosts" in namespaces of their own) with a PostgreSQL server of its own as the store, submits a job to the head's
+API, reads its result back from that server, and takes the cluster down again."""
 
 from __future__ import annotations
 
@@ -42,3 +43,5 @@ def test_ray_up_runs_a_job_on_the_worker_and_ray_down_ends_it(docker_client: Any
     assert report["job"] == "COMPLETED", report.get("error")
     assert report["result"] == "hello from a worker"
     assert report["taskNode"] == report["workerNode"]  # ran on the worker (the head serves no queue)
+    # The head's store is the check's PostgreSQL server, and the job's result is in it.
+    assert report["stored"] == {"state": "COMPLETED", "results": ["hello from a worker"]}

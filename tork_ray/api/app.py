@@ -60,7 +60,9 @@ def create_app(settings: Settings, coordinator: Any, store: Store | None = None)
         redactor=Redactor(patterns=settings.api.redact_patterns, enabled=settings.api.redact_enabled),
     )
     install_error_handlers(app)
-    authenticator = Authenticator(settings.auth, backend.store, backend.offload) if settings.auth.enabled else None
+    authenticator = (
+        Authenticator(settings.auth, backend.store, backend.offload, coordinator) if settings.auth.enabled else None
+    )
     app.state.authenticator = authenticator
     install_middleware(app, settings.api, authenticator)
     for name, router in ROUTERS.items():

@@ -4,7 +4,8 @@ Secrets are compared in constant time, and an unknown or disabled username costs
 password (a dummy hash is verified), so neither the answer nor its timing tells which usernames exist. scrypt
 (tens of ms) runs on the API's thread pool, never on the event loop; a verified username/password pair is
 remembered for `auth.cache.ttl` under a keyed digest that includes the stored hash, so a changed password
-misses at once. Failed logins are limited per client IP and per username (429 with Retry-After)."""
+misses at once. Failed logins are limited per client IP and per username (429 with Retry-After), for the whole
+cluster: the counts live in the store (api/login_limit.py), so N API replicas do not allow N times the tries."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tork_ray.api.access import KEY_HOLDER, Caller
-from tork_ray.api.login_limit import FailureLimiter
+from tork_ray.api.login_limit import FailureLimiter, SharedLimit
 from tork_ray.api.offload import Offload
 from tork_ray.api.passwords import hash_password, verify_password
 from tork_ray.settings import AuthSettings, Settings
@@ -87,11 +89,14 @@ def with_key(settings: Settings) -> Settings:
 
 
 class Authenticator:
-    def __init__(self, settings: AuthSettings, store: Store, offload: Offload) -> None:
+    def __init__(self, settings: AuthSettings, store: Store, offload: Offload, coordinator: Any = None) -> None:
         self.settings = settings
         self.store = store
         self.offload = offload
-        self.limiter = FailureLimiter(settings.failures_limit, parse_duration(settings.failures_window))
+        window = parse_duration(settings.failures_window)
+        self.limiter = FailureLimiter(settings.failures_limit, window)  # this process's: refuses with no I/O
+        # The cluster's (every replica's failures), when there is a coordinator to write them.
+        self.shared = SharedLimit(store, coordinator, settings.failures_limit, window) if coordinator else None
         self.cache = VerifiedCache(parse_duration(settings.cache_ttl))
         self._dummy_hash: str | None = None
         self._challenge = ", ".join(
@@ -111,24 +116,33 @@ class Authenticator:
         scheme, _, value = authorization.strip().partition(" ")
         scheme = scheme.lower()
         if scheme == "bearer" and self.settings.key_enabled:
-            return self._check_key(value.strip(), f"ip:{client_ip}")
+            return await self._check_key(value.strip(), f"ip:{client_ip}")
         if scheme == "basic" and self.settings.basic_enabled:
             return await self._check_basic(value.strip(), client_ip)
         return self._refuse("authentication required")
 
-    def _too_many(self, *keys: str) -> Refusal | None:
-        wait = self.limiter.retry_after(*keys)
+    @staticmethod
+    def _too_many(wait: int) -> Refusal | None:
         if wait:
             return Refusal(429, "too many failed logins: try again later", {"Retry-After": str(wait)})
         return None
 
-    def _check_key(self, key: str, ip_key: str) -> Caller | Refusal:
-        if refusal := self._too_many(ip_key):
+    def _shared_wait(self, *keys: str) -> int:
+        """Blocking: what the cluster's counts say (0 with no coordinator to share them through)."""
+        return self.shared.retry_after(*keys) if self.shared else 0
+
+    async def _failed(self, *keys: str) -> None:
+        self.limiter.failed(*keys)
+        if self.shared:
+            await self.shared.failed(*keys)
+
+    async def _check_key(self, key: str, ip_key: str) -> Caller | Refusal:
+        if refusal := self._too_many(self.limiter.retry_after(ip_key) or await self.offload(self._shared_wait, ip_key)):
             return refusal
         # Digests first: compare_digest is constant-time over equal lengths, and these are always 32 bytes.
         if hmac.compare_digest(_digest(key), _digest(self.settings.key)):
             return KEY_HOLDER
-        self.limiter.failed(ip_key)
+        await self._failed(ip_key)
         return self._refuse("invalid API key")
 
     async def _check_basic(self, value: str, client_ip: str) -> Caller | Refusal:
@@ -137,16 +151,22 @@ class Authenticator:
         except (binascii.Error, UnicodeDecodeError):
             username, sep, password = "", "", ""
         if not sep or not username:
-            self.limiter.failed(f"ip:{client_ip}")
+            await self._failed(f"ip:{client_ip}")
             return self._refuse("malformed basic credentials")
         keys = (f"ip:{client_ip}", f"user:{username}")
-        if refusal := self._too_many(*keys):
+        if refusal := self._too_many(self.limiter.retry_after(*keys)):
             return refusal
-        caller = await self.offload(self.verify, username, password)
+        # One thread hop for both: the cluster's counts (one read), then the password (a read, maybe a scrypt).
+        caller = await self.offload(self._verify_within_limit, keys, username, password)
+        if isinstance(caller, Refusal):
+            return caller
         if caller is None:
-            self.limiter.failed(*keys)
+            await self._failed(*keys)
             return self._refuse("invalid username or password")
         return caller
+
+    def _verify_within_limit(self, keys: tuple[str, ...], username: str, password: str) -> Caller | Refusal | None:
+        return self._too_many(self._shared_wait(*keys)) or self.verify(username, password)
 
     def verify(self, username: str, password: str) -> Caller | None:
         """Blocking (a store read, maybe a scrypt): the caller, or None for any wrong pair."""

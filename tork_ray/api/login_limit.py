@@ -1,10 +1,21 @@
-"""Failed logins, limited per client IP and per username: a token bucket each, in bounded memory."""
+"""Failed logins, limited per client IP and per username: a token bucket each, in this process's bounded memory
+(FailureLimiter, a first gate that costs no I/O) and for the whole cluster in the store (SharedLimit)."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
+from typing import Any
+
+from ray.exceptions import RayError
+
+from tork_ray.api.idempotency import call_id
+from tork_ray.store.login_failures import Policy, digest, retry_after
+from tork_ray.store.store import Store
+
+log = logging.getLogger(__name__)
 
 # Buckets kept at most: beyond, full ones are forgotten first, then the oldest (a flood of made-up usernames
 # cannot grow the map; an attacker forging many names is still held by the bucket of their IP).
@@ -50,3 +61,25 @@ class FailureLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class SharedLimit:
+    """The same limits counted for the whole cluster: read from the store before a login (every API process sees
+    every failure), spent through the coordinator (the store's one writer) after one. Survives a restart of any
+    replica or of the coordinator, since nothing of it lives in their memory."""
+
+    def __init__(self, store: Store, coordinator: Any, limit: int, window: float) -> None:
+        self.store = store
+        self.coordinator = coordinator
+        self.policy = Policy(limit, window)
+
+    def retry_after(self, *keys: str) -> int:
+        """Blocking (one indexed read): call it off the event loop."""
+        return retry_after(self.store.engine, [digest(key) for key in keys], self.policy)
+
+    async def failed(self, *keys: str) -> None:
+        digests = [digest(key) for key in keys]
+        try:
+            await self.coordinator.login_failed.remote(digests, self.policy.limit, self.policy.window, call_id())
+        except RayError as exc:  # this process's own counts still hold; the 401 is not turned into a 500
+            log.warning("could not count a failed login for the cluster: %s", type(exc).__name__)

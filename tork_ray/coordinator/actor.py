@@ -39,6 +39,7 @@ from tork_ray.spec.models import JobInput, ScheduledJobInput
 from tork_ray.spec.units import parse_duration
 from tork_ray.spec.validate import COORDINATOR_QUEUES
 from tork_ray.store.crypto import warn_if_unencrypted
+from tork_ray.store.login_failures import Policy, record_failure
 from tork_ray.store.outage import StoreRetry
 from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
 from tork_ray.store.webhook_outbox import delete_done_before
@@ -367,6 +368,11 @@ class Coordinator:
         """The configured first admin, created or reset (the API hashed the password); True when created."""
         await self.ready()
         return await self._off_loop(self.store.auth.set_admin, username, password_hash)
+
+    async def login_failed(self, digests: list[str], limit: int, window: float, call_id: str) -> None:
+        """Spends a failed login from each bucket the API names (store/login_failures.py), for every replica.
+        Needs no recovery: it touches no job. Idempotent by `call_id` (Ray may run it again after a restart)."""
+        await self._off_loop(record_failure, self.store.engine, digests, Policy(limit, window), call_id)
 
     def _node_monitor(self) -> NodeMonitor:
         # Made on first use: nodes are probed only once someone asks about them.

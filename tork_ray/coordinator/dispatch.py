@@ -30,6 +30,19 @@ def queue_resource(queue: str) -> str:
     return f"{QUEUE_RESOURCE_PREFIX}{queue}"
 
 
+def queue_capacity(nodes: list[dict[str, Any]]) -> dict[str, int]:
+    """Slots per queue on the nodes that are alive (`ray.nodes()`): a node declared dead offers none, even
+    while some total of Ray's resource view still counts it."""
+    slots: Counter[str] = Counter()
+    for node in nodes:
+        if not node.get("Alive"):
+            continue
+        for name, amount in node.get("Resources", {}).items():
+            if name.startswith(QUEUE_RESOURCE_PREFIX):
+                slots[name.removeprefix(QUEUE_RESOURCE_PREFIX)] += int(amount)
+    return dict(slots)
+
+
 # What a user reads when Ray lost a task: Ray's own text points at its log files on the node (which a user of
 # the API cannot see), so the failures a user can act on are said in our words, Ray's kind kept in brackets.
 LOST_REASONS: tuple[tuple[type[RayError], str], ...] = (
@@ -160,11 +173,7 @@ class Dispatcher:
         if not force and now - self._capacity_read_at < CAPACITY_TTL_SECONDS:
             return
         self._capacity_read_at = now
-        self._capacity = {
-            name.removeprefix(QUEUE_RESOURCE_PREFIX): int(amount)
-            for name, amount in ray.cluster_resources().items()
-            if name.startswith(QUEUE_RESOURCE_PREFIX)
-        }
+        self._capacity = queue_capacity(ray.nodes())
 
     def _clean_after(self, task_id: str) -> None:
         if self.on_lost is None:
@@ -183,6 +192,11 @@ class Dispatcher:
             log.warning("task %s lost: %s", task_id, exc)  # in full, for an operator; the user reads lost_error
             outcome = {"error": lost_error(exc)}
             self._clean_after(task_id)
+            # Its node may be gone: read the capacity again before the pump below fills slots, rather than
+            # trust a read up to CAPACITY_TTL_SECONDS old. This narrows the window, it does not close it: Ray
+            # reports the loss once the node's raylet stops answering, and lists the node alive (its slots
+            # with it) until its health checks declare it dead.
+            self._capacity_read_at = 0.0
         finally:
             self._running.pop(task_id, None)
             self._running_per_queue[queue] -= 1

@@ -30,7 +30,7 @@ def target_metadata() -> MetaData:
     """SQLModel's metadata with every table of the store in it (each module adds its own tables on import)."""
     from sqlmodel import SQLModel
 
-    from tork_ray.store import auth_tables, schedule_tables, tables, webhook_tables  # noqa: F401
+    from tork_ray.store import auth_tables, login_tables, schedule_tables, tables, webhook_tables  # noqa: F401
 
     return SQLModel.metadata
 

@@ -1,0 +1,54 @@
+"""Queue capacity counts live nodes only, and is read again once a task is lost (its node may be the one that
+died): the backlog is then kept by the coordinator instead of being handed to Ray for a dead node's slots.
+Ray's node list is stood in for (the dispatcher's logic alone; tests/e2e/test_node_death.py runs the real thing)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from ray.exceptions import WorkerCrashedError
+
+from tork_ray.coordinator import dispatch
+from tork_ray.coordinator.dispatch import Dispatcher, queue_capacity
+
+
+def node(alive: bool, **queues: int) -> dict[str, Any]:
+    resources = {"CPU": 1.0, "tork:head": 1.0, **{f"queue:{name}": float(n) for name, n in queues.items()}}
+    return {"NodeID": "n", "Alive": alive, "Resources": resources}
+
+
+def test_capacity_counts_the_queue_slots_of_live_nodes_only() -> None:
+    nodes = [node(True, default=4, gpu=1), node(True, default=2), node(False, default=8, other=3)]
+    assert queue_capacity(nodes) == {"default": 6, "gpu": 1}
+    assert queue_capacity([]) == {}
+
+
+def test_a_lost_task_makes_the_dispatcher_read_capacity_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    nodes = [node(True, q=1)]
+    monkeypatch.setattr(dispatch.ray, "nodes", lambda: nodes)
+    launched: dict[str, asyncio.Future[Any]] = {}
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+
+        def launch(request: Any, _resource: str) -> asyncio.Future[Any]:
+            launched[request] = loop.create_future()
+            return launched[request]
+
+        async def on_result(_task_id: str, _outcome: Any) -> None:
+            return None
+
+        dispatcher = Dispatcher(launch, on_result)
+        dispatcher.enqueue("t1", "q", 0, "t1")  # type: ignore[arg-type]  # the request is opaque here
+        dispatcher.enqueue("t2", "q", 0, "t2")  # type: ignore[arg-type]
+        assert list(launched) == ["t1"]  # one slot: t2 waits in the backlog
+        nodes[0] = node(False, q=1)  # the node dies; the capacity read a moment ago still counts it
+        launched["t1"].set_exception(WorkerCrashedError())
+        for _ in range(10):  # let the dispatcher handle the loss and pump
+            await asyncio.sleep(0)
+        assert list(launched) == ["t1"], "t2 was handed to Ray for the dead node's slot"
+        assert dispatcher.queue_info("q").size == 1
+
+    asyncio.run(scenario())
