@@ -101,10 +101,10 @@ def stop(process: subprocess.Popen[Any]) -> None:
         process.wait()
 
 
-def engine_side(idle: float) -> dict[str, Any]:
+def engine_side(idle: float, env: dict[str, str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tork-mem-") as data:
         port = free_port()
-        process, cold = start_engine(Path(data), port, {})
+        process, cold = start_engine(Path(data), port, env)
         try:
             # One trivial job first: the task workers a running engine keeps count in its idle memory.
             httpx.post(f"http://127.0.0.1:{port}/jobs", json={"name": "m", "tasks": [{"name": "t", "run": "true"}]})
@@ -131,8 +131,10 @@ def bare_ray_side(idle: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory_bench", description=__doc__)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before measuring (default 10)")
+    parser.add_argument("--env", nargs="*", default=[], help="NAME=VALUE for the engine's environment (experiments)")
     args = parser.parse_args()
-    report = {"engine": engine_side(args.idle), "bare ray.init": bare_ray_side(args.idle)}
+    env = dict(item.split("=", 1) for item in args.env)
+    report = {"engine": engine_side(args.idle, env), "bare ray.init": bare_ray_side(args.idle)}
     report["rss_ratio"] = round(report["engine"]["rss_mib"] / report["bare ray.init"]["rss_mib"], 2)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "memory_bench.json").write_text(json.dumps(report, indent=2))

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -185,6 +186,15 @@ def main() -> None:
             print(f"  {share:5.1f}%  {name}")
 
 
+def busy_workers(looks: int = 100) -> list[int]:
+    """The worker processes seen running run_task most often (Ray names a worker by what it runs right now)."""
+    seen: Counter[int] = Counter()
+    for _ in range(looks):
+        seen.update(pid for pid, command in descendants(os.getpid()).items() if command.startswith("ray::run_task"))
+        time.sleep(0.01)  # sampling the process table, not synchronising
+    return [pid for pid, _count in seen.most_common()]
+
+
 def spy(http: httpx.Client, seconds: int, tasks: int) -> None:
     """py-spy on the coordinator, two task workers and this process while sequential jobs run."""
     for old in RESULTS.glob("profile-*.txt"):
@@ -201,7 +211,7 @@ def spy(http: httpx.Client, seconds: int, tasks: int) -> None:
     targets = {
         "coordinator": [p for p, c in ours.items() if c.startswith("ray::Coordinator")],
         "api": [os.getpid()],
-        "worker": [p for p, c in ours.items() if c.startswith(("ray::run_task", "ray::IDLE"))],
+        "worker": busy_workers(),
     }
     spies = []
     for name, pids in targets.items():

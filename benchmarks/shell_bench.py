@@ -4,7 +4,9 @@
 Sequential: one job of `--tasks` tasks over HTTP (`wait`: the answer comes when the job ends) against as many
 `bash -c true` one after another, and as many Ray tasks (each runs that subprocess) one after another.
 Fan-out: one job with a `parallel` of `--fanout` tasks on 2 slots against as many subprocesses on 2 threads and as
-many Ray tasks submitted at once (queue resource: 2 run at a time). Figures go to results/shell_bench.json.
+many Ray tasks submitted at once (queue resource: 2 run at a time). Also, after those rounds, the design the
+engine does not use, raw: one long-lived actor holding both slots, one call per task (`ray_actor`). Figures go to
+results/shell_bench.json.
 """
 
 from __future__ import annotations
@@ -48,6 +50,27 @@ def raw_ray_task() -> int:
 
 def raw_ray_options() -> Any:
     return raw_ray_task.options(resources={"queue:default": 1})
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class Executor:
+    """The alternative design, raw: one long-lived actor per node holding the queue's slots, a call per task."""
+
+    def run(self) -> int:
+        return subprocess.run(TRUE, check=False).returncode
+
+
+def raw_executor() -> Any:
+    return Executor.options(resources={"queue:default": SLOTS}, max_concurrency=SLOTS).remote()
+
+
+def raw_actor_seq(actor: Any, count: int) -> None:
+    for _ in range(count):
+        ray.get(actor.run.remote())
+
+
+def raw_actor_fan(actor: Any, count: int) -> None:
+    ray.get([actor.run.remote() for _ in range(count)])
 
 
 def raw_subprocess_seq(count: int) -> None:
@@ -121,6 +144,12 @@ def measure(http: httpx.Client, tasks: int, fanout: int, rounds: int) -> list[di
         },
         rounds,
     )
+    # The executor holds every slot of the queue: measured after the engine's rounds, on its own.
+    actor = raw_executor()
+    raw_actor_fan(actor, SLOTS * 2)
+    sequential |= interleave({"ray_actor": lambda: raw_actor_seq(actor, tasks)}, rounds)
+    fan |= interleave({"ray_actor": lambda: raw_actor_fan(actor, fanout)}, rounds)
+    ray.kill(actor)
     return [summary("sequential", tasks, sequential), summary("fan-out", fanout, fan)]
 
 
