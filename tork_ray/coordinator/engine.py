@@ -206,11 +206,6 @@ class Engine(WorkQueue):
 
     # --- events from workers --------------------------------------------------------------------------
 
-    def task_started(self, task_id: str, node_id: str) -> None:
-        task = self.writer.task(task_id)
-        if task is not None:
-            self.run(lambda: self._started(task, node_id), task.job_id, f"the start of task {task_id}")
-
     def _started(self, task: Task, node_id: str) -> None:
         if self.writer.move_task(task, TaskState.RUNNING, node_id=node_id):
             job = self.writer.job(task.job_id)
