@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import benchmarks.scenarios  # noqa: F401  (fills the registry)
 from benchmarks.registry import SCENARIOS
 
 ROOT = Path(__file__).resolve().parents[2]
