@@ -65,8 +65,10 @@ chromium:
 ray-up-check: venv docker image sshd
 	scripts/ray-up-check.sh $(VENV)
 
-bench: venv docker image
-	$(BIN)/python -m benchmarks
+# Every scenario against its baseline in one run: a table, benchmarks/results/bench.json and bench.png.
+# QUICK=1: every scenario small (a smoke run, as make test runs it).
+bench: venv docker image runtimes
+	$(BIN)/python -m benchmarks $(if $(QUICK),--quick)
 
 # 1,000 jobs on a two-node local cluster with PostgreSQL against standalone SQLite (benchmarks/README.md).
 bench-cluster: venv postgres

@@ -1,4 +1,9 @@
-"""`python -m benchmarks`: runs the runtime benchmark, prints the figures, saves them as JSON."""
+"""`python -m benchmarks` (`make bench`): every scenario against its baseline in the same run; a table, JSON, a chart.
+
+Each scenario runs in its own process (benchmarks/scenarios.py lists them) and interleaves its rounds with its
+baseline's. `--quick` runs each small (a smoke run: the figures mean little). Writes results/bench.json and
+results/bench.png. Nothing here judges: a missed goal is printed, never an exit code.
+"""
 
 from __future__ import annotations
 
@@ -6,67 +11,131 @@ import argparse
 import json
 import os
 import platform
-import tempfile
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import docker
-
-from benchmarks.engine import live_engine, run_job
-from benchmarks.runtime import fanout, fanout_job, raw_container, sequential, sequential_job
+import benchmarks.scenarios  # noqa: F401  (fills the registry)
+from benchmarks.registry import SCENARIOS, Row, Scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
-GOALS = {"sequential": ("time_ratio", "<=", 1.10), "fan-out": ("throughput_ratio", ">=", 0.90)}
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--image", default=os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest"))
-    parser.add_argument("--tasks", type=int, default=20, help="sequential: tasks in the one job (default 20)")
-    parser.add_argument("--fanout", type=int, default=50, help="fan-out: items of the each (default 50)")
-    parser.add_argument("--slots", type=int, default=4, help="fan-out: queue slots = raw threads (default 4)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per side (default 3)")
-    return parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="every scenario small: a smoke run")
+    parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="these scenarios only")
+    parser.add_argument("--skip", nargs="+", choices=sorted(SCENARIOS), default=[], help="all but these")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where bench.json and bench.png go")
+    return parser.parse_args(argv)
 
 
-def verdict(summary: dict[str, Any]) -> str:
-    key, op, goal = GOALS[summary["name"]]
-    value = summary[key]
-    met = value <= goal if op == "<=" else value >= goal
-    return f"{key} {value:.3f} (goal {op} {goal:.2f}: {'met' if met else 'MISSED'})"
+def run_scenario(scenario: Scenario, quick: bool) -> tuple[list[Row], dict[str, Any] | None, str]:
+    """Runs one scenario's module; its rows, its own report, and "" or why it failed."""
+    result = RESULTS / scenario.result
+    result.unlink(missing_ok=True)
+    command = [sys.executable, "-m", scenario.module, *(scenario.quick if quick else scenario.full)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env.setdefault("RAY_AUTH_MODE", "disabled")
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not result.exists():
+        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        return [], None, f"exit {done.returncode}: {tail}"
+    report: dict[str, Any] = json.loads(result.read_text())
+    return scenario.rows(report), report, ""
 
 
-def main() -> None:
-    args = parse_args()
-    client = docker.from_env()
-    client.images.get(args.image)
-    with tempfile.TemporaryDirectory(prefix="tork-bench-") as data, live_engine(Path(data), args.slots) as http:
-        # Warm-up, not measured: Ray worker processes, the Docker client, the first container of each side.
-        raw_container(client, args.image)
-        run_job(http, sequential_job(args.image, 2))
-        run_job(http, fanout_job(args.image, args.slots))
-        results = [
-            sequential(http, client, args.image, args.tasks, args.rounds).summary(),
-            fanout(http, client, args.image, args.fanout, args.slots, args.rounds).summary(),
-        ]
-    report = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "docker": client.version()["Version"]},
-        "settings": vars(args),
-        "results": results,
-    }
-    for summary in results:
-        print(
-            f"{summary['name']:>10}: {summary['containers']} containers  raw {summary['raw_median']:.2f}s "
-            f"({summary['raw_per_second']}/s)  tork_ray {summary['tork_ray_median']:.2f}s "
-            f"({summary['tork_ray_per_second']}/s)  {verdict(summary)}"
+def table(rows: list[Row]) -> str:
+    header = ("scenario", "metric", "tork_ray", "baseline", "ratio", "goal", "met")
+    lines = [
+        (
+            row.scenario,
+            row.metric,
+            f"{row.value:.4g} {row.unit}",
+            f"{row.baseline}: {row.baseline_value:.4g}",
+            f"{row.ratio:.3f}",
+            ", ".join(str(goal) for goal in row.goals),
+            {True: "yes", False: "NO", None: ""}[row.met],
         )
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"runtime-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2))
-    print(f"saved {path}")
+        for row in rows
+    ]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]
+    render = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)), *render])
+
+
+def chart(rows: list[Row], path: Path, title: str) -> None:
+    """Two panels of ratios against each baseline: overhead (lower is better) and throughput (higher is better)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("overhead", "tork_ray / baseline (lower is better)"), ("throughput", "tork_ray / baseline (higher)")]
+    figure, axes = plt.subplots(1, 2, figsize=(15, 0.5 * max(4, len(rows)) + 1.5))
+    for axis, (kind, label) in zip(axes, panels, strict=True):
+        mine = [row for row in rows if row.kind == kind]
+        names = [f"{row.scenario}: {row.metric}\n(vs {row.baseline})" for row in mine]
+        colors = [{True: "tab:green", False: "tab:red", None: "tab:gray"}[row.met] for row in mine]
+        axis.barh(names, [row.ratio for row in mine], color=colors)
+        axis.axvline(1.0, color="black", linewidth=0.8)
+        axis.set_xlabel(label)
+        axis.tick_params(axis="y", labelsize=7)
+        axis.invert_yaxis()
+        for index, row in enumerate(mine):
+            axis.text(row.ratio, index, f" {row.value:.4g} {row.unit}", va="center", fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    chosen = [SCENARIOS[name] for name in (args.only or SCENARIOS) if name not in args.skip]
+    rows: list[Row] = []
+    reports: dict[str, Any] = {}
+    failures: dict[str, str] = {}
+    began = time.monotonic()
+    for scenario in chosen:
+        started = time.monotonic()
+        print(f"-- {scenario.name}: {scenario.about}", flush=True)
+        found, report, failure = run_scenario(scenario, args.quick)
+        rows += found
+        reports[scenario.name] = report
+        if failure:
+            failures[scenario.name] = failure
+            print(f"   FAILED: {failure}", flush=True)
+        print(f"   {time.monotonic() - started:.0f} s", flush=True)
+    print(table(rows))
+    when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "when": when,
+        "quick": args.quick,
+        "seconds": round(time.monotonic() - began, 1),
+        "machine": machine(),
+        "rows": [row.as_dict() for row in rows],
+        "failures": failures,
+        "reports": reports,
+    }
+    (args.out / "bench.json").write_text(json.dumps(summary, indent=2, default=str))
+    chart(rows, args.out / "bench.png", f"tork_ray against its baselines, {when}{' (quick)' if args.quick else ''}")
+    print(f"saved {args.out / 'bench.json'} and {args.out / 'bench.png'} ({summary['seconds']} s)")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -117,7 +117,8 @@ echo 42 > "$TORK_PROGRESS"
     assert "greeting=hello" in log and "secret=unset" in log and "file=from files" in log
     cwd = next(line for line in log.splitlines() if line.startswith("cwd="))[4:]
     assert f"workdir={cwd}" in log and "tork-shell-task-" in cwd
-    assert not Path(cwd).exists()  # the temp dir is gone afterwards
+    # The temp dir is removed after the result, off the task's clock (runtime/discard.py).
+    poll_until(lambda: not Path(cwd).exists(), 30, "the task's temp dir removed")
     assert recorder.calls[0] == ("task_started", ("shell-task", "node-1"))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -94,7 +95,7 @@ class Coordinator:
         self._waiters = asyncio.Semaphore(max_waiting)
 
     def _launch(self, request: RunRequest, resource: str) -> Any:
-        return run_task.options(resources={resource: 1}).remote(
+        return launcher(resource).remote(
             request,
             self.settings.ray.coordinator_name,
             self.settings.ray.namespace,
@@ -389,7 +390,7 @@ class Coordinator:
 
     async def task_started(self, task_id: str, node_id: str) -> None:
         await self.ready()
-        self.engine.task_started(task_id, node_id)
+        await self.engine.report_started(task_id, node_id)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()
@@ -417,6 +418,12 @@ class Coordinator:
 
 
 CoordinatorActor = ray.remote(Coordinator)
+
+
+@functools.cache
+def launcher(resource: str) -> Any:
+    """run_task with its queue's options, built once per queue (`.options` made a new wrapper per task)."""
+    return run_task.options(resources={resource: 1})
 
 
 def start_coordinator(settings: Settings) -> ActorHandle:

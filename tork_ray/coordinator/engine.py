@@ -22,6 +22,7 @@ from tork_ray.coordinator.events import (
     TaskFailed,
 )
 from tork_ray.coordinator.factory import new_job, new_task, task_context
+from tork_ray.coordinator.grouping import EventGroup
 from tork_ray.coordinator.request import build_request, retry_delay
 from tork_ray.coordinator.workqueue import WorkQueue
 from tork_ray.coordinator.writer import StateWriter
@@ -59,6 +60,7 @@ class Engine(WorkQueue):
         self._finished: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[None]] = set()
         WorkQueue.__init__(self, writer)
+        self.group = EventGroup(self)  # workers' events of one loop turn, one commit (grouping.py)
 
     def _handle(self, event: Event) -> None:
         match event:
@@ -204,16 +206,17 @@ class Engine(WorkQueue):
 
     # --- events from workers --------------------------------------------------------------------------
 
-    def task_started(self, task_id: str, node_id: str) -> None:
-        task = self.writer.task(task_id)
-        if task is not None:
-            self.run(lambda: self._started(task, node_id), task.job_id, f"the start of task {task_id}")
-
     def _started(self, task: Task, node_id: str) -> None:
         if self.writer.move_task(task, TaskState.RUNNING, node_id=node_id):
             job = self.writer.job(task.job_id)
             if job is not None and job.state is JobState.SCHEDULED:
                 self.writer.move_job(job, JobState.RUNNING)
+
+    async def report_started(self, task_id: str, node_id: str) -> None:
+        """task_started, in the loop turn's group commit; returns once the RUNNING state is stored."""
+        task = self.writer.task(task_id)
+        if task is not None:
+            await self.group.run(partial(self._started, task, node_id), task.job_id, f"the start of task {task_id}")
 
     def task_progress(self, task_id: str, value: float) -> None:
         task = self.writer.task(task_id)
@@ -231,7 +234,7 @@ class Engine(WorkQueue):
         task = self.writer.task(task_id)
         if task is None or outcome is None:  # unknown, or interrupted by a cancel we asked for
             return
-        self.run(lambda: self._result(task, outcome), task.job_id, f"the result of task {task_id}")
+        await self.group.run(partial(self._result, task, outcome), task.job_id, f"the result of task {task_id}")
 
     def _result(self, task: Task, outcome: dict[str, str]) -> None:
         if "error" in outcome:

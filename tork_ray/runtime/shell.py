@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import CancelProbe, LogSink, NoTracker, ProgressSink, RunRequest, Step, Tracker
+from tork_ray.runtime.discard import discarder
 from tork_ray.runtime.waiting import Deadline, wait_process
 from tork_ray.runtime.workspace import (
     ENTRYPOINT_FILE,
@@ -99,7 +100,9 @@ class ShellRuntime:
             raise RuntimeFailure(unsupported_error(unsupported))
         deadline = Deadline(request.timeout_seconds, cancelled)
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
-        self.tracker.track(request.task_id, {"kind": "path", "workspace": str(workspace)})
+        # Keyed by the path: a redelivered task may run again here before the old directory is gone.
+        key = str(workspace)
+        self.tracker.track(key, {"kind": "path", "workspace": key})
         try:
             for index, step in enumerate(request.pre):
                 self._run_step(request, step, workspace / f"pre-{index}", log, None, deadline)
@@ -108,8 +111,8 @@ class ShellRuntime:
                 self._run_step(request, step, workspace / f"post-{index}", log, None, deadline)
             return result
         finally:
-            shutil.rmtree(workspace, ignore_errors=True)
-            self.tracker.untrack(request.task_id)
+            # Every process of the task is dead by now (each step kills its group): nothing uses the directory.
+            discarder().discard(workspace, partial(self.tracker.untrack, key))
 
     def remove_orphans(self, scope: str, live_task_ids: set[str] | None = None) -> int:
         return 0  # processes die with their worker's reaper; nothing is left on the node by label

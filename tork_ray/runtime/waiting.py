@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import subprocess
 import threading
 import time
@@ -45,12 +48,39 @@ class Deadline:
 def wait_process(process: subprocess.Popen[bytes], deadline: Deadline, between: Callable[[], None]) -> int:
     """A process's exit code, waited for in short steps (a timeout or a cancel still gets in), calling
     `between` after each step (the task's progress file is read there)."""
-    while True:
-        deadline.check()
-        try:
-            return process.wait(timeout=max(0.05, deadline.remaining()))
-        except subprocess.TimeoutExpired:
-            between()
+    pidfd = _pidfd(process.pid)
+    try:
+        while True:
+            deadline.check()
+            if pidfd is not None:
+                if _exited(pidfd, max(0.05, deadline.remaining())):
+                    return process.wait()
+                between()
+                continue
+            try:
+                return process.wait(timeout=max(0.05, deadline.remaining()))
+            except subprocess.TimeoutExpired:
+                between()
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that turns readable when `pid` exits (Linux 5.3+), None where there is none. Popen.wait's
+    own timed wait polls with growing sleeps (up to 50 ms): a task of 3 ms was seen back after 6 to 9."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    with contextlib.suppress(OSError):  # no such process any more (reaped), or a kernel without pidfds
+        return int(opener(pid))
+    return None
+
+
+def _exited(pidfd: int, seconds: float) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(seconds * 1000))
 
 
 def in_thread(fn: Callable[[], T], deadline: Deadline, name: str = "tork-runtime-call") -> T:

@@ -18,21 +18,28 @@ class LogShipper:
         self._parts: list[str] = []
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="tork-log-shipper", daemon=True)
+        # Started by the first write: most trivial tasks print nothing, and a thread per task (start and
+        # join) was a measurable part of what the engine adds to one.
+        self._thread: threading.Thread | None = None
 
     def __enter__(self) -> LogShipper:
-        self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stopped.set()
-        self._thread.join(timeout=5)
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5)
         self.flush()
 
     def write(self, text: str) -> None:
         if text:
             with self._lock:
                 self._parts.append(text)
+                if self._thread is None and not self._stopped.is_set():
+                    self._thread = threading.Thread(target=self._loop, name="tork-log-shipper", daemon=True)
+                    self._thread.start()
 
     def flush(self) -> None:
         with self._lock:

@@ -1,0 +1,125 @@
+"""Every scenario of `python -m benchmarks`, registered with its arguments and rows (see registry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.registry import Goal, Row, Scenario, register
+
+
+def _shell_rows(report: dict[str, Any]) -> list[Row]:
+    seq, fan = report["results"]
+    name = "shell tasks"
+    return [
+        Row(name, f"sequential: ms per task ({seq['tasks']} in one job)", "ms", seq["per_task_ms"]["tork_ray"],
+            "raw Ray tasks", seq["per_task_ms"]["ray"]),
+        Row(name, "sequential: ms added per task over raw subprocesses", "ms", seq["added_per_task_ms"]["tork_ray"],
+            "raw Ray tasks", seq["added_per_task_ms"]["ray"], (Goal("<=", 4.0, on_value=True),)),
+        Row(name, f"fan-out: tasks/s (a parallel of {fan['tasks']}, 2 slots)", "tasks/s",
+            fan["tasks_per_second"]["tork_ray"], "raw Ray tasks", fan["tasks_per_second"]["ray"],
+            (Goal(">=", 500, on_value=True), Goal(">=", 0.87)), "throughput"),
+        Row(name, "fan-out: tasks/s against raw subprocesses on 2 threads", "tasks/s",
+            fan["tasks_per_second"]["tork_ray"], "raw subprocesses", fan["tasks_per_second"]["subprocess"],
+            kind="throughput"),
+    ]  # fmt: skip
+
+
+def _docker_rows(report: dict[str, Any]) -> list[Row]:
+    rows = []
+    for result in report["results"]:
+        if result["name"] == "sequential":
+            rows.append(
+                Row(
+                    "container tasks",
+                    f"sequential: s for {result['containers']} tasks",
+                    "s",
+                    result["tork_ray_median"],
+                    "raw Docker SDK",
+                    result["raw_median"],
+                    (Goal("<=", 1.10),),
+                )
+            )
+        else:
+            rows.append(Row("container tasks", f"fan-out: tasks/s ({result['containers']} items)", "tasks/s",
+                            result["tork_ray_per_second"], "raw Docker SDK threads", result["raw_per_second"],
+                            (Goal(">=", 0.90),), "throughput"))  # fmt: skip
+    return rows
+
+
+def _coordinator_rows(report: dict[str, Any]) -> list[Row]:
+    return [
+        Row("coordinator alone", "durable task state changes/s (no-op runtime)", "changes/s",
+            report["engine_state_changes_per_second"], "SQLite single-row commits", report["store_commits_per_second"],
+            (Goal(">=", 2000, on_value=True),), "throughput"),
+    ]  # fmt: skip
+
+
+def _memory_rows(report: dict[str, Any]) -> list[Row]:
+    engine, bare = report["engine"], report["bare ray.init"]
+    return [
+        Row("cold start and memory", "RSS of make run's process tree, idle", "MiB", engine["rss_mib"],
+            "bare ray.init", bare["rss_mib"], (Goal("<=", 1024, on_value=True),)),
+        Row("cold start and memory", "cold start to a healthy API", "s", engine["cold_start_seconds"],
+            "bare ray.init", bare["cold_start_seconds"], (Goal("<=", 10, on_value=True),)),
+    ]  # fmt: skip
+
+
+def _api_rows(report: dict[str, Any]) -> list[Row]:
+    figures = report["figures"]
+    health = figures["health"]
+    worst = max((v for k, v in figures.items() if k.startswith("search")), key=lambda v: v["p95_ms"])
+    jobs = report["jobs_in_store"]
+    return [
+        Row("API", f"submit p50 ({jobs} jobs stored)", "ms", figures["submit"]["p50_ms"], "GET /health p50",
+            health["p50_ms"], (Goal("<=", 5, on_value=True),)),
+        Row("API", f"search p95, worst word ({jobs} jobs stored)", "ms", worst["p95_ms"], "GET /health p95",
+            health["p95_ms"], (Goal("<=", 50, on_value=True),)),
+    ]  # fmt: skip
+
+
+def _env_wrap_rows(report: dict[str, Any]) -> list[Row]:
+    rows = []
+    for engine in ("docker", "podman"):
+        figures = report[engine]
+        rows.append(Row("env wrapping", f"{engine}: a step with env, median", "ms", figures["wrapped"]["median_ms"],
+                        "the same step without env", figures["plain"]["median_ms"]))  # fmt: skip
+    return rows
+
+
+def _webhooks_rows(report: dict[str, Any]) -> list[Row]:
+    return [
+        Row("webhooks", "a job's life with 2 webhooks (6 calls)", "ms", report["job_life_ms_with_2_webhooks_6_calls"],
+            "the same without webhooks", report["job_life_ms_without"]),
+        Row("webhooks", "sender: calls/s", "calls/s", report["sender_calls_per_s"], "bare httpx POSTs",
+            report["raw_httpx_posts_per_s"], kind="throughput"),
+    ]  # fmt: skip
+
+
+register(Scenario(
+    "shell", "benchmarks.shell_bench", (), ("--tasks", "20", "--fanout", "40", "--rounds", "1"), "shell_bench.json",
+    _shell_rows, "trivial shell tasks against raw subprocesses and raw Ray tasks",
+))  # fmt: skip
+register(Scenario(
+    "coordinator", "benchmarks.coordinator_bench", (), ("--tasks", "200", "--rounds", "1"), "coordinator_bench.json",
+    _coordinator_rows, "the coordinator alone, no-op runtime, against SQLite commits",
+))  # fmt: skip
+register(Scenario(
+    "docker", "benchmarks.docker_bench", (), ("--tasks", "3", "--fanout", "4", "--slots", "2", "--rounds", "1"),
+    "docker_bench.json", _docker_rows, "container tasks against the raw Docker SDK",
+))  # fmt: skip
+register(Scenario(
+    "memory", "benchmarks.memory_bench", (), ("--idle", "2"), "memory_bench.json", _memory_rows,
+    "cold start and idle memory of make run against a bare ray.init",
+))  # fmt: skip
+register(Scenario(
+    "api", "benchmarks.api_bench", (), ("--jobs", "2000", "--seconds", "3", "--rate", "40"), "api_bench-stdlib.json",
+    _api_rows, "submit and search under a steady load, 100,000 jobs stored",
+))  # fmt: skip
+register(Scenario(
+    "env_wrap", "benchmarks.env_wrap", (), ("--tasks", "2",), "env_wrap.json", _env_wrap_rows,
+    "what hiding a shell-less step's env costs (Docker, Podman)",
+))  # fmt: skip
+register(Scenario(
+    "webhooks", "benchmarks.webhooks_bench", (), ("--jobs", "30", "--rounds", "1"), "webhooks_bench.json",
+    _webhooks_rows, "what webhooks cost the coordinator, and the sender's rate",
+))  # fmt: skip

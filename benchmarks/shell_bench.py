@@ -1,0 +1,178 @@
+"""`python -m benchmarks.shell_bench`: what the engine itself adds to a trivial task (the shell runtime, `run:
+"true"`), against raw subprocesses and raw Ray tasks on the same queue resource, in one run, rounds interleaved.
+
+Sequential: one job of `--tasks` tasks over HTTP (`wait`: the answer comes when the job ends) against as many
+`bash -c true` one after another, and as many Ray tasks (each runs that subprocess) one after another.
+Fan-out: one job with a `parallel` of `--fanout` tasks on 2 slots against as many subprocesses on 2 threads and as
+many Ray tasks submitted at once (queue resource: 2 run at a time). Also, after those rounds, the design the
+engine does not use, raw: one long-lived actor holding both slots, one call per task (`ray_actor`). Figures go to
+results/shell_bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import ray
+
+from benchmarks.engine import live_engine, run_job
+from tork_ray.settings import RuntimeSettings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SLOTS = 2
+TRUE = ["bash", "-c", "true"]
+
+
+def sequential_job(count: int) -> str:
+    tasks = "".join(f"  - name: t{i}\n    run: 'true'\n" for i in range(count))
+    return f"name: sequential\nwait:\n  timeout: 10m\ntasks:\n{tasks}"
+
+
+def parallel_job(count: int) -> str:
+    tasks = "".join(f"        - name: p{i}\n          run: 'true'\n" for i in range(count))
+    return f"name: fan-out\nwait:\n  timeout: 10m\ntasks:\n  - name: fan\n    parallel:\n      tasks:\n{tasks}"
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def raw_ray_task() -> int:
+    return subprocess.run(TRUE, check=False).returncode
+
+
+def raw_ray_options() -> Any:
+    return raw_ray_task.options(resources={"queue:default": 1})
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class Executor:
+    """The alternative design, raw: one long-lived actor per node holding the queue's slots, a call per task."""
+
+    def run(self) -> int:
+        return subprocess.run(TRUE, check=False).returncode
+
+
+def raw_executor() -> Any:
+    return Executor.options(resources={"queue:default": SLOTS}, max_concurrency=SLOTS).remote()
+
+
+def raw_actor_seq(actor: Any, count: int) -> None:
+    for _ in range(count):
+        ray.get(actor.run.remote())
+
+
+def raw_actor_fan(actor: Any, count: int) -> None:
+    ray.get([actor.run.remote() for _ in range(count)])
+
+
+def raw_subprocess_seq(count: int) -> None:
+    for _ in range(count):
+        subprocess.run(TRUE, check=True)
+
+
+def raw_subprocess_fan(count: int) -> None:
+    with ThreadPoolExecutor(SLOTS) as pool:
+        list(pool.map(lambda _: subprocess.run(TRUE, check=True), range(count)))
+
+
+def raw_ray_seq(count: int) -> None:
+    task = raw_ray_options()
+    for _ in range(count):
+        ray.get(task.remote())
+
+
+def raw_ray_fan(count: int) -> None:
+    task = raw_ray_options()
+    ray.get([task.remote() for _ in range(count)])
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def interleave(sides: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds per round for each side, sides taking turns within every round."""
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, fn in sides.items():
+            seconds[name].append(timed(fn))
+    return seconds
+
+
+def summary(kind: str, count: int, seconds: dict[str, list[float]]) -> dict[str, Any]:
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    base = medians["subprocess"]
+    return {
+        "scenario": kind,
+        "tasks": count,
+        "seconds": seconds,
+        "median_seconds": {name: round(value, 4) for name, value in medians.items()},
+        "per_task_ms": {name: round(value / count * 1000, 3) for name, value in medians.items()},
+        "added_per_task_ms": {name: round((value - base) / count * 1000, 3) for name, value in medians.items()},
+        "tasks_per_second": {name: round(count / value, 1) for name, value in medians.items()},
+    }
+
+
+def measure(http: httpx.Client, tasks: int, fanout: int, rounds: int) -> list[dict[str, Any]]:
+    seq_body, fan_body = sequential_job(tasks), parallel_job(fanout)
+    run_job(http, sequential_job(4))  # warm-up: Ray workers, the runtime, the first submit of each side
+    run_job(http, parallel_job(SLOTS * 2))
+    raw_ray_fan(SLOTS * 2)
+    sequential = interleave(
+        {
+            "subprocess": lambda: raw_subprocess_seq(tasks),
+            "ray": lambda: raw_ray_seq(tasks),
+            "tork_ray": lambda: run_job(http, seq_body),
+        },
+        rounds,
+    )
+    fan = interleave(
+        {
+            "subprocess": lambda: raw_subprocess_fan(fanout),
+            "ray": lambda: raw_ray_fan(fanout),
+            "tork_ray": lambda: run_job(http, fan_body),
+        },
+        rounds,
+    )
+    # The executor holds every slot of the queue: measured after the engine's rounds, on its own.
+    actor = raw_executor()
+    raw_actor_fan(actor, SLOTS * 2)
+    sequential |= interleave({"ray_actor": lambda: raw_actor_seq(actor, tasks)}, rounds)
+    fan |= interleave({"ray_actor": lambda: raw_actor_fan(actor, fanout)}, rounds)
+    ray.kill(actor)
+    return [summary("sequential", tasks, sequential), summary("fan-out", fanout, fan)]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.shell_bench", description=__doc__)
+    parser.add_argument("--tasks", type=int, default=100, help="sequential: tasks in the one job (default 100)")
+    parser.add_argument("--fanout", type=int, default=200, help="fan-out: tasks of the parallel (default 200)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    with (
+        tempfile.TemporaryDirectory(prefix="tork-bench-") as data,
+        live_engine(Path(data), SLOTS, RuntimeSettings(type="shell")) as http,
+    ):
+        results = measure(http, args.tasks, args.fanout, args.rounds)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "shell_bench.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=2))
+    for result in results:
+        print(json.dumps({k: result[k] for k in ("scenario", "per_task_ms", "added_per_task_ms", "tasks_per_second")}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""A finished task's host workspace, removed off the task's clock by one background thread per worker process."""
+
+from __future__ import annotations
+
+import functools
+import queue
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+# Removing a few files and directories took 2 to 9 ms on an ext4 with online discard: time the result waited
+# for although nothing reads the directory any more (the task's processes are dead by then).
+
+
+class Discarder:
+    """Removes directories in the order given, then calls each one's `then` (the runtime untracks it there: until
+    then the worker's reaper still knows it, so a worker that dies first leaves nothing behind either)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Path, Callable[[], None]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def discard(self, path: Path, then: Callable[[], None]) -> None:
+        self._queue.put((path, then))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="tork-discard", daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            path, then = self._queue.get()
+            remove_now(path, then)
+
+
+def remove_now(path: Path, then: Callable[[], None]) -> None:
+    try:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        then()
+
+
+@functools.cache
+def discarder() -> Discarder:
+    """One per process, started with the first directory it is given."""
+    return Discarder()
