@@ -67,7 +67,7 @@ ray-up-check: venv docker image sshd
 
 # Every scenario against its baseline in one run: a table, benchmarks/results/bench.json and bench.png.
 # QUICK=1: every scenario small (a smoke run, as make test runs it).
-bench: venv docker image runtimes
+bench: venv docker image runtimes postgres
 	$(BIN)/python -m benchmarks $(if $(QUICK),--quick)
 
 # 1,000 jobs on a two-node local cluster with PostgreSQL against standalone SQLite (benchmarks/README.md).

@@ -94,7 +94,13 @@ def run_side(side: str, jobs: int, slots: int) -> dict[str, Any]:
             nodes = 2
         else:
             datastore = DatastoreSettings()
-            ray.init(num_cpus=2, resources={**head_resources(), **queue}, namespace=namespace, include_dashboard=False)
+            ray.init(
+                address="local",  # a cluster of its own, even where `ray start` runs one on this machine
+                num_cpus=2,
+                resources={**head_resources(), **queue},
+                namespace=namespace,
+                include_dashboard=False,
+            )
             nodes = 1
         stack.callback(ray.shutdown)
         settings = Settings(

@@ -123,3 +123,17 @@ register(Scenario(
     "webhooks", "benchmarks.webhooks_bench", (), ("--jobs", "30", "--rounds", "1"), "webhooks_bench.json",
     _webhooks_rows, "what webhooks cost the coordinator, and the sender's rate",
 ))  # fmt: skip
+
+
+def _concurrent_jobs_rows(report: dict[str, Any]) -> list[Row]:
+    base, cluster = report["standalone-sqlite"], report["cluster-postgres"]
+    return [
+        Row("concurrent jobs", f"{cluster['jobs']} jobs at once, 2-node cluster on PostgreSQL", "tasks/s",
+            cluster["tasks_per_second"], "standalone on SQLite", base["tasks_per_second"], kind="throughput"),
+    ]  # fmt: skip
+
+
+register(Scenario(
+    "concurrent_jobs", "benchmarks.cluster_bench", (), ("--jobs", "20"), "cluster_bench.json", _concurrent_jobs_rows,
+    "1,000 one-task jobs submitted at once: a two-node local cluster on PostgreSQL against standalone SQLite",
+))  # fmt: skip

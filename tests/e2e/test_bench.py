@@ -1,5 +1,5 @@
-"""`python -m benchmarks --quick` keeps working: every registered scenario runs and gives its rows (figures are
-printed, never judged here)."""
+"""`tork-ray bench --quick` (`python -m benchmarks --quick`) keeps working: every registered scenario runs and
+gives its rows (figures are printed, never judged here)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_bench_runs_every_scenario(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_AUTH_MODE": "disabled"}
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "tork_ray.cli", "bench", "--quick", "--out", str(tmp_path)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -39,3 +39,15 @@ def test_quick_bench_runs_every_scenario(tmp_path: Path) -> None:
         assert row["value"] >= 0 and row["baseline_value"] > 0, row
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     assert "ratio" in done.stdout  # the table's header
+
+
+def test_bench_names_the_scenarios_when_one_is_unknown() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tork_ray.cli", "bench", "--only", "nope"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "invalid choice: 'nope'" in done.stderr and "concurrent_jobs" in done.stderr
