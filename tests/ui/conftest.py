@@ -31,9 +31,11 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
+# Session-scoped: one deployment for every module here (a deployment costs a controller, a proxy and a replica
+# started, ~10 s and more under load); it stays up, idle, to the end of the session.
+@pytest.fixture(scope="session")
 def serve_url(live_engine: LiveEngine) -> Iterator[str]:
-    """The same app as a Ray Serve deployment (auth off, as the session engine), for this module's tests."""
+    """The same app as a Ray Serve deployment (auth off, as the session engine), for the UI tests."""
     from ray import serve
 
     from tork_ray.api.serve import deploy
