@@ -14,8 +14,9 @@ RUN_ENV := $(if $(PORT),TORK_COORDINATOR_ADDRESS=127.0.0.1:$(PORT)) \
 run: venv docker image
 	$(RUN_ENV) $(BIN)/tork-ray run standalone
 
+# --durations: every run's log ends with its slowest steps (setups included), to see where the time goes.
 test: venv docker image runtimes postgres sshd chromium
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider --durations=30
 
 unit: venv
 	$(BIN)/pytest -q tests/unit

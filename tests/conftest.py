@@ -114,3 +114,38 @@ def live_engine_both(request: pytest.FixtureRequest) -> LiveEngine:
     """The session engine on SQLite, then its twin on PostgreSQL: a test taking this runs on both stores."""
     engine: LiveEngine = request.getfixturevalue("live_engine" if request.param == "sqlite" else "pg_engine")
     return engine
+
+
+class ServeApp:
+    """Ray Serve on the session's cluster, started once (its controller and HTTP proxy); `url_for(settings)`
+    deploys the API with those settings, replacing the running app only when they differ (a new replica, the
+    same controller and proxy)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._deployed: Settings | None = None
+
+    def url_for(self, settings: Settings) -> str:
+        import time
+
+        from tork_ray.api.serve import deploy
+
+        if settings != self._deployed:
+            began = time.monotonic()
+            deploy(settings, host="127.0.0.1", port=self.port)
+            self._deployed = settings
+            print(f"Serve deployment ready in {time.monotonic() - began:.1f}s")  # a figure
+        return self.url
+
+
+@pytest.fixture(scope="session")
+def serve_app(live_engine: LiveEngine) -> Iterator[ServeApp]:
+    """Shared by tests/integration/test_api_serve.py (auth on) and tests/ui (auth off): a Serve start costs a
+    controller, a proxy and a replica (~10 s, far more under load); shut down at the end of the session."""
+    from ray import serve
+
+    try:
+        yield ServeApp()
+    finally:
+        serve.shutdown()

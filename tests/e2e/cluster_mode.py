@@ -1,5 +1,7 @@
 """Run as a script: a Ray cluster (head + a queue node), `tork-ray run coordinator` against it (as cluster.yaml's
-head start command does), then the seed example over HTTP through Ray Serve. Prints a JSON report."""
+head start command does), then the seed example over HTTP through Ray Serve; then, on the same cluster, the
+placement checks (tests/e2e/placement.py). Prints a JSON report. A separate process, because a test session
+already has its own Ray (two clusters in one process fail)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import ray
 from ray import serve
 from ray.cluster_utils import Cluster
 
+from tests.e2e.placement import check_placement
 from tests.engine import free_port
 from tork_ray.placement import head_resources
 
@@ -25,12 +28,22 @@ ROOT = Path(__file__).resolve().parents[2]
 TORK_RAY = Path(sys.executable).parent / "tork-ray"
 
 
-def run_cluster_mode() -> dict[str, Any]:
+def main() -> dict[str, Any]:
+    """Cluster mode, then the placement checks (tests/e2e/placement.py) on the same cluster: one start, not two."""
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, "resources": head_resources()}
     )
-    cluster.add_node(num_cpus=1, resources={"queue:default": 2})
+    worker = cluster.add_node(num_cpus=1, resources={"queue:default": 2})
     cluster.wait_for_nodes()
+    try:
+        report = run_cluster_mode(cluster)
+        report["placement"] = check_placement(cluster, worker)
+        return report
+    finally:
+        cluster.shutdown()
+
+
+def run_cluster_mode(cluster: Cluster) -> dict[str, Any]:
     port = free_port()
     namespace = f"tork_cluster_{uuid.uuid4().hex[:6]}"
     env = {
@@ -66,12 +79,11 @@ def run_cluster_mode() -> dict[str, Any]:
                 time.sleep(0.2)
             report["job"] = {"state": job.get("state"), "tasks": job.get("context", {}).get("tasks")}
         return report
-    finally:
+    finally:  # the coordinator mode's Serve app goes: the placement checks deploy their own
         ray.init(address=cluster.address, namespace=namespace, configure_logging=False, log_to_driver=False)
         serve.shutdown()
         ray.shutdown()
-        cluster.shutdown()
 
 
 if __name__ == "__main__":
-    print(json.dumps(run_cluster_mode()))
+    print(json.dumps(main()))

@@ -1,5 +1,6 @@
 """Run as a script: a three-node Ray cluster (head + two queue nodes), the coordinator, and jobs routed by
-queue. Prints a JSON report; tests/e2e/test_multinode.py checks it. A separate process, because a test session
+queue; then `tork-ray worker` joins that cluster and leaves (tests/e2e/worker_join.py). Prints a JSON report;
+tests/e2e/test_multinode.py checks it. A separate process, because a test session
 already has its own Ray (two clusters in one process fail)."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import ray
 from ray.cluster_utils import Cluster
 
+from tests.e2e.worker_join import join_and_leave
 from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.placement import head_resources
 from tork_ray.settings import RaySettings, Settings
@@ -78,6 +80,8 @@ def main() -> dict[str, Any]:
             "subscribers": queues["nowhere"].subscribers,
             "state": store.get_job(orphan).state if store.get_job(orphan) else None,
         }
+        # The same cluster and coordinator for `tork-ray worker` joining and leaving (one cluster start, not two).
+        report["joined"] = join_and_leave(cluster.address, settings, coordinator, store)
         return report
     finally:
         ray.shutdown()

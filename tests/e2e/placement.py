@@ -1,11 +1,10 @@
-"""Run as a script: a head (with the head resource) and a worker node; the coordinator is started from a task
-on the worker, the API deployed on Serve with two replicas; where each lands, and where the coordinator comes
-back after it is killed. Prints a JSON report; tests/e2e/test_placement.py checks it. A separate process, because
-a test session already has its own Ray (two clusters in one process fail)."""
+"""On a head (with the head resource) and a worker node: the coordinator is started from a task on the worker,
+the API deployed on Serve with two replicas; where each lands, and where the coordinator comes back after it is
+killed. Run by tests/e2e/cluster_mode.py on its cluster (one cluster start for both); checked by
+tests/e2e/test_cluster_mode.py."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 import uuid
@@ -23,7 +22,6 @@ from tests.engine import free_port
 from tests.polling import poll_until
 from tork_ray.api.serve import APP_NAME, deploy
 from tork_ray.coordinator.actor import start_coordinator
-from tork_ray.placement import head_resources
 from tork_ray.settings import RaySettings, Settings
 
 
@@ -51,11 +49,8 @@ def coordinator_node(settings: Settings) -> tuple[str, int] | None:
     return str(info["Address"]["NodeID"]), int(info["NumRestarts"])
 
 
-def main() -> dict[str, Any]:
-    head_args = {"num_cpus": 1, "include_dashboard": False, "resources": head_resources()}
-    cluster = Cluster(initialize_head=True, head_node_args=head_args)
-    worker = cluster.add_node(num_cpus=1, resources={"queue:default": 1})
-    cluster.wait_for_nodes()
+def check_placement(cluster: Cluster, worker: Any) -> dict[str, Any]:
+    """On a cluster of a head and `worker` whose driver is not connected yet, and where Serve is not running."""
     namespace = f"tork_place_{uuid.uuid4().hex[:6]}"
     port = free_port()
     settings = Settings(
@@ -89,7 +84,6 @@ def main() -> dict[str, Any]:
     finally:
         serve.shutdown()
         ray.shutdown()
-        cluster.shutdown()
 
 
 def _health(port: int) -> str | None:
@@ -97,7 +91,3 @@ def _health(port: int) -> str | None:
         return str(httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json().get("status"))
     except (httpx.HTTPError, ValueError):
         return None
-
-
-if __name__ == "__main__":
-    print(json.dumps(main()))

@@ -3,15 +3,13 @@ with basic and key auth on: the replica authenticates in the app itself, and set
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import httpx
 import pytest
 
-from tests.conftest import TEST_IMAGE
-from tests.engine import LiveEngine, free_port
+from tests.conftest import TEST_IMAGE, ServeApp
+from tests.engine import LiveEngine
 from tork_ray.settings import AuthSettings
 
 ADMIN = ("serve-root", "serve-admin-password")
@@ -19,20 +17,9 @@ KEY = "serve-test-key"
 
 
 @pytest.fixture(scope="module")
-def serve_url(live_engine: LiveEngine) -> Iterator[str]:
-    from ray import serve
-
-    from tork_ray.api.serve import deploy
-
-    port = free_port()
-    began = time.monotonic()
+def serve_url(live_engine: LiveEngine, serve_app: ServeApp) -> str:
     auth = AuthSettings(basic_enabled=True, key_enabled=True, key=KEY, admin_username=ADMIN[0], admin_password=ADMIN[1])
-    deploy(replace(live_engine.settings, auth=auth), host="127.0.0.1", port=port)
-    print(f"Serve deployment ready in {time.monotonic() - began:.1f}s")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()  # gives back the controller, proxy and replica (~290 MB) to the other tests
+    return serve_app.url_for(replace(live_engine.settings, auth=auth))
 
 
 def test_a_request_through_ray_serve(serve_url: str, live_engine: LiveEngine) -> None:

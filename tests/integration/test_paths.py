@@ -19,7 +19,6 @@ import pytest
 from tests.conftest import TEST_IMAGE
 from tests.e2e.conftest import wait_for_job
 from tests.integration.conftest import LiveEngine
-from tests.integration.test_runtime_engines import engine_with
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import RunRequest, Step
 from tork_ray.runtime.docker import DockerRuntime
@@ -66,22 +65,24 @@ def test_hostile_file_names_are_refused_at_submit(live_engine: LiveEngine, tmp_p
     assert list(outside.iterdir()) == []
 
 
-def test_shell_engine_refuses_them_and_a_planted_symlink_leads_nowhere(tmp_path: Path) -> None:
+def test_shell_engine_refuses_them_and_a_planted_symlink_leads_nowhere(
+    tmp_path: Path, shell_engine: httpx.Client
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     files = hostile_names(outside)
-    with engine_with(tmp_path, {"TORK_RUNTIME_TYPE": "shell", "TORK_LIMITS_DEPTH": "1"}) as http:
-        assert_refused(submit(http, files, "application/json"), files)
-        # The engine's own limits.* settings reach submit validation.
-        nested = {"name": "p", "parallel": {"tasks": [{"name": "q", "parallel": {"tasks": [{"name": "leaf"}]}}]}}
-        deep = http.post("/jobs", json={"name": "deep", "tasks": [nested]})
-        assert deep.status_code == 400, deep.text
-        assert deep.json()["message"] == (
-            "tasks[0].parallel.tasks[0].parallel.tasks[0] is nested 2 levels deep in parallel/each/subjob: "
-            "limits.depth is 1"
-        )
-        # A pre step's script points the main step's directory-to-be at a host directory.
-        body = f"""
+    http = shell_engine  # limits.depth is 1 there
+    assert_refused(submit(http, files, "application/json"), files)
+    # The engine's own limits.* settings reach submit validation.
+    nested = {"name": "p", "parallel": {"tasks": [{"name": "q", "parallel": {"tasks": [{"name": "leaf"}]}}]}}
+    deep = http.post("/jobs", json={"name": "deep", "tasks": [nested]})
+    assert deep.status_code == 400, deep.text
+    assert deep.json()["message"] == (
+        "tasks[0].parallel.tasks[0].parallel.tasks[0] is nested 2 levels deep in parallel/each/subjob: "
+        "limits.depth is 1"
+    )
+    # A pre step's script points the main step's directory-to-be at a host directory.
+    body = f"""
 name: planted symlink
 tasks:
   - name: main
@@ -92,9 +93,9 @@ tasks:
       data.txt: written where?
     run: echo -n main ran > $TORK_OUTPUT
 """
-        response = http.post("/jobs", content=body.encode(), headers={"Content-Type": "text/yaml"})
-        assert response.status_code == 200, response.text
-        job = wait_for_job(http, response.json()["id"], timeout=90)
+    response = http.post("/jobs", content=body.encode(), headers={"Content-Type": "text/yaml"})
+    assert response.status_code == 200, response.text
+    job = wait_for_job(http, response.json()["id"], timeout=90)
     assert job["state"] == "FAILED", job
     assert "main in the task's directory is not a directory" in job["execution"][0]["error"]
     assert list(outside.iterdir()) == []

@@ -48,12 +48,11 @@ def run(http: httpx.Client, body: str) -> dict[str, Any]:
     return wait_for_job(http, response.json()["id"], timeout=90)
 
 
-def test_shell_runtime_engine(tmp_path: Path) -> None:
-    secret_env = {"TORK_RUNTIME_TYPE": "shell", "HOST_ONLY_SECRET": "must-not-leak"}
-    with engine_with(tmp_path, secret_env) as http:
-        job = run(
-            http,
-            """
+def test_shell_runtime_engine(shell_engine: httpx.Client) -> None:
+    # The shared shell engine has HOST_ONLY_SECRET in its environment (tests/integration/conftest.py).
+    job = run(
+        shell_engine,
+        """
 name: shell job
 tasks:
   - name: script
@@ -64,13 +63,13 @@ tasks:
     run: |
       echo -n "$GREETING|$(cat data.txt)|${HOST_ONLY_SECRET:-unset}|$(basename $(dirname $TORK_OUTPUT))" > $TORK_OUTPUT
 """,
-        )
-        assert job["state"] == "COMPLETED", job
-        assert job["execution"][0]["result"] == "hello|from files|unset|main"
+    )
+    assert job["state"] == "COMPLETED", job
+    assert job["execution"][0]["result"] == "hello|from files|unset|main"
 
-        refused = run(http, f"name: wrong\ntasks:\n  - name: image\n    image: {TEST_IMAGE}\n    run: echo hi\n")
-        assert refused["state"] == "FAILED"
-        assert refused["execution"][0]["error"] == "image is not supported on shell runtime"
+    refused = run(shell_engine, f"name: wrong\ntasks:\n  - name: image\n    image: {TEST_IMAGE}\n    run: echo hi\n")
+    assert refused["state"] == "FAILED"
+    assert refused["execution"][0]["error"] == "image is not supported on shell runtime"
 
 
 def test_podman_runtime_engine(tmp_path: Path) -> None:

@@ -6,15 +6,14 @@ Every test leaves a screenshot of the page it ends on in test-artifacts/ui/ (git
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import require
-from tests.engine import LiveEngine, free_port
+from tests.conftest import ServeApp, require
+from tests.engine import LiveEngine
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
@@ -31,27 +30,11 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="module")
-def serve_url(live_engine: LiveEngine) -> Iterator[str]:
-    """The same app as a Ray Serve deployment (auth off, as the session engine), for this module's tests."""
-    from ray import serve
-
-    from tork_ray.api.serve import deploy
-
-    port = free_port()
-    began = time.monotonic()
-    deploy(live_engine.settings, host="127.0.0.1", port=port)
-    print(f"Serve deployment ready in {time.monotonic() - began:.1f}s")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        serve.shutdown()
-
-
 @pytest.fixture(scope="module", params=["uvicorn", "serve"])
 def base_url(request: pytest.FixtureRequest, live_engine: LiveEngine) -> str:
-    if request.param == "serve":
-        return str(request.getfixturevalue("serve_url"))
+    if request.param == "serve":  # the same app as a Ray Serve deployment (auth off, as the session engine)
+        serve_app: ServeApp = request.getfixturevalue("serve_app")
+        return serve_app.url_for(live_engine.settings)
     return str(live_engine.http.base_url).rstrip("/")
 
 
