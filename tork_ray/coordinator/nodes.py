@@ -81,6 +81,9 @@ class NodeMonitor:
 
     def __init__(self) -> None:
         self._beats: dict[str, _Beat] = {}
+        # When this monitor first listed each node: its startedAt until a probe answers (Tork always sends one,
+        # and tork-web's Nodes page fails on a node without it).
+        self._first_seen: dict[str, float] = {}
         self._loop: asyncio.Task[None] | None = None
 
     async def nodes(self, running_by_node: dict[str, int]) -> list[NodeInfo]:
@@ -110,7 +113,7 @@ class NodeMonitor:
             status = "DOWN"
         else:
             status = "UP"
-        started = probe.get("startedAt")
+        started = probe.get("startedAt") or self._first_seen.setdefault(node["NodeID"], now)
         return NodeInfo(
             id=node["NodeID"],
             name=str(node.get("NodeName") or node.get("NodeManagerAddress") or node["NodeID"]),
@@ -120,8 +123,8 @@ class NodeMonitor:
             queues=queue_slots(node.get("Resources", {})),
             task_count=running.get(node["NodeID"], 0),
             version=str(probe.get("version") or __version__),
-            cpu_percent=probe.get("cpuPercent"),
-            started_at=datetime.fromtimestamp(started, UTC) if started else None,
+            cpu_percent=probe.get("cpuPercent", 0.0),  # 0 until a probe answers, as Tork's zero value
+            started_at=datetime.fromtimestamp(started, UTC),
             last_heartbeat_at=datetime.fromtimestamp(beat.at, UTC) if beat else None,
         )
 
