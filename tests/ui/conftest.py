@@ -19,7 +19,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 
 
-@pytest.fixture(scope="session")
+# Package scope: sync_playwright runs an asyncio loop in this thread while it lives, and later tests that call
+# asyncio.run() (tests/unit) would find it running.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     require(Path(CHROMIUM).exists(), f"Debian's chromium at {CHROMIUM} (scripts/ensure-chromium.sh)")
     from playwright.sync_api import sync_playwright
