@@ -157,8 +157,12 @@ def test_api_errors_are_tork_errors(client: Client, live_engine: LiveEngine) -> 
         client.get_job("0" * 32)
     with pytest.raises(tork_ray.BadRequest, match="tasks"):
         client.submit("name: x\ntasks: []\n")
+    waits = f"waits{uuid.uuid4().hex[:8]}"
     with pytest.raises(tork_ray.WaitTimedOut):  # the API's own `wait` (408)
-        client.submit(doc("waits", "sleep 30") + "wait: {timeout: 200ms}\n")
+        client.submit(doc(waits, "sleep 30") + "wait: {timeout: 200ms}\n")
+    left_running = client.list_jobs(q=waits).items  # it runs on: cancelled, not left for the tests after this one
+    assert len(left_running) == 1
+    client.cancel_job(left_running[0].id)
     with pytest.raises(tork_ray.PayloadTooLarge):
         client.submit(doc("big", "echo " + "x" * 600_000))
     key = uuid.uuid4().hex

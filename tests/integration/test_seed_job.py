@@ -25,9 +25,10 @@ tasks:
 """
 
 
-def our_containers(docker_client: Any, engine: LiveEngine) -> list[Any]:
-    label = f"tork_ray.scope={engine.settings.ray.namespace}"
-    return docker_client.containers.list(all=True, filters={"label": label}, ignore_removed=True)  # type: ignore[no-any-return]
+def our_containers(docker_client: Any, engine: LiveEngine, job_id: str) -> list[Any]:
+    """The containers of this job (other tests' jobs may still run in the session's engine)."""
+    labels = [f"tork_ray.scope={engine.settings.ray.namespace}", f"tork_ray.job-id={job_id}"]
+    return docker_client.containers.list(all=True, filters={"label": labels}, ignore_removed=True)  # type: ignore[no-any-return]
 
 
 def test_seed_job_completes_with_its_result(live_engine: LiveEngine, docker_client: Any) -> None:
@@ -48,7 +49,7 @@ def test_seed_job_completes_with_its_result(live_engine: LiveEngine, docker_clie
     assert job["progress"] == 100
     for key in ("createdAt", "startedAt", "completedAt"):
         assert key in job
-    assert our_containers(docker_client, live_engine) == []
+    assert our_containers(docker_client, live_engine, job["id"]) == []
 
 
 def test_same_document_as_json(live_engine: LiveEngine) -> None:
@@ -90,7 +91,7 @@ tasks:
     assert "last words" in failed["error"]
     assert job["error"] == failed["error"]
     assert "failedAt" in job
-    assert our_containers(docker_client, live_engine) == []
+    assert our_containers(docker_client, live_engine, job["id"]) == []
 
 
 def test_list_is_newest_first_in_tork_page_shape(live_engine: LiveEngine) -> None:
