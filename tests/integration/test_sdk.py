@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
@@ -54,8 +55,13 @@ def driver_env() -> dict[str, str]:
 
 def test_a_ray_driver_submits_without_a_url(live_engine: LiveEngine) -> None:
     # A program of its own connects to the engine's cluster; tork_ray.submit() finds the API through Ray.
-    address = ray.get_runtime_context().gcs_address
-    document = doc("from a driver", "echo from the driver > $TORK_OUTPUT")
+    answer = run_driver(ray.get_runtime_context().gcs_address, "from a driver", "from the driver")
+    assert live_engine.store.get_job(answer["id"]) is not None  # the session engine ran it
+
+
+def run_driver(address: str, name: str, line: str) -> dict[str, Any]:
+    """tests/integration/sdk_driver.py connected to `address`: its submit(wait=True) of a job echoing `line`."""
+    document = doc(name, f"echo {line} > $TORK_OUTPUT")
     done = subprocess.run(
         [sys.executable, str(ROOT / "tests/integration/sdk_driver.py"), address, document],
         env=driver_env(),
@@ -64,9 +70,9 @@ def test_a_ray_driver_submits_without_a_url(live_engine: LiveEngine) -> None:
         timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer["state"] == "COMPLETED" and answer["lines"] == ["from the driver\n"], answer
-    assert live_engine.store.get_job(answer["id"]) is not None  # the session engine ran it
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["state"] == "COMPLETED" and answer["lines"] == [f"{line}\n"], answer
+    return answer
 
 
 def test_the_coordinator_tells_its_api_address(live_engine: LiveEngine) -> None:
@@ -227,17 +233,7 @@ def test_a_ray_client_driver_submits_without_a_url(live_engine: LiveEngine) -> N
     )
     try:
         poll_until(lambda: listening(port), 120, "the Ray Client server to listen", every=0.2)
-        document = doc("from a ray client", "echo through ray client > $TORK_OUTPUT")
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "tests/integration/sdk_driver.py"), f"ray://127.0.0.1:{port}", document],
-            env=driver_env(),
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
-        assert answer["state"] == "COMPLETED" and answer["lines"] == ["through ray client\n"], answer
+        run_driver(f"ray://127.0.0.1:{port}", "from a ray client", "through ray client")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=60)
