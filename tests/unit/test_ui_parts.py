@@ -87,3 +87,11 @@ def test_a_chart_scales_its_values_to_the_box() -> None:
     assert drawn.peak == 10.0 and drawn.last == 10.0
     assert drawn.points.split() == ["0.0,120.0", "300.0,65.0", "600.0,10.0"]
     assert chart("t", "u", [0.0, 0.0]).points == "0.0,120.0 600.0,120.0"
+
+
+def test_a_refusal_at_a_line_of_a_very_deep_document_is_located_without_composing_it() -> None:
+    # The API refuses it at a line (its depth limit); composing it again here recursed past Python's limit (a 500).
+    deep = "a: " + "[" * 5000 + "]" * 5000
+    problem = "yaml: line 1, column 1003: document nests deeper than 60 lists and maps"
+    assert locate(deep, [problem]) == [{"message": problem, "path": "", "line": 1}]
+    assert locate(deep, ["tasks[0].run: required"])[0]["line"] is None  # a field path in it: no line, no error

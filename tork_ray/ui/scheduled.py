@@ -9,7 +9,7 @@ from tork_ray.api import scheduled_jobs as api
 from tork_ray.ui.calls import attempt, backend_of, caller_of
 from tork_ray.ui.live import live
 from tork_ray.ui.render import fragment, html, page
-from tork_ray.ui.submit import refusal
+from tork_ray.ui.submit import refuse
 
 router = APIRouter()
 EXAMPLE = """name: nightly report
@@ -53,7 +53,7 @@ async def create(request: Request) -> JSONResponse:
     b, caller = backend_of(request), await caller_of(request)
     summary, error = await attempt(api.create_scheduled_job, request, b, caller)
     if error is not None:
-        return refusal(error, (await request.body()).decode("utf-8", "replace"))
+        return await refuse(request, b, error)
     return JSONResponse({"id": summary["id"], "location": "/ui/scheduled"})
 
 

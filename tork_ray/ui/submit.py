@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from tork_ray.api import jobs as jobs_api
+from tork_ray.api.backend import Backend
 from tork_ray.domain.redact import REDACTED
 from tork_ray.errors import TorkError, ValidationFailed
 from tork_ray.ui.calls import attempt, backend_of, caller_of
@@ -63,11 +64,16 @@ def refusal(error: TorkError, document: str) -> JSONResponse:
     return JSONResponse(body, status_code=error.status_code)
 
 
+async def refuse(request: Request, b: Backend, error: TorkError) -> JSONResponse:
+    """refusal() of this request's document, off the event loop (YAML of up to the body limit is composed)."""
+    return await b.offload(refusal, error, (await request.body()).decode("utf-8", "replace"))
+
+
 @router.post("/submit")
 async def submit(request: Request) -> JSONResponse:
     """The editor posts the document as text/yaml; this very request is handed to POST /jobs' handler."""
     b, caller = backend_of(request), await caller_of(request)
     summary, error = await attempt(jobs_api.submit_job, request, b, caller)
     if error is not None:
-        return refusal(error, (await request.body()).decode("utf-8", "replace"))
+        return await refuse(request, b, error)
     return JSONResponse({"id": summary["id"], "location": f"/ui/jobs/{summary['id']}"})

@@ -36,12 +36,19 @@ def _walk(node: Any, segments: list[str | int]) -> int | None:
     return line
 
 
+def _compose(document: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(document, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError):
+        return None
+
+
 def locate(document: str, problems: list[str]) -> list[dict[str, Any]]:
     """Each problem with the field path it names and its line in `document` (None when it names none)."""
-    try:
-        root = yaml.compose(document, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        root = None
+    # Composed only for problems that name a field: such a document got past the API's parser and its depth
+    # limit, so the (recursive) composer is safe on it; a refusal at a line needs no tree at all.
+    needs_tree = any(not YAML_LINE.match(problem) and PATH.match(problem) for problem in problems)
+    root = _compose(document) if needs_tree else None
     out = []
     for problem in problems:
         line: int | None = None
