@@ -24,9 +24,12 @@ from tork_ray.store.store import open_store
 
 QUEUED_JOBS = {"sqlite": 40, "postgres": 16}
 TERMINAL = ("COMPLETED", "FAILED", "CANCELLED")
+GATED_SHORT = 3
 # Three holders take three of the default queue's four slots until the test releases them (a file, not a
 # timer), so they surely run when the engine dies; the short jobs go through the fourth slot one task at a time,
-# so the crash lands in the middle of their burst: some done, one running, the rest waiting.
+# the first GATED_SHORT of them are done before the next one, gated too, takes it; so the crash surely lands in
+# the middle of their burst: some done, one running, the rest waiting (a timer lost that race on a fast store:
+# all 16 were done when the engine was killed).
 HOLDERS: dict[str, dict[str, Any]] = {
     "redelivered": {},  # by default run again after a restart: the same task record, once
     "retried": {"redeliveries": 0, "retry": {"limit": 1}},  # refuses a rerun: lost, its retry runs
@@ -62,14 +65,18 @@ def _crash_mid_burst(settings: Settings, tmp_path: Path, queued: int) -> None:
         env |= {"TORK_DATASTORE_TYPE": "postgres", "TORK_DATASTORE_POSTGRES_DSN": settings.datastore.postgres_dsn}
     engine = EngineProcess(data, f"tork_crash_{uuid.uuid4().hex[:8]}", env=env)
     # Every run of a task appends a line to its own file: how often each task really started.
-    hold = f"while [ ! -e {release} ]; do sleep 0.05; done; echo -n held > $TORK_OUTPUT"
+    wait = f"while [ ! -e {release} ]; do sleep 0.05; done"
+    hold = f"{wait}; echo -n held > $TORK_OUTPUT"
     engine.start()
     try:
         with engine.http() as http:
             ids = {name: _submit(http, _holder(name, spec, runs, hold)) for name, spec in HOLDERS.items()}
             poll_until(lambda: all(_states(http, ids[n]) == ["RUNNING"] for n in HOLDERS), 60, "the holders running")
-            ids |= {f"short {i}": _submit(http, _short(i, runs)) for i in range(queued)}
-            poll_until(lambda: _completed(http, ids) >= 3, 60, "a few short jobs done")
+            done = {f"short {i}": _submit(http, _short(i, runs, wait)) for i in range(GATED_SHORT)}
+            poll_until(lambda: _completed(http, done) == GATED_SHORT, 60, "the first short jobs done")
+            # The gated one first: it takes the fourth slot, and every job after it waits in the queue.
+            ids |= done | {f"short {i}": _submit(http, _short(i, runs, wait)) for i in range(GATED_SHORT, queued)}
+            poll_until(lambda: _states(http, ids[f"short {GATED_SHORT}"]) == ["RUNNING"], 60, "the gated short job")
         engine.kill()
         at_crash = _stored_tasks(settings, ids)
         began = time.monotonic()
@@ -127,9 +134,10 @@ def _holder(name: str, spec: dict[str, Any], runs: Path, hold: str) -> dict[str,
     return {"name": name, "tasks": [{"name": "hold", "run": f"echo >> {runs}/{name}.hold; {hold}", **spec}]}
 
 
-def _short(i: int, runs: Path) -> dict[str, Any]:
+def _short(i: int, runs: Path, wait: str) -> dict[str, Any]:
+    gate = {"one": f"{wait}; "} if i == GATED_SHORT else {}
     tasks = [
-        {"name": task, "run": f"echo >> '{runs}/short {i}.{task}'; echo -n {task} > $TORK_OUTPUT"}
+        {"name": task, "run": f"echo >> '{runs}/short {i}.{task}'; {gate.get(task, '')}echo -n {task} > $TORK_OUTPUT"}
         for task in ("one", "two")
     ]
     return {"name": f"short {i}", "tasks": tasks}

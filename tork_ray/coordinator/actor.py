@@ -22,6 +22,7 @@ from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.outage_exit import give_up_handler, open_coordinator_store
+from tork_ray.coordinator.own_node import exit_with_node, own_node_probe
 from tork_ray.coordinator.readiness import Readiness
 from tork_ray.coordinator.recovery import UNFINISHED, clean_nodes, resume_jobs
 from tork_ray.coordinator.requests import REQUEST_TTL, KeyReused, applied_job, request_row
@@ -75,6 +76,8 @@ class Coordinator:
             limits=settings.limits,
         )
         self.engine.dispatcher.on_lost = partial(remove_lost_task_leftovers, settings.ray.namespace, settings.runtime)
+        self.engine.dispatcher.own_node_alive = own_node_probe()
+        self.engine.dispatcher.on_own_node_gone = exit_with_node
         # Cron: fires scheduled jobs' ticks once recovery is done (its store work on the I/O thread below).
         self.scheduler = Scheduler(
             self.store, self.engine.start, off_loop=self._off_loop, along=creation_calls(settings)

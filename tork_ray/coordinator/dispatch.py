@@ -95,6 +95,10 @@ class Dispatcher:
         # Called with the id of a task Ray lost (its worker or node died), beside the result handler: the
         # coordinator removes what the task may have left running (coordinator/leftovers.py).
         self.on_lost: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        # False once the coordinator's own node is gone (coordinator/own_node.py): a loss seen then is not
+        # stored; `on_own_node_gone` ends the process instead.
+        self.own_node_alive: Callable[[], bool] = lambda: True
+        self.on_own_node_gone: Callable[[str], None] = lambda _task_id: None
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
         if task_id in self._running or task_id in self._queued:
@@ -189,6 +193,9 @@ class Dispatcher:
         except TaskCancelledError:
             outcome = None
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
+            if not self.own_node_alive():  # no: the coordinator's own node died, and the tasks with it
+                self.on_own_node_gone(task_id)
+                return
             log.warning("task %s lost: %s", task_id, exc)  # in full, for an operator; the user reads lost_error
             outcome = {"error": lost_error(exc)}
             self._clean_after(task_id)
