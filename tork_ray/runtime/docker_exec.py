@@ -19,19 +19,21 @@ ERROR_TAIL_LINES = 10
 
 def run_to_exit(container: Container, log: LogSink, progress: ProgressWatcher, deadline: Deadline) -> None:
     """Starts `container` and returns when it exited 0; raises RuntimeFailure otherwise."""
-    tail = LineTail(ERROR_TAIL_LINES)
+    output = ContainerOutput(log, LineTail(ERROR_TAIL_LINES))
     start(container)
-    pump = threading.Thread(target=_pump_logs, args=(container, log, tail), name="tork-log-pump", daemon=True)
+    pump = threading.Thread(target=_pump_logs, args=(container, output), name="tork-log-pump", daemon=True)
     pump.start()
     exit_code, restarted = wait_exit(container, progress, deadline)
     # The stream ends with the container; the join only bounds a daemon that is slow to close it.
     pump.join(timeout=5)
+    if not pump.is_alive():  # else what it still sends would come twice
+        catch_up(container, output)
     if exit_code in KILLED and (restarted or stopped_by_daemon(container.client, exit_code)):
         raise DockerGone(
             f"the Docker engine stopped while the task ran, and stopped its container (exit code {exit_code})"
         )
     if exit_code != 0:
-        raise RuntimeFailure(exit_error(container, exit_code, tail.lines()))
+        raise RuntimeFailure(exit_error(container, exit_code, output.tail.lines()))
 
 
 def start(container: Container) -> None:
@@ -62,14 +64,40 @@ def wait_exit(container: Container, progress: ProgressWatcher, deadline: Deadlin
         progress.poll()
 
 
-def _pump_logs(container: Container, log: LogSink, tail: LineTail) -> None:
+class ContainerOutput:
+    """A container's output on its way to the task's log: what was sent so far, counted in the daemon's bytes."""
+
+    def __init__(self, log: LogSink, tail: LineTail) -> None:
+        self.log = log
+        self.tail = tail
+        self.sent = 0
+
+    def send(self, chunk: bytes) -> None:
+        self.sent += len(chunk)
+        text = chunk.decode(errors="replace")
+        self.tail.feed(text)
+        self.log(text)
+
+
+def _pump_logs(container: Container, output: ContainerOutput) -> None:
     try:
         for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
-            text = chunk.decode(errors="replace")
-            tail.feed(text)
-            log(text)
+            output.send(chunk)
     except (APIError, requests.exceptions.RequestException):
         pass  # the container went away (removed on cancel or timeout): nothing more to read
+
+
+def catch_up(container: Container, output: ContainerOutput) -> None:
+    """Sends what the follow stream missed. A stream opened as the container exits can end at once with
+    nothing, although the container printed: Docker answers a follow request for a container that is exiting
+    before its log file is read (a task printing `bye world` and exiting at once lost its whole log about once
+    in 30 runs on a busy daemon). Once the container has exited, a plain read holds all of it."""
+    try:
+        everything = container.logs(stream=False, stdout=True, stderr=True)
+    except (APIError, requests.exceptions.RequestException):
+        return  # removed meanwhile (cancel, timeout): its log went with it
+    if len(everything) > output.sent:
+        output.send(everything[output.sent :])
 
 
 class LinePrefixer:
