@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from benchmarks.registry import SCENARIOS, Row, Scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
+QUICK_PARALLEL = 3
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,7 +32,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", choices=sorted(SCENARIOS), help="these scenarios only")
     parser.add_argument("--skip", nargs="+", choices=sorted(SCENARIOS), default=[], help="all but these")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where bench.json and bench.png go")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        help="scenarios run at once (default: 1, so that none disturbs another's figures; with --quick, 3: its "
+        "figures mean little, and each scenario mostly waits for its own Ray and engine to start)",
+    )
+    args = parser.parse_args(argv)
+    if args.parallel is None:
+        args.parallel = QUICK_PARALLEL if args.quick else 1
+    if args.parallel < 1:
+        parser.error("--parallel must be at least 1")
+    return args
 
 
 def run_scenario(scenario: Scenario, quick: bool) -> tuple[list[Row], dict[str, Any] | None, str]:
@@ -46,6 +59,12 @@ def run_scenario(scenario: Scenario, quick: bool) -> tuple[list[Row], dict[str, 
         return [], None, f"exit {done.returncode}: {tail}"
     report: dict[str, Any] = json.loads(result.read_text())
     return scenario.rows(report), report, ""
+
+
+def timed_scenario(scenario: Scenario, quick: bool) -> tuple[list[Row], dict[str, Any] | None, str, float]:
+    started = time.monotonic()
+    rows, report, failure = run_scenario(scenario, quick)
+    return rows, report, failure, time.monotonic() - started
 
 
 def table(rows: list[Row]) -> str:
@@ -109,16 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     reports: dict[str, Any] = {}
     failures: dict[str, str] = {}
     began = time.monotonic()
-    for scenario in chosen:
-        started = time.monotonic()
-        print(f"-- {scenario.name}: {scenario.about}", flush=True)
-        found, report, failure = run_scenario(scenario, args.quick)
-        rows += found
-        reports[scenario.name] = report
-        if failure:
-            failures[scenario.name] = failure
-            print(f"   FAILED: {failure}", flush=True)
-        print(f"   {time.monotonic() - started:.0f} s", flush=True)
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        runs = [pool.submit(timed_scenario, scenario, args.quick) for scenario in chosen]
+        for scenario, run in zip(chosen, runs, strict=True):  # in the registry's order, whatever ends first
+            found, report, failure, seconds = run.result()
+            print(f"-- {scenario.name}: {scenario.about}", flush=True)
+            rows += found
+            reports[scenario.name] = report
+            if failure:
+                failures[scenario.name] = failure
+                print(f"   FAILED: {failure}", flush=True)
+            print(f"   {seconds:.0f} s", flush=True)
     print(table(rows))
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     args.out.mkdir(parents=True, exist_ok=True)

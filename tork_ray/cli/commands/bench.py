@@ -25,6 +25,9 @@ def bench(
     only: Annotated[list[str] | None, typer.Option("--only", help="Run this scenario (repeatable)")] = None,
     skip: Annotated[list[str] | None, typer.Option("--skip", help="Leave this scenario out (repeatable)")] = None,
     out: Annotated[Path | None, typer.Option(help="Where bench.json and bench.png go")] = None,
+    parallel: Annotated[
+        int | None, typer.Option(min=1, help="Scenarios run at once (default 1; 3 with --quick)")
+    ] = None,
 ) -> None:
     """Measure the engine against its baselines in one run (raw subprocesses, raw Ray, the raw Docker SDK, ...):
     a table, bench.json and bench.png. Needs the source checkout (benchmarks/ beside tork_ray/)."""
@@ -38,6 +41,7 @@ def bench(
     command = [sys.executable, "-m", "benchmarks"] + (["--quick"] if quick else [])
     command += [*(["--only", *only] if only else []), *(["--skip", *skip] if skip else [])]
     command += ["--out", str(out)] if out else []
+    command += ["--parallel", str(parallel)] if parallel else []
     path = os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
     done = subprocess.run(command, cwd=CHECKOUT, env={**os.environ, "PYTHONPATH": path}, check=False)
     # The harness's own exit code: 2 for an unknown scenario name (argparse), 0 when it ran (it never judges).
