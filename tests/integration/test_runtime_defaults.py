@@ -61,6 +61,9 @@ name: node defaults
 tasks:
   - name: defaulted
     image: {TEST_IMAGE}
+    # Its own: three containers at half a CPU outlast the node's 4 s on a loaded machine (the default timeout
+    # is the slow job's to show).
+    timeout: 90s
     env:
       TORK_TEST_HOST_A: from-task
       TORK_TEST_HOST_MISSING: kept-from-task
@@ -101,6 +104,7 @@ name: verified pull
 tasks:
   - name: pulled
     image: {image}
+    timeout: 90s
     registry:
       username: {USER}
       password: {PASSWORD}
