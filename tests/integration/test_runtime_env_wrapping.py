@@ -213,7 +213,9 @@ def test_no_leftovers(engine: Engine) -> None:
     run = Run(engine, Step(name="main", image=engine.image(odd_images.NO_SHELL), cmd=("/bin/echo",), env={"A": "1"}))
     run.finish()
     poll_until(lambda: engine.inspect(run.request.task_id) == [], 30, "no container left")
-    assert run.released.workspace is not None and not Path(run.released.workspace).exists()
+    workspace = run.released.workspace
+    assert workspace is not None
+    poll_until(lambda: not Path(workspace).exists(), 30, "the task's directory removed (in the background)")
 
 
 def test_a_sidecar_running_its_own_cmd_is_wrapped_too(docker_client: Any) -> None:
