@@ -1,20 +1,16 @@
-"""`python -m benchmarks`'s arguments: scenarios run one at a time unless quick (where figures mean little)."""
+"""`python -m benchmarks`'s arguments: scenarios run one at a time unless told (none disturbs another's figures)."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.__main__ import QUICK_PARALLEL, parse_args
+from benchmarks.__main__ import parse_args
 
 
-def test_a_full_run_measures_one_scenario_at_a_time() -> None:
+def test_scenarios_run_one_at_a_time_unless_told() -> None:
     assert parse_args([]).parallel == 1
-    assert parse_args(["--parallel", "2"]).parallel == 2
-
-
-def test_a_quick_run_runs_several_at_once_unless_told() -> None:
-    assert parse_args(["--quick"]).parallel == QUICK_PARALLEL > 1
-    assert parse_args(["--quick", "--parallel", "1"]).parallel == 1
+    assert parse_args(["--quick"]).parallel == 1
+    assert parse_args(["--quick", "--parallel", "2"]).parallel == 2
 
 
 def test_parallel_below_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,7 +26,7 @@ def bench(
     skip: Annotated[list[str] | None, typer.Option("--skip", help="Leave this scenario out (repeatable)")] = None,
     out: Annotated[Path | None, typer.Option(help="Where bench.json and bench.png go")] = None,
     parallel: Annotated[
-        int | None, typer.Option(min=1, help="Scenarios run at once (default 1; 3 with --quick)")
+        int | None, typer.Option(min=1, help="Scenarios run at once (default 1: none disturbs another's figures)")
     ] = None,
 ) -> None:
     """Measure the engine against its baselines in one run (raw subprocesses, raw Ray, the raw Docker SDK, ...):
