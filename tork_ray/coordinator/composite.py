@@ -45,6 +45,7 @@ class Composites:
     # --- parallel -------------------------------------------------------------------------------------
 
     def _start_parallel(self, job: Job, task: Task, context: dict[str, Any]) -> None:
+        # "completions" in the block says the count is shown from now on; its value is Task.completions.
         parallel = {**task.spec["parallel"], "completions": 0}
         self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel})
         children = [
@@ -149,11 +150,10 @@ class Composites:
         if parent is None or parent.state is not TaskState.RUNNING:
             return
         kind = "parallel" if "parallel" in parent.spec else "each"
-        block = dict(parent.spec[kind])
-        block["completions"] = int(block.get("completions") or 0) + 1
+        block = parent.spec[kind]
         total = len(block["tasks"]) if kind == "parallel" else int(block["size"])
-        self.writer.update_task(parent, spec={**parent.spec, kind: block})
-        if block["completions"] >= total:
+        # The count only: the spec (every child's definition, for a parallel) is not written per child.
+        if self.writer.count_completion(parent) >= total:
             self._complete(job, parent)
             return
         if kind == "each" and block.get("concurrency"):
