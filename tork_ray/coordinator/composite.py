@@ -45,9 +45,10 @@ class Composites:
     # --- parallel -------------------------------------------------------------------------------------
 
     def _start_parallel(self, job: Job, task: Task, context: dict[str, Any]) -> None:
-        # "completions" in the block says the count is shown from now on; its value is Task.completions.
+        # "completions" in the block says the count is shown from now on; its value is Task.completions (0 here
+        # even for a retry's copy of a spec that an older version stored its count in).
         parallel = {**task.spec["parallel"], "completions": 0}
-        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel})
+        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel}, completions=0)
         children = [
             new_task(job, definition, task.position, parent_id=task.id, context=context, limits=self.limits)
             for definition in parallel["tasks"]
@@ -65,7 +66,7 @@ class Composites:
             return
         concurrency = int(each.get("concurrency") or 0)
         each.update(size=len(items), completions=0, index=concurrency or len(items))
-        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "each": each})
+        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "each": each}, completions=0)
         if not items:  # Decisions Q1: an empty list completes at once instead of hanging the job
             self._complete(job, task)
             return
