@@ -87,3 +87,49 @@ def test_after_a_restart_queued_tasks_run_and_a_task_can_refuse_redelivery(
     assert [(t["state"], t.get("redelivered"), t.get("result")) for t in waited["execution"]] == [
         ("COMPLETED", None, "ran")
     ]
+
+
+def _composite(live_engine: LiveEngine, job_id: str, name: str) -> dict[str, Any]:
+    job = live_engine.http.get(f"/jobs/{job_id}").json()
+    return next(task for task in job["execution"] if task["name"] == name)
+
+
+def test_a_killed_coordinator_keeps_the_counts_of_a_running_parallel_and_each(
+    live_engine: LiveEngine, docker_client: Any
+) -> None:
+    # Each composite stops with children counted home and one gated child running; the each (concurrency 1)
+    # still has children waiting (CREATED) for the restarted coordinator to release one by one.
+    quick = {"image": TEST_IMAGE, "run": "true"}
+    parallel = [{"name": "a", **quick}, {"name": "b", **quick}, {"name": "gated", "image": TEST_IMAGE, "run": GATED}]
+    item = {"name": "item {{ item.index }}", "image": TEST_IMAGE}
+    item["run"] = f'if [ "{{{{ item.index }}}}" = "1" ]; then {GATED}; fi'
+    each = {"list": "{{ sequence(0, 4) }}", "concurrency": 1, "task": item}
+    fan_id = live_engine.submit_json({"name": "fan out", "tasks": [{"name": "p", "parallel": {"tasks": parallel}}]})[
+        "id"
+    ]
+    each_id = live_engine.submit_json({"name": "one by one", "tasks": [{"name": "e", "each": each}]})["id"]
+
+    def counted(job_id: str, name: str, kind: str, count: int) -> bool:
+        parent = _composite(live_engine, job_id, name)
+        if parent["state"] != "RUNNING" or parent[kind].get("completions") != count:
+            return False
+        shown = live_engine.http.get(f"/tasks/{parent['id']}").json()  # GET /tasks/{id} shows it the same
+        return shown[kind]["completions"] == count and len(running_containers(docker_client, job_id)) == 1
+
+    poll_until(lambda: counted(fan_id, "p", "parallel", 2), 60, "the parallel at 2 of 3 with its gated child")
+    poll_until(lambda: counted(each_id, "e", "each", 1), 60, "the each at 1 of 4 with its gated item running")
+
+    ray.kill(live_engine.coordinator, no_restart=False)  # Ray restarts it with its memory gone
+
+    def finished(job_id: str) -> bool:
+        open_gates(docker_client, job_id)  # the redelivered gated child may finish
+        return live_engine.http.get(f"/jobs/{job_id}").json()["state"] in ("COMPLETED", "FAILED")
+
+    poll_until(lambda: finished(fan_id) and finished(each_id), 120, "both jobs to finish after the restart")
+    fan, one_by_one = live_engine.wait_for(fan_id), live_engine.wait_for(each_id)
+    assert fan["state"] == one_by_one["state"] == "COMPLETED", (fan, one_by_one)
+    assert _composite(live_engine, fan_id, "p")["parallel"]["completions"] == 3
+    assert _composite(live_engine, each_id, "e")["each"]["completions"] == 4
+    items = [t for t in one_by_one["execution"] if t["name"].startswith("item ")]
+    assert sorted(t["name"] for t in items) == [f"item {i}" for i in range(4)]
+    assert {t["state"] for t in items} == {"COMPLETED"}

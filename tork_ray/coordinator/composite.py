@@ -45,8 +45,10 @@ class Composites:
     # --- parallel -------------------------------------------------------------------------------------
 
     def _start_parallel(self, job: Job, task: Task, context: dict[str, Any]) -> None:
+        # "completions" in the block says the count is shown from now on; its value is Task.completions (0 here
+        # even for a retry's copy of a spec that an older version stored its count in).
         parallel = {**task.spec["parallel"], "completions": 0}
-        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel})
+        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "parallel": parallel}, completions=0)
         children = [
             new_task(job, definition, task.position, parent_id=task.id, context=context, limits=self.limits)
             for definition in parallel["tasks"]
@@ -64,7 +66,7 @@ class Composites:
             return
         concurrency = int(each.get("concurrency") or 0)
         each.update(size=len(items), completions=0, index=concurrency or len(items))
-        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "each": each})
+        self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "each": each}, completions=0)
         if not items:  # Decisions Q1: an empty list completes at once instead of hanging the job
             self._complete(job, task)
             return
@@ -149,11 +151,10 @@ class Composites:
         if parent is None or parent.state is not TaskState.RUNNING:
             return
         kind = "parallel" if "parallel" in parent.spec else "each"
-        block = dict(parent.spec[kind])
-        block["completions"] = int(block.get("completions") or 0) + 1
+        block = parent.spec[kind]
         total = len(block["tasks"]) if kind == "parallel" else int(block["size"])
-        self.writer.update_task(parent, spec={**parent.spec, kind: block})
-        if block["completions"] >= total:
+        # The count only: the spec (every child's definition, for a parallel) is not written per child.
+        if self.writer.count_completion(parent) >= total:
             self._complete(job, parent)
             return
         if kind == "each" and block.get("concurrency"):

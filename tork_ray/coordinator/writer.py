@@ -66,6 +66,8 @@ class StateWriter:
         # Changes made inside batch(), written in one transaction when the outermost batch ends.
         self._unsaved_jobs: dict[str, Job] = {}
         self._unsaved_tasks: dict[str, Task] = {}
+        # Composites whose count of children alone changed: written as that count, not as the whole row.
+        self._unsaved_counts: dict[str, Task] = {}
         self._depth = 0
         # What the open batch changed in memory (put back if it fails), and what it asked to do once stored.
         self._undo = UndoLog()
@@ -115,11 +117,15 @@ class StateWriter:
 
     def _commit(self) -> None:
         jobs, tasks = list(self._unsaved_jobs.values()), list(self._unsaved_tasks.values())
+        # A composite saved whole in this transaction (it completed, failed) carries its count in its row.
+        counts = {i: t.completions for i, t in self._unsaved_counts.items() if i not in self._unsaved_tasks}
         extra, effects = self._extra, self._effects
-        self._unsaved_jobs, self._unsaved_tasks, self._extra, self._effects = {}, {}, {}, []
-        if jobs or tasks or extra:
+        self._unsaved_jobs, self._unsaved_tasks, self._unsaved_counts = {}, {}, {}
+        self._extra, self._effects = {}, []
+        if jobs or tasks or extra or counts:
+            save = partial(self.store.save, jobs=jobs, tasks=tasks, extra=extra, completions=counts)
             try:
-                self.retry(partial(self.store.save, jobs=jobs, tasks=tasks, extra=extra), "a state change")
+                self.retry(save, "a state change")
             except BaseException:
                 self._undo.undo()
                 raise
@@ -131,7 +137,8 @@ class StateWriter:
                 log.exception("an effect of a stored change failed")
 
     def _rollback(self) -> None:
-        self._unsaved_jobs, self._unsaved_tasks, self._extra, self._effects = {}, {}, {}, []
+        self._unsaved_jobs, self._unsaved_tasks, self._unsaved_counts = {}, {}, {}
+        self._extra, self._effects = {}, []
         self._undo.undo()
 
     def _persist(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
@@ -241,6 +248,18 @@ class StateWriter:
         if self._watcher is not None:
             self._watcher.task_changed(task, task.state, changes)
         self._persist(tasks=[task])
+
+    def count_completion(self, task: Task) -> int:
+        """One more child of the composite `task` came home; its new count. Only the count is stored (one
+        narrow UPDATE): the spec, which for a parallel holds every child, is not written again per child."""
+        changes = {"completions": task.completions + 1}
+        self._apply(task, changes)
+        if self._watcher is not None:
+            self._watcher.task_changed(task, task.state, changes)
+        self._unsaved_counts[task.id] = task
+        if self._depth == 0:
+            self._commit()
+        return task.completions
 
     def forget_job(self, job_id: str) -> None:
         self._undo.pop(self._jobs, job_id)

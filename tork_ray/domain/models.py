@@ -23,6 +23,8 @@ def utcnow() -> datetime:
 
 # Keys of Task.spec that start with "_" are the coordinator's own bookkeeping, never shown.
 ITEM_KEY = "_item"
+# The composites whose children are counted home (Task.completions).
+COUNTED = ("parallel", "each")
 
 
 class _Model(BaseModel):
@@ -66,6 +68,10 @@ class Task(_Model):
     progress: float = 0.0
     # Times the task was run again because the coordinator restarted while it ran (Tork's `redelivered`).
     redelivered: int = 0
+    # A parallel's or each's children that came home: shown as `parallel.completions` / `each.completions`, as
+    # Tork does, but kept beside the spec so that counting one more never rewrites the spec (every child's
+    # definition, for a parallel).
+    completions: int = 0
     spec: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -75,7 +81,11 @@ class Task(_Model):
     def public(self) -> dict[str, Any]:
         """The task as Tork's API shows it (camelCase, empty fields omitted)."""
         body = {key: value for key, value in self.spec.items() if not key.startswith("_")}
-        body.update(self.model_dump(by_alias=True, exclude_none=True, exclude={"spec"}, mode="json"))
+        for kind in COUNTED:  # the count is shown once the composite started (its block then has the key)
+            block = body.get(kind)
+            if isinstance(block, dict) and "completions" in block:
+                body[kind] = {**block, "completions": self.completions}
+        body.update(self.model_dump(by_alias=True, exclude_none=True, exclude={"spec", "completions"}, mode="json"))
         for empty in ("progress", "redelivered"):
             if not body.get(empty):
                 body.pop(empty, None)

@@ -14,7 +14,7 @@ from sqlalchemy import event, func, insert, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
-from tork_ray.domain.models import GUEST, Job, Task, User, new_id, utcnow
+from tork_ray.domain.models import COUNTED, GUEST, Job, Task, User, new_id, utcnow
 from tork_ray.domain.redact import Redactor
 from tork_ray.domain.states import TASK_TERMINAL, JobState, TaskState
 from tork_ray.settings import Settings
@@ -147,15 +147,21 @@ class Store:
         self._writer.expect_new("tasks", (task.id for task in tasks))
 
     def save(
-        self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = (), extra: Mapping[str, list[Any]] | None = None
+        self,
+        jobs: Iterable[Job] = (),
+        tasks: Iterable[Task] = (),
+        extra: Mapping[str, list[Any]] | None = None,
+        completions: Mapping[str, int] | None = None,
     ) -> None:
-        """Upserts jobs and tasks, and inserts `extra` rows (table name -> rows), in one transaction: a state
-        change is stored whole or not at all."""
+        """Upserts jobs and tasks, sets `completions` (task id -> children counted home) of tasks not saved
+        whole, and inserts `extra` rows (table name -> rows), in one transaction: a state change is stored
+        whole or not at all."""
         tasks = list(tasks)
         made: list[Any] = []
         # A commit cut off by an outage may turn out stored: then what follows it is done by the retry (outage.py).
         with transaction(self.engine, lambda: self._saved(made, tasks)) as connection:
             made += self._writer.save(connection, list(jobs), tasks)
+            self._writer.save_completions(connection, completions or {})
             for table, rows in (extra or {}).items():
                 if rows:
                     connection.execute(insert(SQLModel.metadata.tables[table]), rows)
@@ -422,4 +428,15 @@ def _task(row: TaskRow) -> Task:
     for name in ("created_at", "scheduled_at", "started_at", "completed_at", "failed_at"):
         values[name] = _aware(values[name])
     values["state"] = TaskState(values["state"])
+    values["completions"] = max(row.completions or 0, _legacy_completions(row.spec))
     return Task.model_validate(values)
+
+
+def _legacy_completions(spec: Mapping[str, Any]) -> int:
+    """The count a composite stored before revision 0004 kept in its spec; the column takes over from it
+    (counts only grow, so the larger of the two is the count). New rows keep 0 there."""
+    for kind in COUNTED:
+        block = spec.get(kind)
+        if isinstance(block, Mapping):
+            return int(block.get("completions") or 0)
+    return 0

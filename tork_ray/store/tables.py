@@ -62,6 +62,9 @@ class TaskRow(SQLModel, table=True):
     node_id: str | None = Field(default=None, max_length=64)
     progress: float = 0.0
     redelivered: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # Children of a parallel or each that came home (Tork's parallel.completions / each.completions). A column of
+    # its own: bumped once per child, it must not rewrite (and seal again) the spec, which holds every child.
+    completions: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     # The evaluated definition: rendered env, registry credentials, files, the each item.
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(SealedJSON("tasks.spec"), nullable=False))
 
