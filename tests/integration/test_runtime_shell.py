@@ -143,7 +143,7 @@ def test_pre_and_post_run_around_main_and_result_is_mains() -> None:
         post=(Step(name="post", run="echo post-ran; echo -n post > $TORK_OUTPUT"),),
     )
     recorder = Recorder()
-    assert execute(req, recorder, SHELL, "n") == {"result": "main"}
+    assert execute(req, recorder, SHELL, "n")["result"] == "main"
     log = recorder.logs()
     assert log.index("pre-ran") < log.index("post-ran")
 
