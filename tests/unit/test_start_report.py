@@ -101,3 +101,19 @@ def test_progress_and_log_parts_flow_before_the_start_is_reported(gate: Path) ->
     gate.touch()
     outcome = run.join()
     assert starts(recorder) == [] and outcome["nodeId"] == "node-1"
+
+
+def test_the_setting_reads_from_env_or_toml_and_refuses_what_is_not_a_duration(tmp_path: Path) -> None:
+    from tork_ray.errors import BadRequest
+    from tork_ray.settings import load_settings
+
+    assert load_settings({"TORK_CONFIG": ""}).worker.start_report_seconds() == 0.05  # the default
+    env = load_settings({"TORK_CONFIG": "", "TORK_WORKER_START_REPORT_DELAY": "0"})
+    assert env.worker.start_report_seconds() == 0.0
+    config = tmp_path / "config.toml"
+    config.write_text('[worker]\nstart_report_delay = "200ms"\n[worker.queues]\ndefault = 3\n')
+    toml = load_settings({"TORK_CONFIG": str(config)})
+    assert toml.worker.start_report_seconds() == 0.2 and toml.queues == {"default": 3}
+    for bad in ("soon", "-1s"):
+        with pytest.raises(BadRequest, match=r"worker\.start_report_delay"):
+            load_settings({"TORK_CONFIG": "", "TORK_WORKER_START_REPORT_DELAY": bad})
