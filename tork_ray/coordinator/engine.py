@@ -176,10 +176,9 @@ class Engine(WorkQueue):
         except TorkError as exc:  # a task the runtime cannot be asked to run fails, the coordinator carries on
             self._fail_task(task, exc.message, retryable=False)
             return
-        request = replace(request, start_report_delay=self.starts.delay_of(task))
         # A task SCHEDULED before a restart is queued again as it is: nothing to record.
         if task.state is TaskState.SCHEDULED or self.writer.move_task(task, TaskState.SCHEDULED, **changes):
-            self.queue(task, request)
+            self.queue(task, replace(request, start_report_delay=self.starts.delay_of(task)))
 
     def requeue(self, job: Job, task: Task) -> None:
         """After a restart: a task stored SCHEDULED waits in its queue again. It may have started, though: a

@@ -11,8 +11,11 @@ from tork_ray.domain.models import Task, utcnow
 class StartDelays:
     """How long each task's worker holds its start report back (RunRequest.start_report_delay): the
     worker.start_report_delay setting, or 0 (at once, as a start that nothing may miss) for a task that must
-    never run twice (a limit of 0 redeliveries) and for one recovery requeued though it may have run (see
-    Engine.requeue), so that from its next run on a restart finds it RUNNING and counts a redelivery."""
+    never run twice (a limit of 0 redeliveries), for one already redelivered, and for one recovery requeued
+    though it may have run (see Engine.requeue), so that from its next run on a restart finds it RUNNING and
+    counts a redelivery. A restart can thus run a task again unnoticed once at most, before its first
+    redelivery: it runs at most `redeliveries` + 2 times however often the engine dies while it runs (but for
+    the instant a start report takes to be stored, a window every start had before start reports waited)."""
 
     def __init__(self, delay: float, redeliveries_of: Callable[[Task], int]) -> None:
         self.delay = delay
@@ -26,7 +29,7 @@ class StartDelays:
         self._at_once.discard(task_id)
 
     def delay_of(self, task: Task) -> float:
-        if self.delay <= 0 or task.id in self._at_once or self._redeliveries_of(task) == 0:
+        if self.delay <= 0 or task.redelivered or task.id in self._at_once or self._redeliveries_of(task) == 0:
             return 0.0
         return self.delay
 
