@@ -1,4 +1,4 @@
-"""Starts that workers report late or with their results (worker/start_report.py): the worker's timestamp."""
+"""Starts reported late or with results (worker/start_report.py): which tasks may wait, and the worker's clock."""
 
 from __future__ import annotations
 
