@@ -2,10 +2,12 @@
 per second, every one durable in SQLite, against the store alone making as many single-row commits.
 
 The engine is the coordinator's own (Engine, StateWriter, Store on a fresh SQLite file) on an asyncio loop; its
-`launch` is a no-op worker that reports the start (as run_task's task_started call) and answers at once. One job
-with a `parallel` of `--tasks` tasks on a queue of `--slots` slots: each task is created, SCHEDULED, RUNNING and
-COMPLETED (four state changes). The baseline: as many `UPDATE` of one row, each its own transaction, with the
-sqlite3 module on the same kind of file (WAL, synchronous=NORMAL). Rounds interleaved; results/coordinator_bench.json.
+`launch` is a no-op worker that reports the start (as run_task's task_started call) and answers at once; and,
+interleaved with it, one that brings its start with its result (as run_task does for a task shorter than
+worker.start_report_delay: one call and one transaction less). One job with a `parallel` of `--tasks` tasks on
+a queue of `--slots` slots: each task is created, SCHEDULED, RUNNING and COMPLETED (four state changes). The
+baseline: as many `UPDATE` of one row, each its own transaction, with the sqlite3 module on the same kind of
+file (WAL, synchronous=NORMAL). Rounds interleaved; results/coordinator_bench.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +34,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHANGES_PER_TASK = 4  # created (PENDING), SCHEDULED, RUNNING, COMPLETED
 
 
-async def engine_round(directory: Path, tasks: int, slots: int) -> float:
-    """Seconds for one job of a `parallel` of `tasks` no-op tasks, from submit to COMPLETED."""
+async def engine_round(directory: Path, tasks: int, slots: int, with_result: bool = False) -> float:
+    """Seconds for one job of a `parallel` of `tasks` no-op tasks, from submit to COMPLETED; `with_result`: each
+    start comes with its task's result instead of in a call of its own."""
     engine: Engine
 
     async def worker(request: RunRequest) -> dict[str, str]:
+        if with_result:
+            return {"result": "", "nodeId": "bench-node", "startedAt": datetime.now(UTC).isoformat()}
         await engine.report_started(request.task_id, "bench-node")
         return {"result": ""}
 
@@ -82,22 +88,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     changes = args.tasks * CHANGES_PER_TASK
-    engine_seconds, store_seconds = [], []
+    engine_seconds, store_seconds, with_result_seconds = [], [], []
     with tempfile.TemporaryDirectory(prefix="tork-coord-bench-") as tmp:
         directory = Path(tmp)
         asyncio.run(engine_round(directory, min(args.tasks, 50), args.slots))  # warm-up: imports, caches
         for _ in range(args.rounds):
             store_seconds.append(store_round(directory, changes))
             engine_seconds.append(asyncio.run(engine_round(directory, args.tasks, args.slots)))
+            with_result_seconds.append(asyncio.run(engine_round(directory, args.tasks, args.slots, with_result=True)))
     engine_rate = changes / statistics.median(engine_seconds)
     store_rate = changes / statistics.median(store_seconds)
     report = {
         "settings": vars(args),
         "engine_seconds": engine_seconds,
         "store_seconds": store_seconds,
+        "with_result_seconds": with_result_seconds,
         "engine_state_changes_per_second": round(engine_rate, 1),
         "engine_tasks_per_second": round(args.tasks / statistics.median(engine_seconds), 1),
         "store_commits_per_second": round(store_rate, 1),
+        # The same, each start brought with its task's result (worker.start_report_delay; a short task's case).
+        "with_result_state_changes_per_second": round(changes / statistics.median(with_result_seconds), 1),
+        "with_result_tasks_per_second": round(args.tasks / statistics.median(with_result_seconds), 1),
         "ratio": round(engine_rate / store_rate, 3),
     }
     RESULTS.mkdir(exist_ok=True)

@@ -12,20 +12,23 @@ import httpx
 
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
-from tork_ray.settings import RaySettings, RuntimeSettings, Settings
+from tork_ray.settings import RaySettings, RuntimeSettings, Settings, WorkerSettings
 from tork_ray.standalone import engine as run_engine
 from tork_ray.store.store import Store
 
 
 @contextmanager
-def live_engine(data_dir: Path, slots: int, runtime: RuntimeSettings | None = None) -> Iterator[httpx.Client]:
+def live_engine(
+    data_dir: Path, slots: int, runtime: RuntimeSettings | None = None, worker: WorkerSettings | None = None
+) -> Iterator[httpx.Client]:
     """Yields an HTTP client of a fresh engine whose `default` queue has `slots` slots (Docker runtime unless
-    `runtime` says otherwise)."""
+    `runtime` says otherwise; `worker`: worker.* settings, the defaults unless given)."""
     settings = Settings(
         data_dir=data_dir,
         queues={"default": slots},
         ray=RaySettings(namespace=f"tork_bench_{uuid.uuid4().hex[:8]}"),
         runtime=runtime or RuntimeSettings(),
+        worker=worker or WorkerSettings(),
     )
     with run_engine(settings) as coordinator:
         app = create_app(settings, coordinator, Store(settings.store_url))

@@ -26,7 +26,7 @@ import httpx
 import ray
 
 from benchmarks.engine import live_engine, run_job
-from tork_ray.settings import RuntimeSettings
+from tork_ray.settings import RuntimeSettings, WorkerSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SLOTS = 2
@@ -158,6 +158,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=100, help="sequential: tasks in the one job (default 100)")
     parser.add_argument("--fanout", type=int, default=200, help="fan-out: tasks of the parallel (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument(
+        "--start-report-delay",
+        default=WorkerSettings.start_report_delay,
+        help="worker.start_report_delay of the engine (default %(default)s; 0: every start reported at once)",
+    )
     return parser.parse_args()
 
 
@@ -165,7 +170,9 @@ def main() -> None:
     args = parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="tork-bench-") as data,
-        live_engine(Path(data), SLOTS, RuntimeSettings(type="shell")) as http,
+        live_engine(
+            Path(data), SLOTS, RuntimeSettings(type="shell"), WorkerSettings(start_report_delay=args.start_report_delay)
+        ) as http,
     ):
         results = measure(http, args.tasks, args.fanout, args.rounds)
     RESULTS.mkdir(exist_ok=True)

@@ -211,6 +211,19 @@ class CoordinatorSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """worker.*: how a worker reports on the tasks it runs (worker.limits.* and worker.queues live elsewhere)."""
+
+    # worker.start_report_delay (TORK_WORKER_START_REPORT_DELAY): a task still running this long after its start
+    # reports RUNNING then; one that ends sooner brings its start with its result, stored in one transaction (one
+    # actor call and one commit less per short task). "0": every start is reported at once.
+    start_report_delay: str = "50ms"
+
+    def start_report_seconds(self) -> float:
+        return _setting("worker.start_report_delay", parse_duration, self.start_report_delay) or 0.0
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = field(default_factory=lambda: Path.home() / ".tork_ray")
     queues: Mapping[str, int] = field(default_factory=lambda: {"default": os.cpu_count() or 1})
@@ -223,6 +236,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     store_retry: StoreRetrySettings = field(default_factory=StoreRetrySettings)  # datastore.retry.*
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
 
     @property
     def store_url(self) -> str:
@@ -364,7 +378,17 @@ def _build(tree: Mapping[str, Any]) -> Settings:
         auth=auth_settings(tree),
         webhooks=webhook_settings(lambda dotted, default: _get(tree, dotted, default), _as_int, _as_list),
         store_retry=store_retry_settings(lambda dotted, default: _get(tree, dotted, default)),
+        worker=worker_settings(tree),
     )
+
+
+def worker_settings(tree: Mapping[str, Any]) -> WorkerSettings:
+    """worker.start_report_delay (TOML) or TORK_WORKER_START_REPORT_DELAY (lands on worker.start.report.delay)."""
+    delay = _get(tree, "worker.start_report_delay", _get(tree, "worker.start.report.delay", "50ms"))
+    settings = WorkerSettings(start_report_delay=_duration_setting("worker.start_report_delay", delay))
+    if settings.start_report_seconds() < 0:
+        raise BadRequest(f"setting worker.start_report_delay must not be negative, got {delay}")
+    return settings
 
 
 def auth_settings(tree: Mapping[str, Any]) -> AuthSettings:

@@ -119,7 +119,9 @@ echo 42 > "$TORK_PROGRESS"
     assert f"workdir={cwd}" in log and "tork-shell-task-" in cwd
     # The temp dir is removed after the result, off the task's clock (runtime/discard.py).
     poll_until(lambda: not Path(cwd).exists(), 30, "the task's temp dir removed")
-    assert recorder.calls[0] == ("task_started", ("shell-task", "node-1"))
+    # A start report delay of 0 (the request's default): the start reported at once, and with the result too.
+    assert recorder.calls[0] == ("task_started", ("shell-task", "node-1", outcome["startedAt"]))
+    assert outcome["nodeId"] == "node-1"
 
 
 def test_non_zero_exit_fails_with_the_last_lines() -> None:
@@ -131,7 +133,7 @@ def test_non_zero_exit_fails_with_the_last_lines() -> None:
 def test_unsupported_fields_fail_the_task_naming_them() -> None:
     main = Step(name="main", run="true", image="busybox", cmd=("x",))
     outcome = execute(request("", main=main, memory_bytes=1024), Recorder(), SHELL, "n")
-    assert outcome == {"error": "limits, image, cmd are not supported on shell runtime"}
+    assert outcome["error"] == "limits, image, cmd are not supported on shell runtime"
 
 
 def test_pre_and_post_run_around_main_and_result_is_mains() -> None:
@@ -141,7 +143,7 @@ def test_pre_and_post_run_around_main_and_result_is_mains() -> None:
         post=(Step(name="post", run="echo post-ran; echo -n post > $TORK_OUTPUT"),),
     )
     recorder = Recorder()
-    assert execute(req, recorder, SHELL, "n") == {"result": "main"}
+    assert execute(req, recorder, SHELL, "n")["result"] == "main"
     log = recorder.logs()
     assert log.index("pre-ran") < log.index("post-ran")
 

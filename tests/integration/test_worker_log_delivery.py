@@ -23,7 +23,7 @@ class SlowLogStore:
         await asyncio.sleep(1.0)
         self.stored.append(contents)
 
-    async def task_started(self, task_id: str, node_id: str) -> None:
+    async def task_started(self, task_id: str, node_id: str, started_at: str | None = None) -> None:
         return None
 
     async def task_progress(self, task_id: str, value: float) -> None:
@@ -41,5 +41,5 @@ def run_with(coordinator: object, run: str) -> dict[str, str]:
 def test_the_result_waits_for_the_last_log_part(live_engine: LiveEngine) -> None:
     store = SlowLogStore.remote()  # type: ignore[attr-defined]
     outcome = ray.get(run_with.remote(store, "echo first words; echo last words"), timeout=60)
-    assert outcome == {"result": ""}
+    assert outcome["result"] == ""
     assert "last words" in ray.get(store.logs.remote(), timeout=30)

@@ -123,7 +123,7 @@ class Recorder:
 def test_worker_cpu_or_memory_defaults_fail_every_task_on_the_shell_runtime() -> None:
     for settings in (RuntimeSettings(type="shell", limits_cpus="1"), RuntimeSettings(type="shell", limits_memory="1g")):
         outcome = execute(request(main=Step(name="main", run="true")), Recorder(), settings, "n")
-        assert outcome == {"error": "limits is not supported on shell runtime"}
+        assert outcome["error"] == "limits is not supported on shell runtime" and outcome["nodeId"] == "n"
 
 
 def test_worker_timeout_default_applies_on_the_shell_runtime() -> None:
@@ -135,4 +135,4 @@ def test_worker_timeout_default_applies_on_the_shell_runtime() -> None:
 def test_a_bad_node_value_is_the_tasks_error() -> None:
     settings = RuntimeSettings(type="shell", limits_timeout="soon")  # made directly: not checked at start
     outcome = execute(request(main=Step(name="main", run="true")), Recorder(), settings, "n")
-    assert outcome == {"error": 'setting worker.limits.timeout: invalid duration "soon"'}
+    assert outcome["error"] == 'setting worker.limits.timeout: invalid duration "soon"' and outcome["nodeId"] == "n"

@@ -74,6 +74,7 @@ class Coordinator:
             scope=settings.ray.namespace,
             redeliveries=settings.coordinator.redeliveries,
             limits=settings.limits,
+            start_report_delay=settings.worker.start_report_seconds(),
         )
         self.engine.dispatcher.on_lost = partial(remove_lost_task_leftovers, settings.ray.namespace, settings.runtime)
         self.engine.dispatcher.own_node_alive = own_node_probe()
@@ -391,9 +392,11 @@ class Coordinator:
 
     # --- worker-facing --------------------------------------------------------------------------------
 
-    async def task_started(self, task_id: str, node_id: str) -> None:
+    async def task_started(self, task_id: str, node_id: str, started_at: str | None = None) -> None:
+        """A task still running start_report_delay after its start (which `started_at`, ISO 8601, dates on the
+        worker's clock); a shorter task's start comes with its result instead (Engine._result)."""
         await self.ready()
-        await self.engine.report_started(task_id, node_id)
+        await self.engine.report_started(task_id, node_id, started_at)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()

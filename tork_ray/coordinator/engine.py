@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -24,6 +25,7 @@ from tork_ray.coordinator.events import (
 from tork_ray.coordinator.factory import new_job, new_task, task_context
 from tork_ray.coordinator.grouping import EventGroup
 from tork_ray.coordinator.request import build_request, retry_delay
+from tork_ray.coordinator.starts import StartDelays, worker_time
 from tork_ray.coordinator.workqueue import WorkQueue
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, Task, User, utcnow
@@ -50,10 +52,12 @@ class Engine(WorkQueue):
         scope: str,
         redeliveries: int = 1,
         limits: LimitsSettings | None = None,
+        start_report_delay: float = 0.0,
     ) -> None:
         self.writer = writer
         self.scope = scope
         self.redeliveries = redeliveries  # the coordinator.redeliveries setting
+        self.starts = StartDelays(start_report_delay, self.redeliveries_of)  # when workers report RUNNING
         self.limits = limits or LimitsSettings()  # what one evaluation may cost (limits.*)
         self.dispatcher = Dispatcher(launch, self.on_result)
         self.composites = Composites(writer, self.post, self.limits)
@@ -174,17 +178,24 @@ class Engine(WorkQueue):
             return
         # A task SCHEDULED before a restart is queued again as it is: nothing to record.
         if task.state is TaskState.SCHEDULED or self.writer.move_task(task, TaskState.SCHEDULED, **changes):
-            self.queue(task, request)
+            self.queue(task, replace(request, start_report_delay=self.starts.delay_of(task)))
 
     def requeue(self, job: Job, task: Task) -> None:
-        """After a restart: a task that was waiting in a queue, never started, waits in it again."""
+        """After a restart: a task stored SCHEDULED waits in its queue again. It may have started, though: a
+        task reports its start only after start_report_delay (or with its result), so one the old coordinator
+        had launched can be stored SCHEDULED. It runs again, as one not started (no redelivery spent), but now
+        reports its start at once: from its next run on, a restart finds it RUNNING and counts a redelivery."""
+        self.starts.at_once(task.id)
         self._schedule(job, task)
+
+    def redeliveries_of(self, task: Task) -> int:
+        own = task.spec.get("redeliveries")
+        return self.redeliveries if own is None else int(own)
 
     def redeliver(self, job: Job, task: Task, lost_error: str) -> None:
         """After a restart: a task that was RUNNING (its run died with the old coordinator) runs again, at most
         `redeliveries` times (its own, else the setting); past that it FAILS and its retry rules decide."""
-        own = task.spec.get("redeliveries")
-        limit = self.redeliveries if own is None else int(own)
+        limit = self.redeliveries_of(task)
         if task.redelivered >= limit:
             error = lost_error if limit == 0 else f"{lost_error} (already redelivered {task.redelivered} times)"
             self._fail_task(task, error)
@@ -206,17 +217,22 @@ class Engine(WorkQueue):
 
     # --- events from workers --------------------------------------------------------------------------
 
-    def _started(self, task: Task, node_id: str) -> None:
-        if self.writer.move_task(task, TaskState.RUNNING, node_id=node_id):
+    def _started(self, task: Task, node_id: str, started_at: str | None = None) -> None:
+        changes: dict[str, Any] = {"node_id": node_id}
+        if started_at is not None:
+            changes["started_at"] = worker_time(started_at, task.scheduled_at)
+        if self.writer.move_task(task, TaskState.RUNNING, **changes):
             job = self.writer.job(task.job_id)
             if job is not None and job.state is JobState.SCHEDULED:
                 self.writer.move_job(job, JobState.RUNNING)
 
-    async def report_started(self, task_id: str, node_id: str) -> None:
-        """task_started, in the loop turn's group commit; returns once the RUNNING state is stored."""
+    async def report_started(self, task_id: str, node_id: str, started_at: str | None = None) -> None:
+        """task_started, in the loop turn's group commit; returns once the RUNNING state is stored. `started_at`
+        is the worker's clock at the start (ISO 8601): the report may come start_report_delay later."""
         task = self.writer.task(task_id)
         if task is not None:
-            await self.group.run(partial(self._started, task, node_id), task.job_id, f"the start of task {task_id}")
+            started = partial(self._started, task, node_id, started_at)
+            await self.group.run(started, task.job_id, f"the start of task {task_id}")
 
     def task_progress(self, task_id: str, value: float) -> None:
         task = self.writer.task(task_id)
@@ -231,12 +247,18 @@ class Engine(WorkQueue):
             self.writer.update_job(job, progress=round(((job.position - 1) + progress / 100) / job.task_count * 100, 2))
 
     async def on_result(self, task_id: str, outcome: dict[str, str] | None) -> None:
+        self.starts.ended(task_id)
         task = self.writer.task(task_id)
         if task is None or outcome is None:  # unknown, or interrupted by a cancel we asked for
             return
         await self.group.run(partial(self._result, task, outcome), task.job_id, f"the result of task {task_id}")
 
     def _result(self, task: Task, outcome: dict[str, str]) -> None:
+        if "nodeId" in outcome:
+            # The start came with the result (a task shorter than start_report_delay, or one whose report is
+            # still on its way): RUNNING first, in this same transaction, so every watcher sees the task start
+            # then end; a start already stored is a repeat, ignored by the transition table.
+            self._started(task, outcome["nodeId"], outcome.get("startedAt"))
         if "error" in outcome:
             self._fail_task(task, outcome["error"])
         elif self.writer.move_task(task, TaskState.COMPLETED, result=outcome.get("result", ""), progress=0.0):

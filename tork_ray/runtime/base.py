@@ -86,6 +86,9 @@ class RunRequest:
     networks: tuple[str, ...] = ()
     gpus: str = ""
     sidecars: tuple[Sidecar, ...] = ()
+    # Seconds into the run before the worker reports RUNNING (worker.start_report_delay, chosen per task by the
+    # coordinator); a run that ends sooner brings its start with its result. 0: reported at once.
+    start_report_delay: float = 0.0
 
     @property
     def steps(self) -> tuple[Step, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from functools import partial
 from typing import Any
 
 import ray
@@ -16,6 +17,7 @@ from tork_ray.settings import RuntimeSettings, runtime_settings_from_env
 from tork_ray.worker.interrupts import defer_interrupts, ray_cancel_requested
 from tork_ray.worker.logs import LogShipper
 from tork_ray.worker.reaper import reaper
+from tork_ray.worker.start_report import StartReport, started_now, with_start
 
 RUNTIME_TYPES = ("docker", "shell", "podman")
 LOG_DELIVERY_SECONDS = 30.0
@@ -68,13 +70,21 @@ def execute(
     node_id: str,
     cancelled: CancelProbe = ray_cancel_requested,
 ) -> dict[str, str]:
-    """Runs `request`; returns {"result": ...} or {"error": ...}. Cancellation (Ray's interrupt, or `cancelled()`
-    turning true) propagates as KeyboardInterrupt once the runtime has removed what it started."""
-    coordinator.task_started.remote(request.task_id, node_id)
-    with LogShipper(lambda text: coordinator.append_log.remote(request.task_id, text)) as shipper:
+    """Runs `request`; returns {"result": ...} or {"error": ...}, with the start ("nodeId", "startedAt"). The
+    start is reported on its own only if the task runs past request.start_report_delay (start_report.py).
+    Cancellation (Ray's interrupt, or `cancelled()` turning true) propagates as KeyboardInterrupt once the
+    runtime has removed what it started."""
+    started_at = started_now()
+    report = partial(coordinator.task_started.remote, request.task_id, node_id, started_at)
+    ship = partial(_ship_log, coordinator, request.task_id)
+    with StartReport(request.start_report_delay, report), LogShipper(ship) as shipper:
         outcome = _run(request, coordinator, settings, shipper, cancelled)
     _await_delivery(shipper.last_sent)
-    return outcome
+    return with_start(outcome, node_id, started_at)
+
+
+def _ship_log(coordinator: Any, task_id: str, text: str) -> Any:
+    return coordinator.append_log.remote(task_id, text)
 
 
 def _run(
@@ -126,6 +136,5 @@ def run_task(
     try:
         settings = node_settings(runtime)
     except TorkError as exc:  # this node's own TORK_* variables are wrong: every task here fails, saying why
-        coordinator.task_started.remote(request.task_id, node_id)
-        return {"error": exc.message}
+        return with_start({"error": exc.message}, node_id, started_now())
     return execute(request, coordinator, settings, node_id)
