@@ -128,7 +128,8 @@ class Engine(WorkQueue):
         created: list[Job] = []
 
         def submit() -> None:
-            created[:] = [self.create_job(spec, created_by, job_id=job_id)]  # a try rolled back by an outage made another
+            # A try rolled back by an outage made another (with a new id, unless the caller chose it).
+            created[:] = [self.create_job(spec, created_by, job_id=job_id)]
             if also is not None:
                 also(created[0])
             self.post(StartJob(created[0]))

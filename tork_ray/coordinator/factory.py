@@ -25,7 +25,6 @@ def new_job(
     (a router that picks a coordinator shard by id, benchmarks/sharding_bench.py), else a new one."""
     body = to_dict(spec)
     job = Job(
-        **({"id": job_id} if job_id else {}),
         name=spec.name,
         description=spec.description,
         tags=list(spec.tags or []),
@@ -41,6 +40,8 @@ def new_job(
         permissions=body.get("permissions"),
         auto_delete=body.get("autoDelete"),
     )
+    if job_id:
+        job.id = job_id
     job.context = job_context(job.id, job.name, job.inputs, job.secrets, {}, with_job=with_job_namespace)
     return job
 
