@@ -4,12 +4,13 @@ each costs while it runs.
 The Engine of coordinator_bench (no Ray, SQLite, a no-op launch) whose worker reports its start and then never
 answers until released: `--tasks` tasks are launched at once (the queue has as many slots), and once every one is
 stored RUNNING the process's resident memory (/proc/self/statm) is read again; the delta over the count is the
-memory per live task. Then all are released and the jobs must all complete. Two shapes: `jobs` (as many one-task
-jobs: the common case of 10,000 running tasks) and `parallel` (one job of a `parallel` of that many). With
-`--tracemalloc`, a second round of each shape counts the Python heap instead (slower, so timings of that round
-are not reported). The fake worker's coroutine is counted too; in the real coordinator a Ray ObjectRef and Ray's
-own record of the submitted task take its place (Ray's share, in C++, is not measured here).
-Results: results/live_tasks_bench.json.
+memory per live task. Meanwhile `--log-parts` of them store two log parts each (Store.append_log, what the
+coordinator's I/O thread does for each part a worker ships). Then all are released and the jobs must all
+complete. Two shapes: `jobs` (as many one-task jobs: the common case of 10,000 running tasks) and `parallel` (one
+job of a `parallel` of that many). With `--tracemalloc`, a second round of each shape counts the Python heap
+instead (slower, so timings of that round are not reported). Each round runs in a process forked for it. The fake
+worker's coroutine is counted too; in the real coordinator a Ray ObjectRef and Ray's own record of the submitted
+task take its place (Ray's share, in C++, is not measured here). Results: results/live_tasks_bench.json.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from benchmarks.coordinator_bench import RESULTS, bench_engine, close_engine, pa
 from tork_ray.coordinator.engine import Engine
 from tork_ray.domain.states import JobState
 from tork_ray.runtime.base import RunRequest
+from tork_ray.store.store import Store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -46,12 +48,14 @@ class Held:
     def __init__(self, expected: int) -> None:
         self.expected = expected
         self.started = 0
+        self.task_ids: list[str] = []
         self.all_started = asyncio.Event()
         self.release = asyncio.Event()
 
     async def worker(self, engine: Engine, request: RunRequest) -> dict[str, str]:
         await engine.report_started(request.task_id, "bench-node")
         self.started += 1
+        self.task_ids.append(request.task_id)
         if self.started == self.expected:
             self.all_started.set()
         await self.release.wait()
@@ -67,12 +71,25 @@ async def all_completed(engine: Engine, job_ids: list[str]) -> bool:
     return True
 
 
+def log_parts_per_second(store: Store, task_ids: list[str]) -> list[float]:
+    """Store.append_log (what the coordinator's I/O thread does for each part a worker ships, about one a second
+    per task that prints) once for each task, twice: a task's first part also reads its job for the values to
+    redact. Parts/s of each pass; the Ray call that carries a part is not counted."""
+    rates = []
+    for _ in range(2):
+        began = time.perf_counter()
+        for task_id in task_ids:
+            store.append_log(task_id, "a line of output\n")
+        rates.append(round(len(task_ids) / (time.perf_counter() - began), 1))
+    return rates
+
+
 def heap_bytes(traced: bool) -> int:
     gc.collect()
     return tracemalloc.get_traced_memory()[0] if traced else rss_bytes()
 
 
-async def live_round(directory: Path, tasks: int, shape: str, traced: bool) -> dict[str, Any]:
+async def live_round(directory: Path, tasks: int, shape: str, traced: bool, log_parts: int = 0) -> dict[str, Any]:
     held = Held(tasks)
     engine = bench_engine(f"sqlite:///{directory / f'live-{time.monotonic_ns()}.db'}", tasks, held.worker)
     specs = [parallel_spec(0)] * tasks if shape == "jobs" else [parallel_spec(tasks)]
@@ -82,6 +99,7 @@ async def live_round(directory: Path, tasks: int, shape: str, traced: bool) -> d
     await asyncio.wait_for(held.all_started.wait(), 3600)
     running_seconds = time.perf_counter() - began
     live = heap_bytes(traced)
+    parts = log_parts_per_second(engine.writer.store, held.task_ids[:log_parts]) if log_parts else []
     held.release.set()
     released = time.perf_counter()
     if not await all_completed(engine, job_ids):
@@ -99,15 +117,16 @@ async def live_round(directory: Path, tasks: int, shape: str, traced: bool) -> d
         "bytes_per_live_task": round((live - before) / tasks),
         "mib_while_live": round((live - before) / 2**20, 1),
         "mib_left_after_drain": round((after - before) / 2**20, 1),
+        **({"log_parts_per_second_first_second": parts} if parts else {}),
     }
 
 
-def round_in_process(directory: Path, tasks: int, shape: str, traced: bool) -> dict[str, Any]:
+def round_in_process(directory: Path, tasks: int, shape: str, traced: bool, log_parts: int) -> dict[str, Any]:
     """One round in a process forked for it: memory freed by an earlier round, kept by the allocator, would
     otherwise hide a later round's growth."""
     if traced:
         tracemalloc.start()
-    result = asyncio.run(live_round(directory, tasks, shape, traced))
+    result = asyncio.run(live_round(directory, tasks, shape, traced, 0 if traced else log_parts))
     if traced:  # the tracer's own bookkeeping slows every allocation: no timings from this round
         result = {k: v for k, v in result.items() if not k.endswith(("seconds", "per_second"))}
     return result
@@ -139,7 +158,7 @@ def run(args: argparse.Namespace, directory: Path) -> list[dict[str, Any]]:
         for traced in (False, True) if args.tracemalloc else (False,):
             # Forked, not spawned: the child starts warm, from this process's state; it holds no thread or
             # connection (the warm-up's store is closed).
-            results.append(in_fork(round_in_process, directory, args.tasks, shape, traced))
+            results.append(in_fork(round_in_process, directory, args.tasks, shape, traced, args.log_parts))
             print(json.dumps(results[-1]), flush=True)
     return results
 
@@ -148,6 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live_tasks_bench", description=__doc__)
     parser.add_argument("--tasks", type=int, default=10_000, help="tasks RUNNING at once (default 10,000)")
     parser.add_argument("--shapes", nargs="+", choices=("jobs", "parallel"), default=["jobs", "parallel"])
+    parser.add_argument("--log-parts", type=int, default=2000, help="tasks that each store two log parts (2,000)")
     parser.add_argument("--tracemalloc", action="store_true", help="also count the Python heap (a slower round)")
     args = parser.parse_args()
     load_before = os.getloadavg()
