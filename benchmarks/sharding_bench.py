@@ -4,10 +4,12 @@ Each shard is a process of its own owning its jobs, with its own Engine and stor
 Ray, a no-op launch; a SQLite file per shard, or with `--stores postgres` one shared PostgreSQL database, as shards
 of a real deployment would share it). A router (this process, standing for the API) makes each job's id and
 sends the job to shard `shard_of(id, K)`, a stable hash of the id modulo K. A round submits `--jobs` jobs, each a
-`parallel` of `--tasks-per-job` no-op tasks, spread over the K shards; every shard builds its engine first, then
-all start at once and the round's time runs from the first shard's start to the last shard's end. Figures: the
-aggregate durable task state changes/s (4 per task: created, SCHEDULED, RUNNING, COMPLETED) and tasks/s, and the
-CPU seconds the shards spent per task. Rounds are interleaved (K = 1, 2, 4, 1, 2, 4, ...); the median counts.
+`parallel` of `--tasks-per-job` no-op tasks, spread over the K shards, the queue's `--slots` split between them
+(the cluster's slots do not grow with K). Every shard builds its engine first, then all start at once, and the
+round's time runs from the first shard's start to the last shard's end. Figures: the aggregate durable task
+state changes/s (4 per task: created, SCHEDULED, RUNNING, COMPLETED) and tasks/s, the CPU the shards spent per
+task, the share of the machine's cores busy during the round (whoever used them) and a shard's RSS. Rounds are
+interleaved (K = 1, 2, 4, 1, 2, 4, ...); the median counts.
 
 Why processes (multiprocessing, forked) and not Ray actors: what sharding changes is that each shard has its own
 event loop, its own writer and its own store connection, on a core of its own; that is what is measured. The
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.coordinator_bench import CHANGES_PER_TASK, RESULTS, bench_engine, close_engine, parallel_spec
+from benchmarks.live_tasks_bench import rss_bytes
 from tork_ray.domain.models import new_id
 from tork_ray.domain.states import JobState
 from tork_ray.store.store import Store
@@ -60,7 +63,8 @@ async def shard_round(commands: Connection, url: str, job_ids: list[str], tasks_
     ended = time.perf_counter()
     close_engine(engine)
     completed = sum(1 for job in states if job is not None and job.state is JobState.COMPLETED)
-    return {"began": began, "ended": ended, "cpu": time.process_time() - cpu, "jobs": len(job_ids), "done": completed}
+    cpu = time.process_time() - cpu
+    return {"began": began, "ended": ended, "cpu": cpu, "jobs": len(job_ids), "done": completed, "rss": rss_bytes()}
 
 
 def shard_main(commands: Connection) -> None:
@@ -88,8 +92,9 @@ class Shards:
         owned: list[list[str]] = [[] for _ in range(k)]
         for job_id in job_ids:
             owned[shard_of(job_id, k)].append(job_id)
+        share = -(-slots // k)  # the cluster's slots split between the shards (docs/scaling.md: capacity)
         for pipe, url, ids in zip(self.pipes, urls, owned, strict=False):
-            pipe.send((url, ids, tasks_per_job, slots))
+            pipe.send((url, ids, tasks_per_job, share))
         for pipe in self.pipes[:k]:
             if pipe.recv() != "ready":
                 raise SystemExit("a shard failed to start")
@@ -109,6 +114,7 @@ class Shards:
             "jobs_per_shard": [part["jobs"] for part in parts],
             "cpu_ms_per_task": 1000 * sum(part["cpu"] for part in parts) / tasks,
             "machine_busy": busy[0] / busy[1] if busy[1] else 0.0,
+            "shard_rss_mib": max(part["rss"] for part in parts) / 2**20,
         }
 
     def close(self) -> None:
@@ -144,6 +150,7 @@ def summary(rounds: list[dict[str, Any]], tasks: int, jobs: int) -> dict[str, An
         # Of all the machine's cores, the share busy during the round (2 cores: 1.0 is both, whoever used them).
         "machine_busy": round(statistics.median(entry["machine_busy"] for entry in rounds), 2),
         "jobs_per_shard": rounds[-1]["jobs_per_shard"],
+        "largest_shard_rss_mib": round(max(entry["shard_rss_mib"] for entry in rounds), 1),
     }
 
 
@@ -170,7 +177,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, nargs="+", default=[1, 2, 4], help="the Ks (default 1 2 4; 1 first)")
     parser.add_argument("--jobs", type=int, default=400, help="jobs per round, spread over the shards (400)")
     parser.add_argument("--tasks-per-job", type=int, default=10, help="each job a parallel of this many (10)")
-    parser.add_argument("--slots", type=int, default=50, help="each shard's queue slots: its tasks in flight (50)")
+    parser.add_argument("--slots", type=int, default=50, help="the queue's slots, split between the shards (50)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--stores", nargs="+", choices=("sqlite", "postgres"), default=["sqlite"])
     args = parser.parse_args()
