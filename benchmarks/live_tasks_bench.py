@@ -6,11 +6,12 @@ answers until released: `--tasks` tasks are launched at once (the queue has as m
 stored RUNNING the process's resident memory (/proc/self/statm) is read again; the delta over the count is the
 memory per live task. Meanwhile `--log-parts` of them store two log parts each (Store.append_log, what the
 coordinator's I/O thread does for each part a worker ships). Then all are released and the jobs must all
-complete. Two shapes: `jobs` (as many one-task jobs: the common case of 10,000 running tasks) and `parallel` (one
-job of a `parallel` of that many). With `--tracemalloc`, a second round of each shape counts the Python heap
-instead (slower, so timings of that round are not reported). Each round runs in a process forked for it. The fake
-worker's coroutine is counted too; in the real coordinator a Ray ObjectRef and Ray's own record of the submitted
-task take its place (Ray's share, in C++, is not measured here). Results: results/live_tasks_bench.json.
+complete. Two shapes: `jobs` (as many one-task jobs: the common case of 10,000 running tasks) and `parallel`
+(jobs of one `parallel` of up to 5,000 tasks each: two for 10,000). With `--tracemalloc`, a second round of each
+shape counts the Python heap instead (slower, so timings of that round are not reported). Each round runs in a
+process forked for it. The fake worker's coroutine is counted too; in the real coordinator a Ray ObjectRef and
+Ray's own record of the submitted task take its place (Ray's share, in C++, is not measured here: see
+ray_owner_bench). Results: results/live_tasks_bench.json.
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from benchmarks.coordinator_bench import RESULTS, bench_engine, close_engine, pa
 from tork_ray.coordinator.engine import Engine
 from tork_ray.domain.states import JobState
 from tork_ray.runtime.base import RunRequest
+from tork_ray.spec.models import JobInput
 from tork_ray.store.store import Store
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+PARALLEL_WIDTH = 5000
 
 
 def rss_bytes() -> int:
@@ -71,6 +74,13 @@ async def all_completed(engine: Engine, job_ids: list[str]) -> bool:
     return True
 
 
+def parallel_jobs(tasks: int) -> list[JobInput]:
+    """Jobs of one `parallel` each, `tasks` children in all, at most PARALLEL_WIDTH a job (limits.tasks caps a
+    document at 10,000 tasks, the parallel itself counted)."""
+    jobs = -(-tasks // PARALLEL_WIDTH)
+    return [parallel_spec(tasks // jobs + (1 if index < tasks % jobs else 0)) for index in range(jobs)]
+
+
 def log_parts_per_second(store: Store, task_ids: list[str]) -> list[float]:
     """Store.append_log (what the coordinator's I/O thread does for each part a worker ships, about one a second
     per task that prints) once for each task, twice: a task's first part also reads its job for the values to
@@ -92,7 +102,7 @@ def heap_bytes(traced: bool) -> int:
 async def live_round(directory: Path, tasks: int, shape: str, traced: bool, log_parts: int = 0) -> dict[str, Any]:
     held = Held(tasks)
     engine = bench_engine(f"sqlite:///{directory / f'live-{time.monotonic_ns()}.db'}", tasks, held.worker)
-    specs = [parallel_spec(0)] * tasks if shape == "jobs" else [parallel_spec(tasks)]
+    specs = [parallel_spec(0)] * tasks if shape == "jobs" else parallel_jobs(tasks)
     before = heap_bytes(traced)
     began = time.perf_counter()
     job_ids = [engine.submit(spec).id for spec in specs]
