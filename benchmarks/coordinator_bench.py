@@ -19,6 +19,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.states import JobState
 from tork_ray.runtime.base import RunRequest
+from tork_ray.spec.models import JobInput
 from tork_ray.spec.parse import parse_job
 from tork_ray.store.store import Store
 
@@ -34,33 +36,60 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CHANGES_PER_TASK = 4  # created (PENDING), SCHEDULED, RUNNING, COMPLETED
 
 
+Worker = Callable[[Engine, RunRequest], Awaitable[dict[str, str]]]
+
+
+async def noop_worker(engine: Engine, request: RunRequest) -> dict[str, str]:
+    """What run_task does for the coordinator, minus the work: reports the start, then answers at once."""
+    await engine.report_started(request.task_id, "bench-node")
+    return {"result": ""}
+
+
+async def folded_worker(engine: Engine, request: RunRequest) -> dict[str, str]:
+    """A short task as a worker reports it: its start comes with its result (worker.start_report_delay)."""
+    return {"result": "", "nodeId": "bench-node", "startedAt": datetime.now(UTC).isoformat()}
+
+
+def bench_engine(url: str, slots: int, worker: Worker = noop_worker) -> Engine:
+    """The coordinator's own Engine, StateWriter and Store on `url`, whose `launch` runs `worker` on this loop
+    instead of a Ray task; one queue `default` of `slots` slots (no Ray to ask). Close with close_engine."""
+    engine: Engine
+
+    def launch(request: RunRequest, resource: str) -> Any:
+        return asyncio.ensure_future(worker(engine, request))
+
+    engine = Engine(StateWriter(Store(url)), launch, scope="bench")
+    engine.dispatcher._capacity = {"default": slots}  # no Ray to ask: the queue's slots, for ever
+    engine.dispatcher._capacity_read_at = float("inf")
+    return engine
+
+
+def close_engine(engine: Engine) -> None:
+    engine.writer.store.close()
+
+
+def parallel_spec(tasks: int) -> JobInput:
+    """One job whose one task is a `parallel` of `tasks` tasks `run: "true"` (one task alone when `tasks` is 0)."""
+    task: dict[str, Any] = {"name": "t", "run": "true"}
+    if tasks:
+        task = {"name": "p", "parallel": {"tasks": [task] * tasks}}
+    body = {"name": "bench", "tasks": [task]}
+    return parse_job(json.dumps(body).encode(), "application/json")
+
+
 async def engine_round(directory: Path, tasks: int, slots: int, with_result: bool = False) -> float:
     """Seconds for one job of a `parallel` of `tasks` no-op tasks, from submit to COMPLETED; `with_result`: each
     start comes with its task's result instead of in a call of its own."""
-    engine: Engine
-
-    async def worker(request: RunRequest) -> dict[str, str]:
-        if with_result:
-            return {"result": "", "nodeId": "bench-node", "startedAt": datetime.now(UTC).isoformat()}
-        await engine.report_started(request.task_id, "bench-node")
-        return {"result": ""}
-
-    def launch(request: RunRequest, resource: str) -> Any:
-        return asyncio.ensure_future(worker(request))
-
-    store = Store(f"sqlite:///{directory / f'engine-{time.monotonic_ns()}.db'}")
-    engine = Engine(StateWriter(store), launch, scope="bench")
-    engine.dispatcher._capacity = {"default": slots}  # no Ray to ask: the queue's slots, for ever
-    engine.dispatcher._capacity_read_at = float("inf")
-    body = {"name": "bench", "tasks": [{"name": "p", "parallel": {"tasks": [{"name": "t", "run": "true"}] * tasks}}]}
-    spec = parse_job(json.dumps(body).encode(), "application/json")
+    worker = folded_worker if with_result else noop_worker
+    engine = bench_engine(f"sqlite:///{directory / f'engine-{time.monotonic_ns()}.db'}", slots, worker)
+    spec = parallel_spec(tasks)
     began = time.perf_counter()
     job = engine.submit(spec)
     done = await engine.wait_job(job.id, 600)
     elapsed = time.perf_counter() - began
     if done is None or done.state is not JobState.COMPLETED:
         raise SystemExit(f"benchmark job did not complete: {done.state if done else 'timed out'}")
-    store.close()
+    close_engine(engine)
     return elapsed
 
 

@@ -137,3 +137,27 @@ register(Scenario(
     "concurrent_jobs", "benchmarks.cluster_bench", (), ("--jobs", "20"), "cluster_bench.json", _concurrent_jobs_rows,
     "1,000 one-task jobs submitted at once: a two-node local cluster on PostgreSQL against standalone SQLite",
 ))  # fmt: skip
+
+
+def _sharding_rows(report: dict[str, Any]) -> list[Row]:
+    rows = []
+    for store, by_k in report["results"].items():
+        one = by_k["1"]
+        for k, figures in by_k.items():
+            if k == "1":
+                continue
+            rows += [
+                Row("coordinator shards", f"{k} shards ({store}): durable task state changes/s, aggregate", "changes/s",
+                    figures["state_changes_per_second"], f"1 shard ({store})", one["state_changes_per_second"],
+                    kind="throughput"),
+                Row("coordinator shards", f"{k} shards ({store}): tasks/s, aggregate", "tasks/s",
+                    figures["tasks_per_second"], f"1 shard ({store})", one["tasks_per_second"], kind="throughput"),
+            ]  # fmt: skip
+    return rows
+
+
+register(Scenario(
+    "sharding", "benchmarks.sharding_bench", (), ("--jobs", "40", "--tasks-per-job", "5", "--rounds", "1"),
+    "sharding_bench.json", _sharding_rows,
+    "K coordinator shards (processes, each its Engine and SQLite, jobs routed by id) against one, no-op runtime",
+))  # fmt: skip

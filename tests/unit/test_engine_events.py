@@ -106,3 +106,14 @@ def test_recovery_fails_a_running_job_with_nothing_left_to_run(engine: Engine) -
     assert resume_jobs(restarted) == 1
     stored = writer.store.get_job(job.id)
     assert stored is not None and stored.state is JobState.FAILED and stored.error == STUCK_JOB_ERROR
+
+
+def test_a_job_id_chosen_by_the_caller_is_the_jobs_id_everywhere(engine: Engine) -> None:
+    # A router that picks a coordinator shard by job id makes the id before the job exists (docs/scaling.md).
+    chosen = "0123456789abcdef0123456789abcdef"
+    job = engine.submit(spec({"name": "s", "if": "false"}), job_id=chosen)
+    stored = engine.writer.store.get_job(chosen)
+    assert job.id == chosen and stored is not None and stored.state is JobState.COMPLETED
+    assert stored.context["job"]["id"] == chosen  # what {{ job.id }} renders
+    assert [task.job_id for task in engine.writer.store.job_tasks(chosen)] == [chosen]
+    assert engine.submit(spec({"name": "s", "if": "false"})).id != chosen  # without one, a new id as before

@@ -109,21 +109,31 @@ class Engine(WorkQueue):
 
     # --- submission and job life cycle ----------------------------------------------------------------
 
-    def create_job(self, spec: JobInput, created_by: User | None = None, with_job_namespace: bool = True) -> Job:
-        """Stores a new PENDING job; `start` sets it going."""
-        job = new_job(spec, created_by, None, with_job_namespace)
+    def create_job(
+        self, spec: JobInput, created_by: User | None = None, with_job_namespace: bool = True, job_id: str | None = None
+    ) -> Job:
+        """Stores a new PENDING job (with id `job_id` if given); `start` sets it going."""
+        job = new_job(spec, created_by, None, with_job_namespace, job_id)
         self.writer.create_job(job)
         return job
 
     def start(self, job: Job) -> None:
         self.run(lambda: self.post(StartJob(job)), job.id, f"the start of job {job.id}")
 
-    def submit(self, spec: JobInput, created_by: User | None = None, also: Callable[[Job], None] | None = None) -> Job:
-        """Creates and starts a job in one transaction; `also(job)` adds its own writes to it."""
+    def submit(
+        self,
+        spec: JobInput,
+        created_by: User | None = None,
+        also: Callable[[Job], None] | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        """Creates and starts a job in one transaction; `also(job)` adds its own writes to it; `job_id` as in
+        create_job."""
         created: list[Job] = []
 
         def submit() -> None:
-            created[:] = [self.create_job(spec, created_by)]  # a try rolled back by an outage made another
+            # A try rolled back by an outage made another (with a new id, unless the caller chose it).
+            created[:] = [self.create_job(spec, created_by, job_id=job_id)]
             if also is not None:
                 also(created[0])
             self.post(StartJob(created[0]))

@@ -14,8 +14,15 @@ from tork_ray.settings import LimitsSettings
 from tork_ray.spec.models import JobInput, to_dict
 
 
-def new_job(spec: JobInput, created_by: User | None, parent_id: str | None, with_job_namespace: bool = True) -> Job:
-    """A PENDING job record from a validated job document, its context ready."""
+def new_job(
+    spec: JobInput,
+    created_by: User | None,
+    parent_id: str | None,
+    with_job_namespace: bool = True,
+    job_id: str | None = None,
+) -> Job:
+    """A PENDING job record from a validated job document, its context ready; `job_id` if the caller chose the id
+    (a router that picks a coordinator shard by id, benchmarks/sharding_bench.py), else a new one."""
     body = to_dict(spec)
     job = Job(
         name=spec.name,
@@ -33,6 +40,8 @@ def new_job(spec: JobInput, created_by: User | None, parent_id: str | None, with
         permissions=body.get("permissions"),
         auto_delete=body.get("autoDelete"),
     )
+    if job_id:
+        job.id = job_id
     job.context = job_context(job.id, job.name, job.inputs, job.secrets, {}, with_job=with_job_namespace)
     return job
 
