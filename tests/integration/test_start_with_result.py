@@ -6,7 +6,6 @@ window (50ms) still shows RUNNING while it runs: on the session engine, with Doc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
@@ -20,6 +19,7 @@ from tests.conftest import TEST_IMAGE
 from tests.engine import LiveEngine
 from tests.integration.gates import GATED, open_gates, running_containers
 from tests.integration.outage_engine import OutageEngine, outage_engine
+from tests.integration.test_runtime_shell import alive
 from tests.integration.workers import kill_task_workers
 from tests.polling import poll_until
 from tests.webhook_receiver import Receiver, receiver
@@ -150,19 +150,8 @@ def test_a_cancel_inside_the_window_stops_the_process_and_the_task_never_ran_as_
     assert held.http.put(f"/jobs/{job_id}/cancel").status_code == 200
     done = poll_until(partial(ended, held, job_id), 60, "the cancel")
     assert done["state"] == "CANCELLED" and done["execution"][0]["state"] == "CANCELLED"
-    poll_until(lambda: not _alive(pid), 60, "the task's process gone")
+    poll_until(lambda: not alive(pid), 60, "the task's process gone")
     assert not done["execution"][0].get("startedAt")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def test_a_timeout_inside_the_window_fails_the_task_with_its_start(held: OutageEngine) -> None:
