@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -37,3 +38,13 @@ def fresh_database(prefix: str) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def store_url(kind: str, tmp_path: Path, prefix: str) -> Iterator[str]:
+    """A fresh store's URL of `kind`: "sqlite" (a file in `tmp_path`) or "postgres" (fresh_database(prefix))."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path}/tork.db"
+        return
+    with fresh_database(prefix) as url:
+        yield url

@@ -19,7 +19,7 @@ from alembic.config import Config
 from sqlalchemy import Column, MetaData, String, Table, inspect, select, text, update
 
 from tests.integration.test_migrations import HEAD, schema_diff
-from tests.postgres import fresh_database
+from tests.postgres import store_url
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.recovery import resume_jobs
 from tork_ray.coordinator.writer import StateWriter
@@ -43,11 +43,8 @@ AFTER = {"name": "after", "run": "true"}
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/tork.db"
-    else:
-        with fresh_database("counts") as made:
-            yield made
+    with store_url(request.param, tmp_path, "counts") as url:
+        yield url
 
 
 def no_launch(request: RunRequest, resource: str) -> Any:

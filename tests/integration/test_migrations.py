@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Integer, MetaData, create_engine, text
 
-from tests.postgres import fresh_database
+from tests.postgres import store_url
 from tork_ray.domain.models import Job, User, utcnow
 from tork_ray.domain.schedules import ScheduledJob
 from tork_ray.store.auth import Viewer
@@ -33,11 +33,8 @@ ANN = User(id="c" * 32, name="Ann", username="ann", created_at=utcnow())
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/tork.db"
-    else:
-        with fresh_database("migrations") as url:
-            yield url
+    with store_url(request.param, tmp_path, "migrations") as url:
+        yield url
 
 
 def opened(url: str) -> Store:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.postgres import fresh_database
+from tests.postgres import store_url
 from tork_ray.domain.models import Job, Task
 from tork_ray.domain.redact import REDACTED
 from tork_ray.domain.states import JobState, TaskState
@@ -23,11 +23,8 @@ TABLES = ("jobs", "tasks", "tasks_log_parts", "jobs_tags", "users")
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/tork.db"
-        return
-    with fresh_database("tork_crypt") as postgres:
-        yield postgres
+    with store_url(request.param, tmp_path, "tork_crypt") as url:
+        yield url
 
 
 def secret_job() -> tuple[Job, Task]:
