@@ -119,9 +119,23 @@ register(Scenario(
     "env_wrap", "benchmarks.env_wrap", (), ("--tasks", "2",), "env_wrap.json", _env_wrap_rows,
     "what hiding a shell-less step's env costs (Docker, Podman)",
 ))  # fmt: skip
+
+
+def _log_parts_rows(report: dict[str, Any]) -> list[Row]:
+    return [
+        Row("log parts", f"a task's first log part, a parallel of {report['children']}: parts/s", "parts/s",
+            report["wide_first_parts_per_second"], "the same in a one-task job",
+            report["small_first_parts_per_second"], kind="throughput"),
+    ]  # fmt: skip
+
+
 register(Scenario(
     "webhooks", "benchmarks.webhooks_bench", (), ("--jobs", "30", "--rounds", "1"), "webhooks_bench.json",
     _webhooks_rows, "what webhooks cost the coordinator, and the sender's rate",
+))  # fmt: skip
+register(Scenario(
+    "log_parts", "benchmarks.log_parts_bench", (), ("--children", "2000", "--tasks", "50", "--rounds", "1"),
+    "log_parts_bench.json", _log_parts_rows, "a task's first log part in a wide parallel against a one-task job",
 ))  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from tork_ray.store import logs, migrate
 from tork_ray.store.auth import AuthStore, Viewer, perm_rows, user_of, visible_clause
 from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.crypto import bind_cipher, cipher_for
-from tork_ray.store.logguard import LogGuards
+from tork_ray.store.logguard import JobHiddenCache, LogGuards
 from tork_ray.store.outage import no_retry, transaction
 from tork_ray.store.schedule_tables import ScheduledJobRow  # noqa: F401  (its tables join the metadata)
 from tork_ray.store.search import parse_query, search_dialect
@@ -94,6 +94,7 @@ class Store:
         self._writer = RowWriter(self.engine.dialect.name)
         self._redactor = Redactor(patterns=redactor.patterns) if redactor else Redactor()
         self._log_guards = LogGuards(self._log_hidden_values)
+        self._job_hidden = JobHiddenCache(self._job_hidden_values)
         self.auth = AuthStore(self.engine)  # roles, membership, logins (store/auth.py)
         # How the writes of log parts wait out an outage: once by default; the coordinator sets its StoreRetry.
         self.retry_writes: Callable[[Callable[[], Any], str], Any] = no_retry
@@ -170,6 +171,7 @@ class Store:
     def _saved(self, changes: list[Any], tasks: list[Task]) -> None:
         # Only once committed: a failed commit must leave the writer's memory of stored states as it was.
         self._writer.remember(changes)
+        self._job_hidden.invalidate(change.record.id for change in changes if isinstance(change.record, Job))
         for task in tasks:
             if task.state in TASK_TERMINAL and (rest := self._log_guards.finish(task.id)):
                 try:  # the change is stored: a lost tail of its log must not make the caller think otherwise
@@ -218,11 +220,19 @@ class Store:
 
     def _log_hidden_values(self, task_id: str) -> tuple[list[str], bool] | None:
         task = self.get_task(task_id)
-        job = self.get_job(task.job_id) if task is not None else None
-        if task is None or job is None:
+        from_job = self._job_hidden.get(task.job_id) if task is not None else None
+        if task is None or from_job is None:
             return None
-        hidden = self._redactor.hidden_values(job.model_dump(mode="json", by_alias=True), task.spec)
-        return hidden, task.state in TASK_TERMINAL
+        # PartRedactor orders them (longest first) and drops repeats.
+        return [*from_job, *self._redactor.hidden_values(task.spec)], task.state in TASK_TERMINAL
+
+    def _job_hidden_values(self, job_id: str) -> list[str] | None:
+        """The job's part of what its tasks' logs hide: its secrets, the values under secret-looking keys of
+        its document (definition and context), and the parent's secrets rendered into it (`hidden`)."""
+        job = self.get_job(job_id)
+        if job is None:
+            return None
+        return [*self._redactor.hidden_values(job.model_dump(mode="json", by_alias=True)), *job.hidden]
 
     def _store_part(self, task_id: str, contents: str) -> int:
         with self._session() as session:
@@ -246,6 +256,7 @@ class Store:
             session.exec(delete(JobRow).where(col(JobRow.id).in_(job_ids)))
             session.commit()
         self._writer.forget("jobs", job_ids)
+        self._job_hidden.invalidate(job_ids)
 
     # --- reads ----------------------------------------------------------------------------------------
 
