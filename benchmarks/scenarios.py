@@ -21,6 +21,14 @@ def _shell_rows(report: dict[str, Any]) -> list[Row]:
         Row(name, "fan-out: tasks/s against raw subprocesses on 2 threads", "tasks/s",
             fan["tasks_per_second"]["tork_ray"], "raw subprocesses", fan["tasks_per_second"]["subprocess"],
             kind="throughput"),
+        # The design not taken (yet), raw, without the engine: what it would leave to the engine's own work.
+        Row(name, "executor per node, raw: sequential ms per call", "ms", seq["per_task_ms"]["ray_actor"],
+            "raw Ray tasks", seq["per_task_ms"]["ray"]),
+        Row(name, "executor per node, raw: fan-out tasks/s, a call per task", "tasks/s",
+            fan["tasks_per_second"]["ray_actor"], "raw Ray tasks", fan["tasks_per_second"]["ray"], kind="throughput"),
+        Row(name, "executor per node, raw: fan-out tasks/s, batches of 20", "tasks/s",
+            fan["tasks_per_second"]["ray_actor_batched"], "raw Ray tasks", fan["tasks_per_second"]["ray"],
+            kind="throughput"),
     ]  # fmt: skip
 
 

@@ -5,8 +5,9 @@ Sequential: one job of `--tasks` tasks over HTTP (`wait`: the answer comes when 
 `bash -c true` one after another, and as many Ray tasks (each runs that subprocess) one after another.
 Fan-out: one job with a `parallel` of `--fanout` tasks on 2 slots against as many subprocesses on 2 threads and as
 many Ray tasks submitted at once (queue resource: 2 run at a time). Also, after those rounds, the design the
-engine does not use, raw: one long-lived actor holding both slots, one call per task (`ray_actor`). Figures go to
-results/shell_bench.json.
+engine does not use, raw: one long-lived actor holding both slots, one call per task (`ray_actor`), and, for the
+fan-out, the same actor sent batches of 20 tasks whose results come back together (`ray_actor_batched`). Figures
+go to results/shell_bench.json.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +32,7 @@ from tork_ray.settings import RuntimeSettings, WorkerSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SLOTS = 2
+BATCH = 20  # tasks per call of the batched executor
 TRUE = ["bash", "-c", "true"]
 
 
@@ -54,10 +57,19 @@ def raw_ray_options() -> Any:
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class Executor:
-    """The alternative design, raw: one long-lived actor per node holding the queue's slots, a call per task."""
+    """The alternative design, raw: one long-lived actor per node holding the queue's slots, a call per task
+    (`run`), or a call per batch of tasks, their results answered together (`run_batch`)."""
+
+    def __init__(self) -> None:
+        self._slots = threading.Semaphore(SLOTS)  # the queue's slots, however many calls run at once
 
     def run(self) -> int:
-        return subprocess.run(TRUE, check=False).returncode
+        with self._slots:
+            return subprocess.run(TRUE, check=False).returncode
+
+    def run_batch(self, count: int) -> list[int]:
+        with ThreadPoolExecutor(SLOTS) as pool:
+            return list(pool.map(lambda _: self.run(), range(count)))
 
 
 def raw_executor() -> Any:
@@ -71,6 +83,13 @@ def raw_actor_seq(actor: Any, count: int) -> None:
 
 def raw_actor_fan(actor: Any, count: int) -> None:
     ray.get([actor.run.remote() for _ in range(count)])
+
+
+def raw_actor_batched_fan(actor: Any, count: int) -> None:
+    """Batches of BATCH tasks, all sent at once: what a coordinator sending each loop turn's ready tasks to a
+    node's executor in one call, and getting their results in one answer, would cost Ray."""
+    sizes = [min(BATCH, count - start) for start in range(0, count, BATCH)]
+    ray.get([actor.run_batch.remote(size) for size in sizes])
 
 
 def raw_subprocess_seq(count: int) -> None:
@@ -148,7 +167,13 @@ def measure(http: httpx.Client, tasks: int, fanout: int, rounds: int) -> list[di
     actor = raw_executor()
     raw_actor_fan(actor, SLOTS * 2)
     sequential |= interleave({"ray_actor": lambda: raw_actor_seq(actor, tasks)}, rounds)
-    fan |= interleave({"ray_actor": lambda: raw_actor_fan(actor, fanout)}, rounds)
+    fan |= interleave(
+        {
+            "ray_actor": lambda: raw_actor_fan(actor, fanout),
+            "ray_actor_batched": lambda: raw_actor_batched_fan(actor, fanout),
+        },
+        rounds,
+    )
     ray.kill(actor)
     return [summary("sequential", tasks, sequential), summary("fan-out", fanout, fan)]
 

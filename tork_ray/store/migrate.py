@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, MetaData, inspect, text
 from sqlalchemy.types import TypeDecorator
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 BASELINE = "0001"  # the schema of the last release made without migrations (commit ea0db2c)
+# The newest revision. A store already there is opened without Alembic, which costs every process that opens a
+# store (the API, the coordinator, each worker of a cluster's head) a quarter of a second of imports and script
+# loading at each start. tests/unit/test_migrate_head.py checks it names the scripts' head.
+HEAD = "0004"
 
 
 def target_metadata() -> MetaData:
@@ -75,6 +79,8 @@ def context_options(connection: Connection) -> dict[str, Any]:
 
 
 def _config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -82,12 +88,24 @@ def _config(connection: Connection) -> Config:
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _at_head(connection: Connection) -> bool:
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
 
 
 def upgrade(connection: Connection) -> float:
     """Brings the schema on `connection` to head, inside the caller's transaction; the seconds it took."""
     started = time.perf_counter()
+    if _at_head(connection):
+        return time.perf_counter() - started
+    from alembic import command
+
     config = _config(connection)
     if current_revision(connection) is None and inspect(connection).has_table("jobs"):
         _shape_baseline(connection)
