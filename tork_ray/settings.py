@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from tork_ray.errors import BadRequest
 from tork_ray.spec.units import parse_cpus, parse_duration, parse_memory
-from tork_ray.store.outage import StoreRetrySettings, store_retry_settings
+from tork_ray.store.retry_settings import StoreRetrySettings, store_retry_settings
 from tork_ray.webhooks.config import WebhookSettings, webhook_settings
 
 T = TypeVar("T")

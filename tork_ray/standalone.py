@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import ray
-import uvicorn
 
-from tork_ray.api.app import create_app
-from tork_ray.coordinator.actor import start_coordinator
 from tork_ray.coordinator.dispatch import queue_resource
 from tork_ray.placement import head_resources
 from tork_ray.settings import Settings
 from tork_ray.worker.interrupts import restore_sigint, worker_runtime_env
 
 log = logging.getLogger("tork_ray")
+
+# What the engine needs once Ray is up: imported on a thread while ray.init waits for Ray's own processes
+# (GCS, raylet) to start, a second and more of a cold start that would otherwise come before or after it.
+_ENGINE_MODULES = ("tork_ray.coordinator.actor", "tork_ray.api.app", "uvicorn")
+# Ray starts a worker process per CPU when the driver connects, to be ready for its first tasks. Ours never
+# serve: the engine's job has a runtime_env (worker_process_setup_hook, worker/interrupts.py) and Ray starts
+# those workers without it, so every task and actor of the engine starts a worker of its own anyway (checked
+# on Ray 2.60). They cost two processes' start on the CPUs during the cold start and ~100 MB each, idle.
+NO_PRESTART = {"RAY_prestart_worker_first_driver": "0", "RAY_enable_worker_prestart": "0"}
 
 
 def ray_init_args(settings: Settings) -> dict[str, Any]:
@@ -52,10 +60,16 @@ def engine(settings: Settings) -> Iterator[Any]:
     # Without this Ray churns worker processes once more tasks run at once than it has CPUs.
     slots = sum(settings.queues.values())
     os.environ.setdefault("RAY_num_workers_soft_limit", str(max(slots + 2, os.cpu_count() or 1)))
+    os.environ.update(NO_PRESTART)
     # Before Ray starts its processes: started with SIGINT ignored, they would all inherit it (see restore_sigint).
     if restore_sigint():
         log.info("SIGINT was ignored by whatever started the engine: handling restored")
+    preload = threading.Thread(target=_import_engine_modules, name="tork-ray-preload", daemon=True)
+    preload.start()
     ray.init(**ray_init_args(settings))
+    preload.join()
+    from tork_ray.coordinator.actor import start_coordinator
+
     coordinator: Any = None
     try:
         coordinator = start_coordinator(settings)
@@ -70,6 +84,14 @@ def engine(settings: Settings) -> Iterator[Any]:
                 log.warning("coordinator did not stop cleanly: %s", exc)
         ray.shutdown()
         _remove_leftovers(settings)
+
+
+def _import_engine_modules() -> None:
+    for name in _ENGINE_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # imported again where it is used, which raises there, in the engine's own thread
+            log.debug("preloading %s failed", name, exc_info=True)
 
 
 def _remove_leftovers(settings: Settings) -> None:
@@ -89,6 +111,10 @@ def _remove_leftovers(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     """Runs the engine in the foreground until Ctrl-C."""
     with engine(settings) as coordinator:
+        import uvicorn
+
+        from tork_ray.api.app import create_app
+
         app = create_app(settings, coordinator)
         # access_log off: requests are logged by our own middleware (middleware.web.logger: level, skip list),
         # not a second time, unconditionally, by uvicorn.

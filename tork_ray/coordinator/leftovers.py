@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 import ray
@@ -12,29 +11,11 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tork_ray.coordinator.recovery import queue_nodes
 from tork_ray.domain.states import TASK_TERMINAL
-from tork_ray.runtime.base import LABEL_SCOPE, LABEL_TASK
 from tork_ray.settings import RuntimeSettings
 from tork_ray.store.store import Store
+from tork_ray.worker.housekeeping import labelled_task_ids, remove_task_leftovers
 
 log = logging.getLogger(__name__)
-
-# A create call the daemon was still serving when the task was lost lands a moment later: look twice.
-SECOND_PASS_SECONDS = 2.0
-
-
-@ray.remote(num_cpus=0, max_retries=0)
-def remove_task_leftovers(scope: str, task_id: str, runtime: RuntimeSettings) -> None:
-    """Runs on one node: removes the containers, volumes and network of one task, with the node's runtime."""
-    from tork_ray.worker.reaper import clean_up
-    from tork_ray.worker.task import node_settings
-
-    kind = node_settings(runtime).type
-    if kind == "shell":
-        return  # no labelled resources: its process group dies with the worker's watchdog
-    for second_pass in (False, True):
-        if second_pass:
-            time.sleep(SECOND_PASS_SECONDS)
-        clean_up({"kind": kind, "labels": {LABEL_SCOPE: scope, LABEL_TASK: task_id}})
 
 
 async def remove_lost_task_leftovers(scope: str, runtime: RuntimeSettings, task_id: str) -> None:
@@ -50,23 +31,6 @@ async def remove_lost_task_leftovers(scope: str, runtime: RuntimeSettings, task_
             await ref
         except ray.exceptions.RayError as exc:  # that node died too, or its engine is down: logged, not raised
             log.warning("removing what lost task %s left failed on a node: %s", task_id, exc)
-
-
-@ray.remote(num_cpus=0, max_retries=0)
-def labelled_task_ids(scope: str, runtime: RuntimeSettings) -> list[str]:
-    """Runs on one node: the task ids of every container of `scope` there, running or not."""
-    from tork_ray.worker.task import node_settings
-
-    if node_settings(runtime).type != "docker":
-        return []  # shell: nothing labelled; podman: its watchdog and the start-up sweep (recovery.py) only
-    import docker
-
-    client = docker.from_env()
-    try:
-        containers = client.containers.list(all=True, filters={"label": f"{LABEL_SCOPE}={scope}"}, ignore_removed=True)
-        return sorted({c.labels.get(LABEL_TASK, "") for c in containers} - {""})
-    finally:
-        client.close()
 
 
 FinishedFilter = Callable[[list[str]], Awaitable[list[str]]]

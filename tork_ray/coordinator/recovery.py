@@ -13,20 +13,12 @@ from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.events import Pending, StartJob
 from tork_ray.domain.states import JOB_TERMINAL, JobState, TaskState
 from tork_ray.settings import RuntimeSettings
+from tork_ray.worker.housekeeping import remove_orphan_containers
 
 log = logging.getLogger(__name__)
 
 LOST_TASK_ERROR = "task lost: the coordinator restarted while the task was in flight"
 STUCK_JOB_ERROR = "job was left running with no task to run (a coordinator error); restart it to carry on"
-
-
-@ray.remote(num_cpus=0, max_retries=0)
-def remove_orphan_containers(scope: str, runtime: RuntimeSettings) -> int:
-    """Runs on one node: removes every container, volume and network of this engine's scope (none is live
-    during recovery), with the runtime the node runs."""
-    from tork_ray.worker.task import remove_orphans
-
-    return remove_orphans(scope, runtime)
 
 
 def queue_nodes() -> list[str]:
