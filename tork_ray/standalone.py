@@ -67,6 +67,9 @@ def engine(settings: Settings) -> Iterator[Any]:
     preload = threading.Thread(target=_import_engine_modules, name="tork-ray-preload", daemon=True)
     preload.start()
     ray.init(**ray_init_args(settings))
+    from tork_ray.worker.housekeeping import warm_up
+
+    warm_up.remote()
     preload.join()
     from tork_ray.coordinator.actor import start_coordinator
 

@@ -21,6 +21,13 @@ SECOND_PASS_SECONDS = 2.0
 
 
 @ray.remote(num_cpus=0, max_retries=0)
+def warm_up() -> None:
+    """Nothing but the start of a worker process with the task modules loaded, while the coordinator's own
+    process starts: the recovery's clean-up, then the first task, find it ready instead of starting one."""
+    import tork_ray.worker.task  # noqa: F401
+
+
+@ray.remote(num_cpus=0, max_retries=0)
 def remove_orphan_containers(scope: str, runtime: RuntimeSettings) -> int:
     """Runs on one node: removes every container, volume and network of this engine's scope (none is live
     during recovery), with the runtime the node runs."""
