@@ -218,9 +218,15 @@ class WorkerSettings:
     # reports RUNNING then; one that ends sooner brings its start with its result, stored in one transaction (one
     # actor call and one commit less per short task). "0": every start is reported at once.
     start_report_delay: str = "50ms"
+    # worker.executor (TORK_WORKER_EXECUTOR): "task", one Ray task per Tork task; "node", one long-lived
+    # executor actor per node and queue holding the queue's slots, a call per task (worker/executor.py).
+    executor: str = "task"
 
     def start_report_seconds(self) -> float:
         return _setting("worker.start_report_delay", parse_duration, self.start_report_delay) or 0.0
+
+
+EXECUTORS = ("task", "node")  # worker.executor
 
 
 @dataclass(frozen=True)
@@ -385,7 +391,12 @@ def _build(tree: Mapping[str, Any]) -> Settings:
 def worker_settings(tree: Mapping[str, Any]) -> WorkerSettings:
     """worker.start_report_delay (TOML) or TORK_WORKER_START_REPORT_DELAY (lands on worker.start.report.delay)."""
     delay = _get(tree, "worker.start_report_delay", _get(tree, "worker.start.report.delay", "50ms"))
-    settings = WorkerSettings(start_report_delay=_duration_setting("worker.start_report_delay", delay))
+    executor = str(_get(tree, "worker.executor", "task")).strip().lower()
+    if executor not in EXECUTORS:
+        raise BadRequest(f"setting worker.executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    settings = WorkerSettings(
+        start_report_delay=_duration_setting("worker.start_report_delay", delay), executor=executor
+    )
     if settings.start_report_seconds() < 0:
         raise BadRequest(f"setting worker.start_report_delay must not be negative, got {delay}")
     return settings

@@ -20,3 +20,11 @@ def test_a_dead_worker_node_or_memory_is_said_plainly() -> None:
 def test_other_ray_errors_keep_their_kind_and_first_line() -> None:
     assert lost_error(RayError("first line\nsecond")) == "task lost: RayError: first line"
     assert lost_error(RayError()) == "task lost: RayError: "
+
+
+def test_a_dead_executor_is_said_plainly() -> None:
+    from ray.exceptions import ActorDiedError
+
+    assert lost_error(ActorDiedError()) == (
+        "task lost: the executor process running the task died (killed, or crashed) (ActorDiedError)"
+    )

@@ -19,6 +19,7 @@ from tork_ray.coordinator import auth_writes
 from tork_ray.coordinator.discovery import api_address
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
+from tork_ray.coordinator.executors import ExecutorPool
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.outage_exit import give_up_handler, open_coordinator_store
@@ -76,6 +77,14 @@ class Coordinator:
             limits=settings.limits,
             start_report_delay=settings.worker.start_report_seconds(),
         )
+        # worker.executor = "node": tasks go to an executor actor per node and queue (coordinator/executors.py).
+        self._executors = (
+            ExecutorPool(settings.ray.coordinator_name, settings.ray.namespace, settings.runtime)
+            if settings.worker.executor == "node"
+            else None
+        )
+        if self._executors is not None:
+            self.engine.dispatcher.on_finished = self._executors.done
         self.engine.dispatcher.on_lost = partial(remove_lost_task_leftovers, settings.ray.namespace, settings.runtime)
         self.engine.dispatcher.own_node_alive = own_node_probe()
         self.engine.dispatcher.on_own_node_gone = exit_with_node
@@ -99,6 +108,8 @@ class Coordinator:
         self._waiters = asyncio.Semaphore(max_waiting)
 
     def _launch(self, request: RunRequest, resource: str) -> Any:
+        if self._executors is not None:
+            return self._executors.launch(request, resource)
         return launcher(resource).remote(
             request,
             self.settings.ray.coordinator_name,

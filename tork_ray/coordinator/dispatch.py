@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import NodeDiedError, OutOfMemoryError, RayError, TaskCancelledError, WorkerCrashedError
+from ray.exceptions import (
+    NodeDiedError,
+    OutOfMemoryError,
+    RayActorError,
+    RayError,
+    TaskCancelledError,
+    WorkerCrashedError,
+)
 
 from tork_ray.runtime.base import RunRequest
 
@@ -49,6 +56,8 @@ LOST_REASONS: tuple[tuple[type[RayError], str], ...] = (
     (OutOfMemoryError, "the worker process running the task was killed because its node ran out of memory"),
     (WorkerCrashedError, "the worker process running the task died (killed, or crashed)"),
     (NodeDiedError, "the node running the task died or left the cluster"),
+    # worker.executor = "node": the executor actor's process (worker/executor.py) ran the task.
+    (RayActorError, "the executor process running the task died (killed, or crashed)"),
 )
 
 
@@ -98,6 +107,9 @@ class Dispatcher:
         # False once the coordinator's own node is gone (coordinator/own_node.py): a loss seen then is not
         # stored; `on_own_node_gone` ends the process instead.
         self.own_node_alive: Callable[[], bool] = lambda: True
+        # Told of each launched ref once its call has ended, with the Ray error that lost it, if one did (the
+        # executors' in-flight counts, and their replacement: coordinator/executors.py).
+        self.on_finished: Callable[[Any, RayError | None], None] = lambda _ref, _error: None
         self.on_own_node_gone: Callable[[str], None] = lambda _task_id: None
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
@@ -188,11 +200,13 @@ class Dispatcher:
 
     async def _await(self, task_id: str, queue: str, ref: Any) -> None:
         outcome: dict[str, str] | None
+        lost: RayError | None = None
         try:
             outcome = await ref
         except TaskCancelledError:
             outcome = None
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
+            lost = exc
             if not self.own_node_alive():  # no: the coordinator's own node died, and the tasks with it
                 self.on_own_node_gone(task_id)
                 return
@@ -207,6 +221,7 @@ class Dispatcher:
         finally:
             self._running.pop(task_id, None)
             self._running_per_queue[queue] -= 1
+            self.on_finished(ref, lost)
         try:
             await self._on_result(task_id, outcome)
         except Exception:

@@ -1,0 +1,107 @@
+"""The coordinator's side of `worker.executor = "node"` (worker/executor.py): one executor actor per live node
+and queue, created when the node is first seen serving the queue, each call sent to the node's executor with
+the fewest tasks in flight.
+
+The executors are owned by the coordinator's process: they end with it, and the next coordinator makes its
+own (its recovery redelivers what they ran, as for Ray tasks). An executor whose node is no longer alive is
+forgotten at the next look at the nodes. One whose call was lost because it died is replaced by a new actor
+at once, before the lost task is redelivered: Ray's own restart would leave a window in which calls fail fast
+(each spending a redelivery), whereas calls sent to an actor being created wait for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import RayActorError, RayError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from tork_ray.runtime.base import RunRequest
+from tork_ray.settings import RuntimeSettings
+from tork_ray.worker.executor import QueueExecutorActor
+
+NODES_TTL_SECONDS = 2.0
+# Calls an executor accepts at once beyond its slots: a cancel or a quick ping must not wait behind tasks.
+SPARE_CALLS = 8
+
+
+@dataclass
+class _Executor:
+    handle: Any
+    node_id: str
+    slots: int
+
+
+class ExecutorPool:
+    def __init__(self, coordinator_name: str, namespace: str, runtime: RuntimeSettings) -> None:
+        self._coordinator_name = coordinator_name
+        self._namespace = namespace
+        self._runtime = runtime
+        self._executors: dict[tuple[str, str], _Executor] = {}  # (node id, resource) -> executor
+        self._in_flight: Counter[tuple[str, str]] = Counter()
+        self._ref_keys: dict[Any, tuple[tuple[str, str], _Executor]] = {}
+        self._nodes_read_at = 0.0
+        # The queue resources tasks were sent to: executors hold a queue's slots for good, so they are made
+        # only for queues this coordinator has work for, never for every queue a node offers.
+        self._resources: set[str] = set()
+
+    def launch(self, request: RunRequest, resource: str) -> Any:
+        """Sends `request` to the least busy executor of `resource` (a queue resource); the call's ref."""
+        self._refresh(force=resource not in self._resources, wanted=resource)
+        candidates = [key for key in self._executors if key[1] == resource]
+        if not candidates:
+            raise RuntimeError(f"no live node serves {resource}")
+        key = min(candidates, key=lambda k: self._in_flight[k] / self._executors[k].slots)
+        executor = self._executors[key]
+        ref = executor.handle.run.remote(request)
+        self._in_flight[key] += 1
+        self._ref_keys[ref] = (key, executor)
+        return ref
+
+    def done(self, ref: Any, error: RayError | None) -> None:
+        """The call of `ref` ended: answered, cancelled, or lost to `error`."""
+        found = self._ref_keys.pop(ref, None)
+        if found is None:
+            return
+        key, executor = found
+        self._in_flight[key] -= 1
+        if isinstance(error, RayActorError) and self._executors.get(key) is executor:
+            with contextlib.suppress(RayError):
+                ray.kill(executor.handle, no_restart=True)
+            self._executors[key] = self._create(key[0], key[1], executor.slots)
+
+    def _refresh(self, force: bool, wanted: str) -> None:
+        self._resources.add(wanted)
+        now = time.monotonic()
+        if not force and now - self._nodes_read_at < NODES_TTL_SECONDS:
+            return
+        self._nodes_read_at = now
+        live: dict[tuple[str, str], int] = {}
+        for node in ray.nodes():
+            if not node.get("Alive"):
+                continue
+            for name, amount in node.get("Resources", {}).items():
+                if name in self._resources and int(amount) > 0:
+                    live[(node["NodeID"], name)] = int(amount)
+        for key in list(self._executors):
+            if key not in live:  # its node left: the actor is gone with it
+                del self._executors[key]
+        for key, slots in live.items():
+            if key not in self._executors:
+                self._executors[key] = self._create(key[0], key[1], slots)
+
+    def _create(self, node_id: str, resource: str, slots: int) -> _Executor:
+        handle = QueueExecutorActor.options(
+            resources={resource: float(slots)},
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+            num_cpus=0,
+            max_restarts=0,  # replaced instead (see done())
+            max_task_retries=0,
+            max_concurrency=slots + SPARE_CALLS,
+        ).remote(self._coordinator_name, self._namespace, self._runtime, slots)
+        return _Executor(handle, node_id, slots)
