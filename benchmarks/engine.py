@@ -19,13 +19,18 @@ from tork_ray.store.store import Store
 
 @contextmanager
 def live_engine(
-    data_dir: Path, slots: int, runtime: RuntimeSettings | None = None, worker: WorkerSettings | None = None
+    data_dir: Path,
+    slots: int,
+    runtime: RuntimeSettings | None = None,
+    worker: WorkerSettings | None = None,
+    spare_queues: dict[str, int] | None = None,
 ) -> Iterator[httpx.Client]:
     """Yields an HTTP client of a fresh engine whose `default` queue has `slots` slots (Docker runtime unless
-    `runtime` says otherwise; `worker`: worker.* settings, the defaults unless given)."""
+    `runtime` says otherwise; `worker`: worker.* settings, the defaults unless given). `spare_queues`: more
+    queue resources on the node, for a baseline's raw Ray tasks beside the engine's."""
     settings = Settings(
         data_dir=data_dir,
-        queues={"default": slots},
+        queues={"default": slots, **(spare_queues or {})},
         ray=RaySettings(namespace=f"tork_bench_{uuid.uuid4().hex[:8]}"),
         runtime=runtime or RuntimeSettings(),
         worker=worker or WorkerSettings(),

@@ -8,8 +8,15 @@ from benchmarks.registry import Goal, Row, Scenario, register
 
 
 def _shell_rows(report: dict[str, Any]) -> list[Row]:
+    return _shell_engine_rows(report, "shell tasks") + _design_rows(report)
+
+
+def _shell_node_rows(report: dict[str, Any]) -> list[Row]:
+    return _shell_engine_rows(report, "shell tasks, executor per node")
+
+
+def _shell_engine_rows(report: dict[str, Any], name: str) -> list[Row]:
     seq, fan = report["results"]
-    name = "shell tasks"
     return [
         Row(name, f"sequential: ms per task ({seq['tasks']} in one job)", "ms", seq["per_task_ms"]["tork_ray"],
             "raw Ray tasks", seq["per_task_ms"]["ray"]),
@@ -21,7 +28,14 @@ def _shell_rows(report: dict[str, Any]) -> list[Row]:
         Row(name, "fan-out: tasks/s against raw subprocesses on 2 threads", "tasks/s",
             fan["tasks_per_second"]["tork_ray"], "raw subprocesses", fan["tasks_per_second"]["subprocess"],
             kind="throughput"),
-        # The design not taken (yet), raw, without the engine: what it would leave to the engine's own work.
+    ]  # fmt: skip
+
+
+def _design_rows(report: dict[str, Any]) -> list[Row]:
+    seq, fan = report["results"]
+    name = "shell tasks"
+    return [
+        # The executor design, raw, without the engine: what it leaves to the engine's own work.
         Row(name, "executor per node, raw: sequential ms per call", "ms", seq["per_task_ms"]["ray_actor"],
             "raw Ray tasks", seq["per_task_ms"]["ray"]),
         Row(name, "executor per node, raw: fan-out tasks/s, a call per task", "tasks/s",
@@ -106,6 +120,11 @@ def _webhooks_rows(report: dict[str, Any]) -> list[Row]:
 register(Scenario(
     "shell", "benchmarks.shell_bench", (), ("--tasks", "20", "--fanout", "40", "--rounds", "1"), "shell_bench.json",
     _shell_rows, "trivial shell tasks against raw subprocesses and raw Ray tasks",
+))  # fmt: skip
+register(Scenario(
+    "shell_node", "benchmarks.shell_bench", ("--executor", "node"),
+    ("--executor", "node", "--tasks", "20", "--fanout", "40", "--rounds", "1"), "shell_bench-node.json",
+    _shell_node_rows, "the same with worker.executor = node: an executor actor per node and queue",
 ))  # fmt: skip
 register(Scenario(
     "coordinator", "benchmarks.coordinator_bench", (), ("--tasks", "200", "--rounds", "1"), "coordinator_bench.json",

@@ -51,8 +51,12 @@ def raw_ray_task() -> int:
     return subprocess.run(TRUE, check=False).returncode
 
 
+# The raw baselines' own queue: with worker.executor = "node" the engine's executor holds all of `default`.
+RAW_QUEUE = "raw"
+
+
 def raw_ray_options() -> Any:
-    return raw_ray_task.options(resources={"queue:default": 1})
+    return raw_ray_task.options(resources={f"queue:{RAW_QUEUE}": 1})
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -73,7 +77,7 @@ class Executor:
 
 
 def raw_executor() -> Any:
-    return Executor.options(resources={"queue:default": SLOTS}, max_concurrency=SLOTS).remote()
+    return Executor.options(resources={f"queue:{RAW_QUEUE}": SLOTS}, max_concurrency=SLOTS).remote()
 
 
 def raw_actor_seq(actor: Any, count: int) -> None:
@@ -188,6 +192,12 @@ def parse_args() -> argparse.Namespace:
         default=WorkerSettings.start_report_delay,
         help="worker.start_report_delay of the engine (default %(default)s; 0: every start reported at once)",
     )
+    parser.add_argument(
+        "--executor",
+        default=WorkerSettings.executor,
+        choices=("task", "node"),
+        help="worker.executor of the engine (default %(default)s; node: an executor actor per node and queue)",
+    )
     return parser.parse_args()
 
 
@@ -196,12 +206,17 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="tork-bench-") as data,
         live_engine(
-            Path(data), SLOTS, RuntimeSettings(type="shell"), WorkerSettings(start_report_delay=args.start_report_delay)
+            Path(data),
+            SLOTS,
+            RuntimeSettings(type="shell"),
+            WorkerSettings(start_report_delay=args.start_report_delay, executor=args.executor),
+            spare_queues={RAW_QUEUE: SLOTS},
         ) as http,
     ):
         results = measure(http, args.tasks, args.fanout, args.rounds)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "shell_bench.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=2))
+    name = "shell_bench.json" if args.executor == "task" else f"shell_bench-{args.executor}.json"
+    (RESULTS / name).write_text(json.dumps({"settings": vars(args), "results": results}, indent=2))
     for result in results:
         print(json.dumps({k: result[k] for k in ("scenario", "per_task_ms", "added_per_task_ms", "tasks_per_second")}))
 
