@@ -28,7 +28,7 @@ import httpx
 
 from benchmarks.engine import live_engine, run_job
 from benchmarks.shell_bench import SLOTS, parallel_job, sequential_job
-from tork_ray.settings import RuntimeSettings
+from tork_ray.settings import RuntimeSettings, WorkerSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PY_SPY = Path(sys.executable).parent / "py-spy"
@@ -161,12 +161,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100, help="tasks per sequential job")
     parser.add_argument("--fanout", type=int, default=200, help="tasks of the parallel")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--executor", default="task", choices=("task", "node"), help="worker.executor")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     report: dict[str, Any] = {}
     with (
         tempfile.TemporaryDirectory(prefix="tork-prof-") as data,
-        live_engine(Path(data), SLOTS, RuntimeSettings(type="shell")) as http,
+        live_engine(Path(data), SLOTS, RuntimeSettings(type="shell"), WorkerSettings(executor=args.executor)) as http,
     ):
         run_job(http, sequential_job(4))
         run_job(http, parallel_job(4))
