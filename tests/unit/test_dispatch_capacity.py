@@ -52,3 +52,30 @@ def test_a_lost_task_makes_the_dispatcher_read_capacity_again(monkeypatch: pytes
         assert dispatcher.queue_info("q").size == 1
 
     asyncio.run(scenario())
+
+
+def test_a_launch_that_fails_leaves_the_task_queued_for_the_next_pump(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dispatch.ray, "nodes", lambda: [node(True, q=2)])
+    launched: list[str] = []
+    failing = [True]
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+
+        def launch(request: Any, _resource: str) -> asyncio.Future[Any]:
+            if failing[0]:
+                raise RuntimeError("no live node serves queue:q")  # an executor pool's view behind Ray's
+            launched.append(request)
+            return loop.create_future()
+
+        async def on_result(_task_id: str, _outcome: Any) -> None:
+            return None
+
+        dispatcher = Dispatcher(launch, on_result)
+        dispatcher.enqueue("t1", "q", 0, "t1")  # type: ignore[arg-type]  # the request is opaque here
+        assert launched == [] and dispatcher.queue_info("q").size == 1  # not lost: still waiting
+        failing[0] = False
+        dispatcher.pump_all()  # what the coordinator's pump loop does every PUMP_SECONDS
+        assert launched == ["t1"] and dispatcher.queue_info("q").size == 0
+
+    asyncio.run(scenario())

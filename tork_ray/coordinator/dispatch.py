@@ -144,9 +144,14 @@ class Dispatcher:
     def pump(self, queue: str) -> None:
         backlog = self._backlogs.get(queue)
         while backlog and self._free_slots(queue) > 0:
-            entry = heapq.heappop(backlog)
+            entry = backlog[0]
+            try:
+                ref = self._launch(entry.request, queue_resource(queue))
+            except Exception:  # left queued: the pump loop tries again (coordinator/actor.py PUMP_SECONDS)
+                log.exception("launching task %s failed; it stays queued", entry.task_id)
+                return
+            heapq.heappop(backlog)
             self._queued.discard(entry.task_id)
-            ref = self._launch(entry.request, queue_resource(queue))
             self._running[entry.task_id] = (queue, ref)
             self._running_per_queue[queue] += 1
             waiter = asyncio.get_running_loop().create_task(self._await(entry.task_id, queue, ref))

@@ -54,6 +54,9 @@ class ExecutorPool:
         """Sends `request` to the least busy executor of `resource` (a queue resource); the call's ref."""
         self._refresh(force=resource not in self._resources, wanted=resource)
         candidates = [key for key in self._executors if key[1] == resource]
+        if not candidates:  # the dispatcher counted a node this view, up to NODES_TTL_SECONDS old, lacks
+            self._refresh(force=True, wanted=resource)
+            candidates = [key for key in self._executors if key[1] == resource]
         if not candidates:
             raise RuntimeError(f"no live node serves {resource}")
         key = min(candidates, key=lambda k: self._in_flight[k] / self._executors[k].slots)
