@@ -4,9 +4,10 @@ the fewest tasks in flight.
 
 The executors are owned by the coordinator's process: they end with it, and the next coordinator makes its
 own (its recovery redelivers what they ran, as for Ray tasks). An executor whose node is no longer alive is
-forgotten at the next look at the nodes. One whose call was lost because it died is replaced by a new actor
-at once, before the lost task is redelivered: Ray's own restart would leave a window in which calls fail fast
-(each spending a redelivery), whereas calls sent to an actor being created wait for it.
+forgotten at the next look at the nodes. One whose call was lost because it died is dropped before the lost
+task is retried, and the next launch reads the nodes again and makes a new executor if the node lives: Ray's
+own restart would leave a window in which calls fail fast (each spending a retry), whereas calls sent to an
+actor being created wait for it.
 """
 
 from __future__ import annotations
@@ -74,9 +75,12 @@ class ExecutorPool:
         key, executor = found
         self._in_flight[key] -= 1
         if isinstance(error, RayActorError) and self._executors.get(key) is executor:
+            # Dropped, and the nodes read again at the next launch: a new executor is made there only if the
+            # node is still alive (its process died), never for a node that died with it.
             with contextlib.suppress(RayError):
                 ray.kill(executor.handle, no_restart=True)
-            self._executors[key] = self._create(key[0], key[1], executor.slots)
+            del self._executors[key]
+            self._nodes_read_at = 0.0
 
     def _refresh(self, force: bool, wanted: str) -> None:
         self._resources.add(wanted)
