@@ -39,6 +39,9 @@ if [ "$(id -u)" = 0 ] || answers; then
   fi
   # CREATEDB: each test run makes (and drops) a database of its own, so runs never see each other's rows.
   psql_ -c "ALTER ROLE tork CREATEDB" 2>/dev/null || true
+  # Its drop (DROP DATABASE ... WITH (FORCE)) ends the sessions still on the database; one of them may be an
+  # autovacuum worker, which only a member of pg_signal_backend may end (a teardown failed so under load).
+  psql_ -c "GRANT pg_signal_backend TO tork" 2>/dev/null || true
   if [ "$(psql_ -tAc "SELECT 1 FROM pg_database WHERE datname = 'tork_test'" 2>/dev/null)" != 1 ]; then
     psql_ -c "CREATE DATABASE tork_test OWNER tork" 2>/dev/null || true
   fi
