@@ -60,16 +60,19 @@ def engine(settings: Settings) -> Iterator[Any]:
     # Without this Ray churns worker processes once more tasks run at once than it has CPUs.
     slots = sum(settings.queues.values())
     os.environ.setdefault("RAY_num_workers_soft_limit", str(max(slots + 2, os.cpu_count() or 1)))
-    os.environ.update(NO_PRESTART)
+    for name, value in NO_PRESTART.items():
+        os.environ.setdefault(name, value)
     # Before Ray starts its processes: started with SIGINT ignored, they would all inherit it (see restore_sigint).
     if restore_sigint():
         log.info("SIGINT was ignored by whatever started the engine: handling restored")
     preload = threading.Thread(target=_import_engine_modules, name="tork-ray-preload", daemon=True)
     preload.start()
     ray.init(**ray_init_args(settings))
-    from tork_ray.worker.housekeeping import warm_up
+    if not settings.ray.address and settings.worker.executor == "task":
+        # A worker for the recovery's clean-up, then the first task (an executor per node starts its own).
+        from tork_ray.worker.housekeeping import warm_up
 
-    warm_up.remote()
+        warm_up.remote()
     preload.join()
     from tork_ray.coordinator.actor import start_coordinator
 

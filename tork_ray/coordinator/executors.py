@@ -27,14 +27,14 @@ from tork_ray.settings import RuntimeSettings
 from tork_ray.worker.executor import QueueExecutorActor
 
 NODES_TTL_SECONDS = 2.0
-# Calls an executor accepts at once beyond its slots: a cancel or a quick ping must not wait behind tasks.
+# Calls an executor accepts at once beyond its slots: the slots are kept by its threads (one per slot) and by the
+# dispatcher's count, so Ray's own limit on the actor never holds a call back on top of them.
 SPARE_CALLS = 8
 
 
 @dataclass
 class _Executor:
     handle: Any
-    node_id: str
     slots: int
 
 
@@ -111,4 +111,4 @@ class ExecutorPool:
             max_task_retries=0,
             max_concurrency=slots + SPARE_CALLS,
         ).remote(self._coordinator_name, self._namespace, self._runtime, slots)
-        return _Executor(handle, node_id, slots)
+        return _Executor(handle, slots)

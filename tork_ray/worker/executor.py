@@ -60,8 +60,5 @@ class QueueExecutor:
                 await running
             raise
 
-    def ping(self) -> str:
-        return self._node_id
-
 
 QueueExecutorActor = ray.remote(QueueExecutor)
