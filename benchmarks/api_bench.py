@@ -81,6 +81,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=40.0, help="requests per second, all kinds (default 40)")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the steady load (default 30)")
     parser.add_argument("--clients", type=int, default=4, help="client threads (default 4)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before the measured (default 3)")
     parser.add_argument(
         "--client",
         choices=sorted(CLIENTS),
@@ -248,7 +249,8 @@ def main() -> int:
         engine = start_engine(data_dir, port)
         try:
             url = f"http://127.0.0.1:{port}"
-            steady_load(url, args.rate, 3.0, args.clients, args.client)  # warm-up: connections, caches, Ray workers
+            # Warm-up: connections, caches, Ray workers.
+            steady_load(url, args.rate, args.warmup, args.clients, args.client)
             latencies = steady_load(url, args.rate, args.seconds, args.clients, args.client)
         finally:
             engine.send_signal(signal.SIGINT)

@@ -1,4 +1,5 @@
-"""An in-process engine for benchmarks: local Ray with one queue, the coordinator, SQLite, uvicorn HTTP."""
+"""In-process engines for benchmarks: local Ray, the coordinator, SQLite, uvicorn HTTP; one engine on a Ray of its
+own (`live_engine`), or several on one Ray (`ray_started` once, then `engine_api` for each)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,25 @@ import httpx
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.settings import RaySettings, RuntimeSettings, Settings, WorkerSettings
-from tork_ray.standalone import engine as run_engine
+from tork_ray.standalone import coordinator_running, ray_started
 from tork_ray.store.store import Store
+
+
+def bench_settings(
+    data_dir: Path,
+    queues: dict[str, int],
+    runtime: RuntimeSettings | None = None,
+    worker: WorkerSettings | None = None,
+) -> Settings:
+    """An engine's settings: its own data directory and Ray namespace, the Docker runtime unless `runtime`
+    says otherwise, worker.* defaults unless `worker` is given."""
+    return Settings(
+        data_dir=data_dir,
+        queues=queues,
+        ray=RaySettings(namespace=f"tork_bench_{uuid.uuid4().hex[:8]}"),
+        runtime=runtime or RuntimeSettings(),
+        worker=worker or WorkerSettings(),
+    )
 
 
 @contextmanager
@@ -25,17 +43,18 @@ def live_engine(
     worker: WorkerSettings | None = None,
     spare_queues: dict[str, int] | None = None,
 ) -> Iterator[httpx.Client]:
-    """Yields an HTTP client of a fresh engine whose `default` queue has `slots` slots (Docker runtime unless
-    `runtime` says otherwise; `worker`: worker.* settings, the defaults unless given). `spare_queues`: more
-    queue resources on the node, for a baseline's raw Ray tasks beside the engine's."""
-    settings = Settings(
-        data_dir=data_dir,
-        queues={"default": slots, **(spare_queues or {})},
-        ray=RaySettings(namespace=f"tork_bench_{uuid.uuid4().hex[:8]}"),
-        runtime=runtime or RuntimeSettings(),
-        worker=worker or WorkerSettings(),
-    )
-    with run_engine(settings) as coordinator:
+    """Yields an HTTP client of a fresh engine on a Ray of its own whose `default` queue has `slots` slots.
+    `spare_queues`: more queue resources on the node, for a baseline's raw Ray tasks beside the engine's."""
+    settings = bench_settings(data_dir, {"default": slots, **(spare_queues or {})}, runtime, worker)
+    with ray_started(settings), engine_api(settings) as http:
+        yield http
+
+
+@contextmanager
+def engine_api(settings: Settings) -> Iterator[httpx.Client]:
+    """A coordinator and its API on the Ray this process is connected to; an HTTP client of it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with coordinator_running(settings) as coordinator:
         app = create_app(settings, coordinator, Store(settings.store_url))
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=600) as http:
             yield http

@@ -96,11 +96,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.env_wrap", description=__doc__)
     parser.add_argument("--image", default=os.environ.get("TORK_TEST_IMAGE", "tork-ray-test:latest"))
     parser.add_argument("--tasks", type=int, default=20, help="tasks of each kind per engine (default 20)")
+    parser.add_argument("--loops", type=int, default=200, help="timed Docker calls of each kind (default 200)")
     args = parser.parse_args()
     client = docker.from_env()
     figures = {
         "docker": measure(lambda: DockerRuntime(client=client), "docker", args.image, args.tasks),
-        "docker calls": docker_calls(client, args.image, 200),
+        "docker calls": docker_calls(client, args.image, args.loops),
         "podman": measure(PodmanRuntime, "podman", args.image, args.tasks),
     }
     for engine in ("docker", "podman"):

@@ -67,6 +67,9 @@ class Scenario:
     result: str  # the file under results/ the module writes
     rows: Callable[[dict[str, Any]], list[Row]]
     about: str = ""
+    # Rough seconds of its `--quick` run on two busy cores: `--quick` starts the longest first, so that its
+    # lanes end together (the longest last would leave one lane running it alone).
+    quick_seconds: int = 5
 
 
 SCENARIOS: dict[str, Scenario] = {}

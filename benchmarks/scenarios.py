@@ -8,25 +8,25 @@ from benchmarks.registry import Goal, Row, Scenario, register
 
 
 def _shell_rows(report: dict[str, Any]) -> list[Row]:
-    return _shell_engine_rows(report, "shell tasks") + _design_rows(report)
+    return (
+        _shell_engine_rows(report, "shell tasks", "tork_ray")
+        + _shell_engine_rows(report, "shell tasks, executor per node", "tork_ray_node")
+        + _design_rows(report)
+    )
 
 
-def _shell_node_rows(report: dict[str, Any]) -> list[Row]:
-    return _shell_engine_rows(report, "shell tasks, executor per node")
-
-
-def _shell_engine_rows(report: dict[str, Any], name: str) -> list[Row]:
+def _shell_engine_rows(report: dict[str, Any], name: str, side: str) -> list[Row]:
     seq, fan = report["results"]
     return [
-        Row(name, f"sequential: ms per task ({seq['tasks']} in one job)", "ms", seq["per_task_ms"]["tork_ray"],
+        Row(name, f"sequential: ms per task ({seq['tasks']} in one job)", "ms", seq["per_task_ms"][side],
             "raw Ray tasks", seq["per_task_ms"]["ray"]),
-        Row(name, "sequential: ms added per task over raw subprocesses", "ms", seq["added_per_task_ms"]["tork_ray"],
+        Row(name, "sequential: ms added per task over raw subprocesses", "ms", seq["added_per_task_ms"][side],
             "raw Ray tasks", seq["added_per_task_ms"]["ray"], (Goal("<=", 4.0, on_value=True),)),
         Row(name, f"fan-out: tasks/s (a parallel of {fan['tasks']}, 2 slots)", "tasks/s",
-            fan["tasks_per_second"]["tork_ray"], "raw Ray tasks", fan["tasks_per_second"]["ray"],
+            fan["tasks_per_second"][side], "raw Ray tasks", fan["tasks_per_second"]["ray"],
             (Goal(">=", 500, on_value=True), Goal(">=", 0.87)), "throughput"),
         Row(name, "fan-out: tasks/s against raw subprocesses on 2 threads", "tasks/s",
-            fan["tasks_per_second"]["tork_ray"], "raw subprocesses", fan["tasks_per_second"]["subprocess"],
+            fan["tasks_per_second"][side], "raw subprocesses", fan["tasks_per_second"]["subprocess"],
             kind="throughput"),
     ]  # fmt: skip
 
@@ -119,32 +119,29 @@ def _webhooks_rows(report: dict[str, Any]) -> list[Row]:
 
 register(Scenario(
     "shell", "benchmarks.shell_bench", (), ("--tasks", "20", "--fanout", "40", "--rounds", "1"), "shell_bench.json",
-    _shell_rows, "trivial shell tasks against raw subprocesses and raw Ray tasks",
-))  # fmt: skip
-register(Scenario(
-    "shell_node", "benchmarks.shell_bench", ("--executor", "node"),
-    ("--executor", "node", "--tasks", "20", "--fanout", "40", "--rounds", "1"), "shell_bench-node.json",
-    _shell_node_rows, "the same with worker.executor = node: an executor actor per node and queue",
+    _shell_rows, "trivial shell tasks, a Ray task per task and an executor per node, against raw subprocesses and "
+    "raw Ray tasks", quick_seconds=45,
 ))  # fmt: skip
 register(Scenario(
     "coordinator", "benchmarks.coordinator_bench", (), ("--tasks", "200", "--rounds", "1"), "coordinator_bench.json",
-    _coordinator_rows, "the coordinator alone, no-op runtime, against SQLite commits",
+    _coordinator_rows, "the coordinator alone, no-op runtime, against SQLite commits", quick_seconds=4,
 ))  # fmt: skip
 register(Scenario(
     "docker", "benchmarks.docker_bench", (), ("--tasks", "3", "--fanout", "4", "--slots", "2", "--rounds", "1"),
-    "docker_bench.json", _docker_rows, "container tasks against the raw Docker SDK",
+    "docker_bench.json", _docker_rows, "container tasks against the raw Docker SDK", quick_seconds=42,
 ))  # fmt: skip
 register(Scenario(
     "memory", "benchmarks.memory_bench", (), ("--idle", "2"), "memory_bench.json", _memory_rows,
-    "cold start and idle memory of make run against a bare ray.init",
+    "cold start and idle memory of make run against a bare ray.init", quick_seconds=45,
 ))  # fmt: skip
 register(Scenario(
-    "api", "benchmarks.api_bench", (), ("--jobs", "2000", "--seconds", "3", "--rate", "40"), "api_bench-stdlib.json",
-    _api_rows, "submit and search under a steady load, 100,000 jobs stored",
+    "api", "benchmarks.api_bench", (), ("--jobs", "2000", "--seconds", "3", "--warmup", "1", "--rate", "40"),
+    "api_bench-stdlib.json",
+    _api_rows, "submit and search under a steady load, 100,000 jobs stored", quick_seconds=30,
 ))  # fmt: skip
 register(Scenario(
-    "env_wrap", "benchmarks.env_wrap", (), ("--tasks", "2",), "env_wrap.json", _env_wrap_rows,
-    "what hiding a shell-less step's env costs (Docker, Podman)",
+    "env_wrap", "benchmarks.env_wrap", (), ("--tasks", "1", "--loops", "20"), "env_wrap.json", _env_wrap_rows,
+    "what hiding a shell-less step's env costs (Docker, Podman)", quick_seconds=25,
 ))  # fmt: skip
 
 
@@ -158,11 +155,12 @@ def _log_parts_rows(report: dict[str, Any]) -> list[Row]:
 
 register(Scenario(
     "webhooks", "benchmarks.webhooks_bench", (), ("--jobs", "30", "--rounds", "1"), "webhooks_bench.json",
-    _webhooks_rows, "what webhooks cost the coordinator, and the sender's rate",
+    _webhooks_rows, "what webhooks cost the coordinator, and the sender's rate", quick_seconds=8,
 ))  # fmt: skip
 register(Scenario(
     "log_parts", "benchmarks.log_parts_bench", (), ("--children", "2000", "--tasks", "50", "--rounds", "1"),
     "log_parts_bench.json", _log_parts_rows, "a task's first log part in a wide parallel against a one-task job",
+    quick_seconds=3,
 ))  # fmt: skip
 
 
@@ -177,6 +175,7 @@ def _concurrent_jobs_rows(report: dict[str, Any]) -> list[Row]:
 register(Scenario(
     "concurrent_jobs", "benchmarks.cluster_bench", (), ("--jobs", "20"), "cluster_bench.json", _concurrent_jobs_rows,
     "1,000 one-task jobs submitted at once: a two-node local cluster on PostgreSQL against standalone SQLite",
+    quick_seconds=41,
 ))  # fmt: skip
 
 
@@ -201,4 +200,5 @@ register(Scenario(
     "sharding", "benchmarks.sharding_bench", (), ("--jobs", "40", "--tasks-per-job", "5", "--rounds", "1"),
     "sharding_bench.json", _sharding_rows,
     "K coordinator shards (processes, each its Engine and SQLite, jobs routed by id) against one, no-op runtime",
+    quick_seconds=5,
 ))  # fmt: skip

@@ -1,13 +1,16 @@
 """`python -m benchmarks.shell_bench`: what the engine itself adds to a trivial task (the shell runtime, `run:
-"true"`), against raw subprocesses and raw Ray tasks on the same queue resource, in one run, rounds interleaved.
+"true"`), against raw subprocesses and raw Ray tasks, in one run on one Ray, rounds interleaved.
 
+Two engines on that Ray, each with a queue of its own and 2 slots: `worker.executor = task` (a Ray task per Tork
+task, the default; results key `tork_ray`) and `worker.executor = node` (an executor actor per node and queue;
+`tork_ray_node`). The raw baselines use a third queue.
 Sequential: one job of `--tasks` tasks over HTTP (`wait`: the answer comes when the job ends) against as many
 `bash -c true` one after another, and as many Ray tasks (each runs that subprocess) one after another.
 Fan-out: one job with a `parallel` of `--fanout` tasks on 2 slots against as many subprocesses on 2 threads and as
-many Ray tasks submitted at once (queue resource: 2 run at a time). Also, after those rounds, the design the
-engine does not use, raw: one long-lived actor holding both slots, one call per task (`ray_actor`), and, for the
-fan-out, the same actor sent batches of 20 tasks whose results come back together (`ray_actor_batched`). Figures
-go to results/shell_bench.json.
+many Ray tasks submitted at once (queue resource: 2 run at a time). Also, after those rounds, the executor design
+raw: one long-lived actor holding both slots, one call per task (`ray_actor`), and, for the fan-out, the same
+actor sent batches of 20 tasks whose results come back together (`ray_actor_batched`). Figures go to
+results/shell_bench.json.
 """
 
 from __future__ import annotations
@@ -21,14 +24,17 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import ray
 
-from benchmarks.engine import live_engine, run_job
+from benchmarks.engine import bench_settings, engine_api, run_job
 from tork_ray.settings import RuntimeSettings, WorkerSettings
+from tork_ray.standalone import ray_started
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SLOTS = 2
@@ -36,13 +42,17 @@ BATCH = 20  # tasks per call of the batched executor
 TRUE = ["bash", "-c", "true"]
 
 
-def sequential_job(count: int) -> str:
-    tasks = "".join(f"  - name: t{i}\n    run: 'true'\n" for i in range(count))
+# Each side's own queue resource: an executor holds all of its queue's slots on a node.
+QUEUES = {"task": "default", "node": "node"}
+
+
+def sequential_job(count: int, queue: str) -> str:
+    tasks = "".join(f"  - name: t{i}\n    queue: {queue}\n    run: 'true'\n" for i in range(count))
     return f"name: sequential\nwait:\n  timeout: 10m\ntasks:\n{tasks}"
 
 
-def parallel_job(count: int) -> str:
-    tasks = "".join(f"        - name: p{i}\n          run: 'true'\n" for i in range(count))
+def parallel_job(count: int, queue: str) -> str:
+    tasks = "".join(f"        - name: p{i}\n          queue: {queue}\n          run: 'true'\n" for i in range(count))
     return f"name: fan-out\nwait:\n  timeout: 10m\ntasks:\n  - name: fan\n    parallel:\n      tasks:\n{tasks}"
 
 
@@ -51,7 +61,6 @@ def raw_ray_task() -> int:
     return subprocess.run(TRUE, check=False).returncode
 
 
-# The raw baselines' own queue: with worker.executor = "node" the engine's executor holds all of `default`.
 RAW_QUEUE = "raw"
 
 
@@ -146,16 +155,23 @@ def summary(kind: str, count: int, seconds: dict[str, list[float]]) -> dict[str,
     }
 
 
-def measure(http: httpx.Client, tasks: int, fanout: int, rounds: int) -> list[dict[str, Any]]:
-    seq_body, fan_body = sequential_job(tasks), parallel_job(fanout)
-    run_job(http, sequential_job(4))  # warm-up: Ray workers, the runtime, the first submit of each side
-    run_job(http, parallel_job(SLOTS * 2))
+def measure(engines: dict[str, httpx.Client], tasks: int, fanout: int, rounds: int) -> list[dict[str, Any]]:
+    """`engines`: an HTTP client per side ("tork_ray", "tork_ray_node"), each serving its queue of QUEUES."""
+    queues = {side: QUEUES["node" if side.endswith("node") else "task"] for side in engines}
+    for side, http in engines.items():  # warm-up: Ray workers or executors, the runtime, the first submits
+        run_job(http, sequential_job(4, queues[side]))
+        run_job(http, parallel_job(SLOTS * 2, queues[side]))
     raw_ray_fan(SLOTS * 2)
+
+    def engine_sides(make_job: Callable[[int, str], str], count: int) -> dict[str, Callable[[], Any]]:
+        bodies = {side: make_job(count, queues[side]) for side in engines}
+        return {side: partial(run_job, http, bodies[side]) for side, http in engines.items()}
+
     sequential = interleave(
         {
             "subprocess": lambda: raw_subprocess_seq(tasks),
             "ray": lambda: raw_ray_seq(tasks),
-            "tork_ray": lambda: run_job(http, seq_body),
+            **engine_sides(sequential_job, tasks),
         },
         rounds,
     )
@@ -163,11 +179,11 @@ def measure(http: httpx.Client, tasks: int, fanout: int, rounds: int) -> list[di
         {
             "subprocess": lambda: raw_subprocess_fan(fanout),
             "ray": lambda: raw_ray_fan(fanout),
-            "tork_ray": lambda: run_job(http, fan_body),
+            **engine_sides(parallel_job, fanout),
         },
         rounds,
     )
-    # The executor holds every slot of the queue: measured after the engine's rounds, on its own.
+    # The raw executor holds every slot of the raw queue: measured after the raw Ray tasks' rounds, on its own.
     actor = raw_executor()
     raw_actor_fan(actor, SLOTS * 2)
     sequential |= interleave({"ray_actor": lambda: raw_actor_seq(actor, tasks)}, rounds)
@@ -193,30 +209,29 @@ def parse_args() -> argparse.Namespace:
         help="worker.start_report_delay of the engine (default %(default)s; 0: every start reported at once)",
     )
     parser.add_argument(
-        "--executor",
-        default=WorkerSettings.executor,
+        "--executors",
+        nargs="+",
+        default=["task", "node"],
         choices=("task", "node"),
-        help="worker.executor of the engine (default %(default)s; node: an executor actor per node and queue)",
+        help="worker.executor of the engines measured (default both, in the same run)",
     )
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
-    with (
-        tempfile.TemporaryDirectory(prefix="tork-bench-") as data,
-        live_engine(
-            Path(data),
-            SLOTS,
-            RuntimeSettings(type="shell"),
-            WorkerSettings(start_report_delay=args.start_report_delay, executor=args.executor),
-            spare_queues={RAW_QUEUE: SLOTS},
-        ) as http,
-    ):
-        results = measure(http, args.tasks, args.fanout, args.rounds)
+    with tempfile.TemporaryDirectory(prefix="tork-bench-") as data, ExitStack() as stack:
+        queues = {QUEUES[executor]: SLOTS for executor in args.executors} | {RAW_QUEUE: SLOTS}
+        engines: dict[str, httpx.Client] = {}
+        for executor in args.executors:
+            worker = WorkerSettings(start_report_delay=args.start_report_delay, executor=executor)
+            settings = bench_settings(Path(data) / executor, queues, RuntimeSettings(type="shell"), worker)
+            if not engines:
+                stack.enter_context(ray_started(settings))
+            engines["tork_ray" if executor == "task" else "tork_ray_node"] = stack.enter_context(engine_api(settings))
+        results = measure(engines, args.tasks, args.fanout, args.rounds)
     RESULTS.mkdir(exist_ok=True)
-    name = "shell_bench.json" if args.executor == "task" else f"shell_bench-{args.executor}.json"
-    (RESULTS / name).write_text(json.dumps({"settings": vars(args), "results": results}, indent=2))
+    (RESULTS / "shell_bench.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=2))
     for result in results:
         print(json.dumps({k: result[k] for k in ("scenario", "per_task_ms", "added_per_task_ms", "tasks_per_second")}))
 

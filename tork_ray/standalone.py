@@ -56,6 +56,14 @@ def ray_init_args(settings: Settings) -> dict[str, Any]:
 def engine(settings: Settings) -> Iterator[Any]:
     """Ray + coordinator for the duration of the block; on the way out running tasks are interrupted (their
     containers removed), the actor is stopped and Ray shut down."""
+    with ray_started(settings), coordinator_running(settings) as coordinator:
+        yield coordinator
+
+
+@contextmanager
+def ray_started(settings: Settings) -> Iterator[None]:
+    """Ray for the block (a local node of its own serving `settings.queues`, or the cluster of
+    `settings.ray.address`), with the engine's modules imported while it starts; shut down on the way out."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Without this Ray churns worker processes once more tasks run at once than it has CPUs.
     slots = sum(settings.queues.values())
@@ -68,28 +76,35 @@ def engine(settings: Settings) -> Iterator[Any]:
     preload = threading.Thread(target=_import_engine_modules, name="tork-ray-preload", daemon=True)
     preload.start()
     ray.init(**ray_init_args(settings))
-    if not settings.ray.address and settings.worker.executor == "task":
-        # A worker for the recovery's clean-up, then the first task (an executor per node starts its own).
-        from tork_ray.worker.housekeeping import warm_up
-
-        warm_up.remote()
-    preload.join()
-    from tork_ray.coordinator.actor import start_coordinator
-
-    coordinator: Any = None
     try:
-        coordinator = start_coordinator(settings)
-        yield coordinator
+        if not settings.ray.address and settings.worker.executor == "task":
+            # A worker for the recovery's clean-up, then the first task (an executor per node starts its own).
+            from tork_ray.worker.housekeeping import warm_up
+
+            warm_up.remote()
+        preload.join()
+        yield
     finally:
-        if coordinator is not None:
-            try:
-                stopped = int(ray.get(coordinator.shutdown.remote(), timeout=30))
-                log.info("interrupted %d running task(s)", stopped)
-                ray.kill(coordinator)
-            except Exception as exc:  # shutting down regardless
-                log.warning("coordinator did not stop cleanly: %s", exc)
         ray.shutdown()
         _remove_leftovers(settings)
+
+
+@contextmanager
+def coordinator_running(settings: Settings) -> Iterator[Any]:
+    """The coordinator actor for the block, on the Ray this process is connected to; stopped on the way out,
+    its running tasks interrupted."""
+    from tork_ray.coordinator.actor import start_coordinator
+
+    coordinator: Any = start_coordinator(settings)
+    try:
+        yield coordinator
+    finally:
+        try:
+            stopped = int(ray.get(coordinator.shutdown.remote(), timeout=30))
+            log.info("interrupted %d running task(s)", stopped)
+            ray.kill(coordinator)
+        except Exception as exc:  # shutting down regardless
+            log.warning("coordinator did not stop cleanly: %s", exc)
 
 
 def _import_engine_modules() -> None:
