@@ -24,6 +24,8 @@ class FakeActor:
         self.options = options
         self.calls: list[Any] = []
         self.run = self
+        self.ready_ref = f"ready-{next(self.refs)}"
+        self.__ray_ready__ = type("Ready", (), {"remote": lambda _self: self.ready_ref})()
 
     @classmethod
     def options_(cls, **options: Any) -> Any:
@@ -58,8 +60,13 @@ def nodes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     FakeActor.made = []
     monkeypatch.setattr(executors.ray, "nodes", lambda: listed)
     monkeypatch.setattr(executors.ray, "kill", lambda *_args, **_kw: None)
+    monkeypatch.setattr(executors.ray, "wait", lambda refs, timeout: ([r for r in refs if r in placed], []))
+    placed.clear()
     monkeypatch.setattr(executors, "QueueExecutorActor", type("Maker", (), {"options": FakeActor.options_}))
     return listed
+
+
+placed: set[Any] = set()  # the ready refs of the executors Ray has placed
 
 
 def pool() -> ExecutorPool:
@@ -106,3 +113,24 @@ def test_an_answered_call_frees_its_room(nodes: list[dict[str, Any]]) -> None:
     executors_pool.launch("r3", "queue:default")  # type: ignore[arg-type]
     assert sorted(len(actor.calls) for actor in FakeActor.made) == [1, 2]  # r1 then r2 on one, r3 on the other
     assert len(FakeActor.made) == 2  # no executor made again for an answered call
+
+
+def test_an_executor_left_unplaced_is_named_once_in_the_log(
+    nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    nodes += [node("a", default=2), node("b", default=1)]
+    clock = [100.0]
+    monkeypatch.setattr(executors.time, "monotonic", lambda: clock[0])
+    executors_pool = pool()
+    executors_pool.launch("r1", "queue:default")  # type: ignore[arg-type]
+    on_a, on_b = FakeActor.made
+    assert executors_pool.check_placement() == []  # neither placed, but not yet past the delay: nothing said
+    clock[0] += executors.PLACEMENT_WARNING_SECONDS
+    placed.add(on_a.ready_ref)  # a is placed; b's slots are held by something else
+    assert executors_pool.check_placement() == [(hex_id("b"), "queue:default")]
+    assert executors_pool.check_placement() == [(hex_id("b"), "queue:default")]
+    warnings = [record.getMessage() for record in caplog.records if "is not placed" in record.getMessage()]
+    assert len(warnings) == 1, warnings  # once, however often it is checked
+    assert hex_id("b") in warnings[0] and "another engine with worker.executor = node" in warnings[0]
+    placed.add(on_b.ready_ref)
+    assert executors_pool.check_placement() == []

@@ -154,6 +154,8 @@ class Coordinator:
             await asyncio.sleep(PUMP_SECONDS)
             try:
                 self.engine.dispatcher.pump_all()
+                if self._executors is not None:
+                    self._executors.check_placement()
             except Exception:
                 log.exception("dispatch pump failed")
 

@@ -13,6 +13,7 @@ actor being created wait for it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -26,7 +27,12 @@ from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import RuntimeSettings
 from tork_ray.worker.executor import QueueExecutorActor
 
+log = logging.getLogger(__name__)
+
 NODES_TTL_SECONDS = 2.0
+# An executor not placed this long after it was made is waiting for its queue's slots, which something else on
+# the node holds: said once in the log, since its tasks then stay SCHEDULED with nothing else to show why.
+PLACEMENT_WARNING_SECONDS = 10.0
 # Calls an executor accepts at once beyond its slots: the slots are kept by its threads (one per slot) and by the
 # dispatcher's count, so Ray's own limit on the actor never holds a call back on top of them.
 SPARE_CALLS = 8
@@ -36,6 +42,10 @@ SPARE_CALLS = 8
 class _Executor:
     handle: Any
     slots: int
+    ready: Any  # the ref of its __ray_ready__ call: done once Ray placed the actor and it started
+    made_at: float
+    placed: bool = False
+    warned: bool = False
 
 
 class ExecutorPool:
@@ -82,6 +92,31 @@ class ExecutorPool:
             del self._executors[key]
             self._nodes_read_at = 0.0
 
+    def check_placement(self) -> list[tuple[str, str]]:
+        """The (node id, resource) of the executors still waiting to be placed past PLACEMENT_WARNING_SECONDS,
+        each warned of once. Ray places an executor only where all its queue's slots are free, so it waits for
+        ever if another engine's executor holds them (another coordinator of `worker.executor = node` on this
+        cluster), or Ray tasks or actors of some other program that ask for the queue's resource."""
+        now = time.monotonic()
+        waiting = []
+        for key, executor in self._executors.items():
+            if executor.placed:
+                continue
+            done, _ = ray.wait([executor.ready], timeout=0)
+            if done:
+                executor.placed = True
+            elif now - executor.made_at >= PLACEMENT_WARNING_SECONDS:
+                waiting.append(key)
+                if not executor.warned:
+                    executor.warned = True
+                    log.warning(
+                        "the executor of %s on node %s is not placed after %.0f s: the %d slot(s) it needs there are "
+                        "held by something else (another engine with worker.executor = node on this cluster, or "
+                        "other Ray work asking for %s); its tasks wait until they are free",
+                        key[1], key[0], now - executor.made_at, executor.slots, key[1],
+                    )  # fmt: skip
+        return waiting
+
     def _refresh(self, force: bool, wanted: str) -> None:
         self._resources.add(wanted)
         now = time.monotonic()
@@ -103,7 +138,7 @@ class ExecutorPool:
                 self._executors[key] = self._create(key[0], key[1], slots)
 
     def _create(self, node_id: str, resource: str, slots: int) -> _Executor:
-        handle = QueueExecutorActor.options(
+        handle: Any = QueueExecutorActor.options(
             resources={resource: float(slots)},
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             num_cpus=0,
@@ -111,4 +146,4 @@ class ExecutorPool:
             max_task_retries=0,
             max_concurrency=slots + SPARE_CALLS,
         ).remote(self._coordinator_name, self._namespace, self._runtime, slots)
-        return _Executor(handle, slots)
+        return _Executor(handle, slots, handle.__ray_ready__.remote(), time.monotonic())
