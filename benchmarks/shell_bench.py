@@ -46,12 +46,12 @@ TRUE = ["bash", "-c", "true"]
 QUEUES = {"task": "default", "node": "node"}
 
 
-def sequential_job(count: int, queue: str) -> str:
+def sequential_job(count: int, queue: str = "default") -> str:
     tasks = "".join(f"  - name: t{i}\n    queue: {queue}\n    run: 'true'\n" for i in range(count))
     return f"name: sequential\nwait:\n  timeout: 10m\ntasks:\n{tasks}"
 
 
-def parallel_job(count: int, queue: str) -> str:
+def parallel_job(count: int, queue: str = "default") -> str:
     tasks = "".join(f"        - name: p{i}\n          queue: {queue}\n          run: 'true'\n" for i in range(count))
     return f"name: fan-out\nwait:\n  timeout: 10m\ntasks:\n  - name: fan\n    parallel:\n      tasks:\n{tasks}"
 
