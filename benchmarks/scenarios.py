@@ -78,12 +78,17 @@ def _coordinator_rows(report: dict[str, Any]) -> list[Row]:
 
 def _memory_rows(report: dict[str, Any]) -> list[Row]:
     engine, bare = report["engine"], report["bare ray.init"]
-    return [
+    rows = [
         Row("cold start and memory", "RSS of make run's process tree, idle", "MiB", engine["rss_mib"],
             "bare ray.init", bare["rss_mib"], (Goal("<=", 1024, on_value=True),)),
         Row("cold start and memory", "cold start to a healthy API", "s", engine["cold_start_seconds"],
             "bare ray.init", bare["cold_start_seconds"], (Goal("<=", 10, on_value=True),)),
     ]  # fmt: skip
+    if node := report.get("engine, executor per node"):
+        rows.append(Row("cold start and memory", "the same with worker.executor = node: RSS, idle", "MiB",
+                        node["rss_mib"], "bare ray.init", bare["rss_mib"],
+                        (Goal("<=", 1024, on_value=True),)))  # fmt: skip
+    return rows
 
 
 def _api_rows(report: dict[str, Any]) -> list[Row]:
@@ -131,7 +136,7 @@ register(Scenario(
     "docker_bench.json", _docker_rows, "container tasks against the raw Docker SDK", quick_seconds=42,
 ))  # fmt: skip
 register(Scenario(
-    "memory", "benchmarks.memory_bench", (), ("--idle", "2"), "memory_bench.json", _memory_rows,
+    "memory", "benchmarks.memory_bench", ("--node",), ("--idle", "2"), "memory_bench.json", _memory_rows,
     "cold start and idle memory of make run against a bare ray.init", quick_seconds=45,
 ))  # fmt: skip
 register(Scenario(
@@ -200,5 +205,24 @@ register(Scenario(
     "sharding", "benchmarks.sharding_bench", (), ("--jobs", "40", "--tasks-per-job", "5", "--rounds", "1"),
     "sharding_bench.json", _sharding_rows,
     "K coordinator shards (processes, each its Engine and SQLite, jobs routed by id) against one, no-op runtime",
+    quick_seconds=5,
+))  # fmt: skip
+
+
+def _each_items_rows(report: dict[str, Any]) -> list[Row]:
+    each, base = report["each"], report["baseline"]
+    return [
+        Row("each items", f"an each of {report['items']} items, coordinator alone: peak RSS", "MiB",
+            each["rss_peak_mib"], "the same process before it", each["rss_before_mib"]),
+        Row("each items", f"an each of {report['items']} items, coordinator alone: tasks/s", "tasks/s",
+            each["tasks_per_second"], f"a parallel of {base['parallel_tasks']}", base["tasks_per_second"],
+            kind="throughput"),
+    ]  # fmt: skip
+
+
+register(Scenario(
+    "each_items", "benchmarks.each_items_bench", (), ("--items", "2000", "--baseline-tasks", "200"),
+    "each_items_bench.json", _each_items_rows,
+    "an each of 100,000 items, the coordinator alone: time and memory against a parallel of 1,000",
     quick_seconds=5,
 ))  # fmt: skip

@@ -135,11 +135,19 @@ def serve(settings: Settings) -> None:
         import uvicorn
 
         from tork_ray.api.app import create_app
+        from tork_ray.api.background import KEEP_ALIVE_SECONDS
 
         app = create_app(settings, coordinator)
         # access_log off: requests are logged by our own middleware (middleware.web.logger: level, skip list),
         # not a second time, unconditionally, by uvicorn.
-        config = uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="info", access_log=False)
+        config = uvicorn.Config(
+            app,
+            host=settings.api.host,
+            port=settings.api.port,
+            log_level="info",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
         log.info("tork_ray API on http://%s:%d (data in %s)", settings.api.host, settings.api.port, settings.data_dir)
         # uvicorn re-raises the Ctrl-C it handled; the engine's own shutdown follows.
         with contextlib.suppress(KeyboardInterrupt):

@@ -11,6 +11,12 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+# uvicorn closes an idle kept-alive connection after 5 s, which is also how long httpx (the SDK, the CLI) keeps
+# one for reuse: a request sent on it just as the server closes it fails with "connection reset by peer" (seen
+# once in a full test run, a GET after a 4-5 s wait). The server keeping it longer than any such client makes
+# the client the one that closes it.
+KEEP_ALIVE_SECONDS = 75
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on right now (the OS picks it)."""
@@ -24,7 +30,8 @@ def serve_in_thread(app: FastAPI, host: str = "127.0.0.1", port: int | None = No
     """Serves `app` with uvicorn on a daemon thread; yields its base URL once it accepts connections, and
     stops it on the way out."""
     port = port or free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="tork-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
