@@ -19,7 +19,7 @@ from tork_ray.coordinator import auth_writes
 from tork_ray.coordinator.discovery import api_address
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
-from tork_ray.coordinator.executors import CALLS_PER_SLOT, ExecutorPool
+from tork_ray.coordinator.executors import ExecutorPool
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.outage_exit import give_up_handler, open_coordinator_store
@@ -85,7 +85,6 @@ class Coordinator:
         )
         if self._executors is not None:
             self.engine.dispatcher.on_finished = self._executors.done
-            self.engine.dispatcher.calls_per_slot = CALLS_PER_SLOT
         self.engine.dispatcher.on_lost = partial(remove_lost_task_leftovers, settings.ray.namespace, settings.runtime)
         self.engine.dispatcher.own_node_alive = own_node_probe()
         self.engine.dispatcher.on_own_node_gone = exit_with_node

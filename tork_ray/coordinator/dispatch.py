@@ -111,10 +111,6 @@ class Dispatcher:
         # executors' in-flight counts, and their replacement: coordinator/executors.py).
         self.on_finished: Callable[[Any, RayError | None], None] = lambda _ref, _error: None
         self.on_own_node_gone: Callable[[str], None] = lambda _task_id: None
-        # Tasks handed out per slot of a queue: 1 where each launch is a Ray task the slot's resource gates;
-        # more with executors (coordinator/executors.py), whose threads gate the slots, so that the next task
-        # already waits there when one ends instead of after its result's round trip and the next launch.
-        self.calls_per_slot = 1
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
         if task_id in self._running or task_id in self._queued:
@@ -191,7 +187,7 @@ class Dispatcher:
 
     def _free_slots(self, queue: str) -> int:
         self._refresh_capacity()
-        return self._capacity.get(queue, 0) * self.calls_per_slot - self._running_per_queue[queue]
+        return self._capacity.get(queue, 0) - self._running_per_queue[queue]
 
     def _refresh_capacity(self, force: bool = False) -> None:
         now = time.monotonic()

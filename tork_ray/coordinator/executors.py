@@ -33,14 +33,7 @@ NODES_TTL_SECONDS = 2.0
 # An executor not placed this long after it was made is waiting for its queue's slots, which something else on
 # the node holds: said once in the log, since its tasks then stay SCHEDULED with nothing else to show why.
 PLACEMENT_WARNING_SECONDS = 10.0
-# Calls in flight per slot of an executor (the dispatcher's calls_per_slot): one runs on the slot's thread, the
-# next waits for it in the executor, so that a slot whose task ends starts the next at once rather than after the
-# result's trip to the coordinator and the next launch's trip back. Measured on two cores, a parallel of 200
-# trivial shell tasks on 2 slots: see benchmarks/README.md ("executor per node"). A task waiting there is not
-# started: it stays SCHEDULED, and a cancel drops it before it runs. The cost: a later task of a higher priority
-# waits behind at most this many minus one per slot.
-CALLS_PER_SLOT = 2
-# Calls an executor accepts at once beyond those: the slots are kept by its threads (one per slot) and by the
+# Calls an executor accepts at once beyond its slots: the slots are kept by its threads (one per slot) and by the
 # dispatcher's count, so Ray's own limit on the actor never holds a call back on top of them.
 SPARE_CALLS = 8
 
@@ -151,6 +144,6 @@ class ExecutorPool:
             num_cpus=0,
             max_restarts=0,  # replaced instead (see done())
             max_task_retries=0,
-            max_concurrency=slots * CALLS_PER_SLOT + SPARE_CALLS,
+            max_concurrency=slots + SPARE_CALLS,
         ).remote(self._coordinator_name, self._namespace, self._runtime, slots)
         return _Executor(handle, slots, handle.__ray_ready__.remote(), time.monotonic())

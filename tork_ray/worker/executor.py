@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import ray
 
@@ -37,7 +36,7 @@ class QueueExecutor:
         self._coordinator = ray.get_actor(coordinator_name, namespace=namespace)
         self._runtime = runtime
         self._node_id = node_identity()["nodeId"]
-        # One thread per slot: the coordinator's further calls wait here for one (coordinator/executors.py).
+        # One thread per slot: the coordinator never sends more at once than the slots it counts.
         self._threads = ThreadPoolExecutor(max_workers=max(1, slots), thread_name_prefix="tork-task")
 
     async def run(self, request: RunRequest) -> dict[str, str]:
@@ -50,7 +49,7 @@ class QueueExecutor:
         cancelled = threading.Event()
         loop = asyncio.get_running_loop()
         running = loop.run_in_executor(
-            self._threads, _execute_unless_cancelled, request, self._coordinator, settings, self._node_id, cancelled
+            self._threads, execute, request, self._coordinator, settings, self._node_id, cancelled.is_set
         )
         try:
             return await asyncio.shield(running)
@@ -60,16 +59,6 @@ class QueueExecutor:
             with contextlib.suppress(BaseException):
                 await running
             raise
-
-
-def _execute_unless_cancelled(
-    request: RunRequest, coordinator: Any, settings: RuntimeSettings, node_id: str, cancelled: threading.Event
-) -> dict[str, str]:
-    # A call may wait for a slot's thread (coordinator/executors.py CALLS_PER_SLOT): one cancelled meanwhile
-    # never starts, as a cancelled Ray task that was not placed yet.
-    if cancelled.is_set():
-        raise KeyboardInterrupt
-    return execute(request, coordinator, settings, node_id, cancelled.is_set)
 
 
 QueueExecutorActor = ray.remote(QueueExecutor)
