@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from benchmarks.coordinator_bench import bench_engine, close_engine, folded_worker
+from benchmarks.memory_bench import memory_kib
 from tork_ray.domain.states import JobState
 from tork_ray.spec.parse import parse_job
 
@@ -28,10 +30,7 @@ SAMPLE_SECONDS = 0.2
 
 
 def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return memory_kib(os.getpid())[0] / 1024
 
 
 def each_body(items: int, concurrency: int) -> dict[str, Any]:

@@ -41,11 +41,9 @@ def live_engine(
     slots: int,
     runtime: RuntimeSettings | None = None,
     worker: WorkerSettings | None = None,
-    spare_queues: dict[str, int] | None = None,
 ) -> Iterator[httpx.Client]:
-    """Yields an HTTP client of a fresh engine on a Ray of its own whose `default` queue has `slots` slots.
-    `spare_queues`: more queue resources on the node, for a baseline's raw Ray tasks beside the engine's."""
-    settings = bench_settings(data_dir, {"default": slots, **(spare_queues or {})}, runtime, worker)
+    """Yields an HTTP client of a fresh engine on a Ray of its own whose `default` queue has `slots` slots."""
+    settings = bench_settings(data_dir, {"default": slots}, runtime, worker)
     with ray_started(settings), engine_api(settings) as http:
         yield http
 

@@ -42,8 +42,10 @@ BATCH = 20  # tasks per call of the batched executor
 TRUE = ["bash", "-c", "true"]
 
 
-# Each side's own queue resource: an executor holds all of its queue's slots on a node.
+# Each engine's own queue resource (an executor holds all of its queue's slots on a node), and the key its
+# figures go under, by worker.executor.
 QUEUES = {"task": "default", "node": "node"}
+SIDES = {"task": "tork_ray", "node": "tork_ray_node"}
 
 
 def sequential_job(count: int, queue: str = "default") -> str:
@@ -156,16 +158,17 @@ def summary(kind: str, count: int, seconds: dict[str, list[float]]) -> dict[str,
 
 
 def measure(engines: dict[str, httpx.Client], tasks: int, fanout: int, rounds: int) -> list[dict[str, Any]]:
-    """`engines`: an HTTP client per side ("tork_ray", "tork_ray_node"), each serving its queue of QUEUES."""
-    queues = {side: QUEUES["node" if side.endswith("node") else "task"] for side in engines}
-    for side, http in engines.items():  # warm-up: Ray workers or executors, the runtime, the first submits
-        run_job(http, sequential_job(4, queues[side]))
-        run_job(http, parallel_job(SLOTS * 2, queues[side]))
+    """`engines`: an HTTP client per worker.executor ("task", "node"), each engine serving its queue of QUEUES."""
+    for executor, http in engines.items():  # warm-up: Ray workers or executors, the runtime, the first submits
+        run_job(http, sequential_job(4, QUEUES[executor]))
+        run_job(http, parallel_job(SLOTS * 2, QUEUES[executor]))
     raw_ray_fan(SLOTS * 2)
 
     def engine_sides(make_job: Callable[[int, str], str], count: int) -> dict[str, Callable[[], Any]]:
-        bodies = {side: make_job(count, queues[side]) for side in engines}
-        return {side: partial(run_job, http, bodies[side]) for side, http in engines.items()}
+        return {
+            SIDES[executor]: partial(run_job, http, make_job(count, QUEUES[executor]))
+            for executor, http in engines.items()
+        }
 
     sequential = interleave(
         {
@@ -228,7 +231,7 @@ def main() -> None:
             settings = bench_settings(Path(data) / executor, queues, RuntimeSettings(type="shell"), worker)
             if not engines:
                 stack.enter_context(ray_started(settings))
-            engines["tork_ray" if executor == "task" else "tork_ray_node"] = stack.enter_context(engine_api(settings))
+            engines[executor] = stack.enter_context(engine_api(settings))
         results = measure(engines, args.tasks, args.fanout, args.rounds)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "shell_bench.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=2))
