@@ -10,9 +10,8 @@ from typing import Any
 import ray
 
 from tork_ray.coordinator.actor import start_coordinator
-from tork_ray.coordinator.dispatch import queue_resource
 from tork_ray.errors import TorkError
-from tork_ray.placement import head_resources
+from tork_ray.placement import node_resources
 from tork_ray.settings import Settings
 from tork_ray.worker.interrupts import worker_runtime_env
 
@@ -20,15 +19,8 @@ log = logging.getLogger("tork_ray")
 
 
 def queue_resources(settings: Settings, *, head: bool = False) -> str:
-    """The `ray start --resources` JSON that makes a node serve the configured queues (worker.queues.*); a queue
-    with 0 slots is left out (`TORK_WORKER_QUEUES_DEFAULT=0`: a head that runs no tasks). `head`: plus the
-    head-only resource the coordinator and the API replicas ask for (tork_ray/placement.py)."""
-    resources: dict[str, float] = {
-        queue_resource(name): slots for name, slots in sorted(settings.queues.items()) if slots > 0
-    }
-    if head:
-        resources.update(head_resources())
-    return json.dumps(resources)
+    """The `ray start --resources` JSON of placement.node_resources."""
+    return json.dumps(node_resources(settings, head=head))
 
 
 class ClusterStoreRefused(TorkError):

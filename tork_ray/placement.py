@@ -8,11 +8,15 @@ standalone mode's own Ray) provides, so Ray places and restarts them on the head
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
+from tork_ray.coordinator.dispatch import queue_resource
 from tork_ray.errors import Unavailable
+
+if TYPE_CHECKING:
+    from tork_ray.settings import Settings
 
 HEAD_RESOURCE = "tork:head"
 # The head offers 1 unit; each actor of ours takes 1/1000 of it: room for 1,000 of them, never a real limit.
@@ -23,6 +27,16 @@ HEAD_SHARE = 0.001
 def head_resources() -> dict[str, float]:
     """What the head node offers (added to its queue resources)."""
     return {HEAD_RESOURCE: HEAD_CAPACITY}
+
+
+def node_resources(settings: Settings, *, head: bool = False) -> dict[str, float]:
+    """The custom resources that make a node serve the configured queues (worker.queues.*), a slot per task; a
+    queue with 0 slots is left out (`TORK_WORKER_QUEUES_DEFAULT=0`: a head that runs no tasks). `head`: plus
+    the head-only resource the coordinator and the API replicas ask for."""
+    resources = {queue_resource(name): float(slots) for name, slots in sorted(settings.queues.items()) if slots > 0}
+    if head:
+        resources.update(head_resources())
+    return resources
 
 
 def on_head() -> dict[str, float]:

@@ -13,8 +13,8 @@ from typing import Any
 
 import ray
 
-from tork_ray.coordinator.dispatch import queue_resource
-from tork_ray.placement import head_resources
+from tork_ray.local_ray import local_node
+from tork_ray.placement import node_resources
 from tork_ray.settings import Settings
 from tork_ray.worker.interrupts import restore_sigint, worker_runtime_env
 
@@ -31,7 +31,7 @@ NO_PRESTART = {"RAY_prestart_worker_first_driver": "0", "RAY_enable_worker_prest
 
 
 def ray_init_args(settings: Settings) -> dict[str, Any]:
-    """ray.init() arguments for a local node serving the configured queues."""
+    """ray.init() arguments for the engine's driver (the cluster's address; none yet for a local node)."""
     args: dict[str, Any] = {
         "namespace": settings.ray.namespace,
         "include_dashboard": False,
@@ -41,14 +41,6 @@ def ray_init_args(settings: Settings) -> dict[str, Any]:
     }
     if settings.ray.address:
         args["address"] = settings.ray.address
-    else:
-        # "local": always a new cluster of our own, never one some `ray start` left running on this host.
-        args["address"] = "local"
-        # The head resource too: the coordinator asks for it (tork_ray/placement.py).
-        args["resources"] = {queue_resource(name): float(slots) for name, slots in settings.queues.items()}
-        args["resources"].update(head_resources())
-        if settings.ray.num_cpus is not None:
-            args["num_cpus"] = settings.ray.num_cpus
     return args
 
 
@@ -75,18 +67,32 @@ def ray_started(settings: Settings) -> Iterator[None]:
         log.info("SIGINT was ignored by whatever started the engine: handling restored")
     preload = threading.Thread(target=_import_engine_modules, name="tork-ray-preload", daemon=True)
     preload.start()
-    ray.init(**ray_init_args(settings))
     try:
-        if not settings.ray.address and settings.worker.executor == "task":
-            # A worker for the recovery's clean-up, then the first task (an executor per node starts its own).
-            from tork_ray.worker.housekeeping import warm_up
+        with _ray_connected(settings):
+            if not settings.ray.address and settings.worker.executor == "task":
+                # A worker for the recovery's clean-up, then the first task (an executor per node starts its own).
+                from tork_ray.worker.housekeeping import warm_up
 
-            warm_up.remote()
-        preload.join()
-        yield
+                warm_up.remote()
+            preload.join()
+            yield
     finally:
-        ray.shutdown()
         _remove_leftovers(settings)
+
+
+@contextmanager
+def _ray_connected(settings: Settings) -> Iterator[None]:
+    """This process connected to Ray as a driver: to `settings.ray.address`, or to a local node of its own
+    (local_ray.py), which is stopped after the driver disconnects."""
+    with contextlib.ExitStack() as node:
+        args = ray_init_args(settings)
+        if not settings.ray.address:
+            args["address"] = node.enter_context(local_node(node_resources(settings, head=True), settings.ray.num_cpus))
+        ray.init(**args)
+        try:
+            yield
+        finally:
+            ray.shutdown()
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.profile_tasks import descendants
 from tests.e2e.conftest import EngineProcess, wait_for_job
 from tests.integration.gates import GATED, open_gates, running_containers
 from tests.polling import poll_until
@@ -25,6 +26,8 @@ def test_seed_example_as_written_then_a_restart_where_running_jobs_resume(
     # the slowest step of the e2e tests, and the seed example's checks are the first half of the restart's.
     seconds = engine_process.start()
     print(f"cold start to a healthy API: {seconds:.1f}s")
+    assert engine_process.process is not None
+    tree = _ray_processes(engine_process.process.pid)
     with engine_process.http() as http:
         summary = http.post(
             "/jobs", content=(ROOT / "examples" / "hello.yaml").read_bytes(), headers={"Content-type": "text/yaml"}
@@ -39,9 +42,10 @@ def test_seed_example_as_written_then_a_restart_where_running_jobs_resume(
         lost = http.post("/jobs", json=_sleeper("casualty", retry=0, redeliveries=0)).json()["id"]
         for job_id in (retried, lost):  # gated: both surely still run when the engine stops
             poll_until(partial(running_containers, docker_client, job_id), 90, f"{job_id}'s container running")
-    # Ctrl-C while both run: a clean exit, and their containers go with the engine.
+    # Ctrl-C while both run: a clean exit, and their containers go with the engine, and its Ray with it.
     assert engine_process.stop() == 0
     assert containers_of(docker_client, engine_process) == []
+    poll_until(lambda: not _alive(tree), 30, f"the engine's Ray processes to exit: {tree}")
 
     engine_process.start()
     with engine_process.http() as http:
@@ -56,6 +60,20 @@ def test_seed_example_as_written_then_a_restart_where_running_jobs_resume(
     assert "coordinator restarted" in failed["error"]
     assert engine_process.stop() == 0
     assert containers_of(docker_client, engine_process) == []
+
+
+def _ray_processes(engine_pid: int) -> dict[int, str]:
+    """The engine's process tree, checked to be Ray's head node minus the two processes a lone engine has no
+    use for (tork_ray/local_ray.py): the autoscaler's monitor and the log monitor."""
+    tree = descendants(engine_pid)
+    commands = " ".join(tree.values())
+    assert "gcs_server" in commands and "/raylet" in commands, tree
+    assert "monitor.py" not in commands, tree  # autoscaler/_private/monitor.py and _private/log_monitor.py
+    return tree
+
+
+def _alive(pids: dict[int, str]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def _let_finish(http: Any, docker_client: Any, job_id: str) -> dict[str, Any] | None:

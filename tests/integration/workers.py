@@ -6,19 +6,26 @@ import os
 import signal
 from pathlib import Path
 
-import ray
-from ray._private import ray_constants
-
 # Ray titles a worker process `ray::<function>` while it runs that function (`ray::IDLE` between tasks).
 TASK_TITLE = b"ray::run_task"
 
 
 def _raylet_pid() -> int:
-    """The raylet this session's driver started: the parent of its worker processes. Other Ray clusters on
-    the machine (other test sessions) have their own raylets, so their workers are never ours."""
-    node = ray._private.worker._global_node
-    assert node is not None, "no local Ray node in this process"
-    return int(node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid)
+    """The raylet this session's driver started (standalone's local node, tork_ray/local_ray.py): a child of this
+    process, and the parent of its worker processes. Other Ray clusters on the machine (other test sessions)
+    have their own raylets, so their workers are never ours."""
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            command = (proc / "cmdline").read_bytes().split(b"\0")[0]
+        except OSError:  # gone meanwhile
+            continue
+        if parent == me and command.endswith(b"/raylet"):
+            return int(proc.name)
+    raise AssertionError("no Ray node started by this process: no raylet among its children")
 
 
 def task_worker_pids() -> list[int]:

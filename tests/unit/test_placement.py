@@ -10,9 +10,8 @@ import yaml
 
 from tork_ray.cluster import queue_resources
 from tork_ray.errors import Unavailable
-from tork_ray.placement import HEAD_RESOURCE, check_head, head_resources, on_head
+from tork_ray.placement import HEAD_RESOURCE, check_head, head_resources, node_resources, on_head
 from tork_ray.settings import Settings
-from tork_ray.standalone import ray_init_args
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +32,7 @@ def test_an_actor_on_the_head_fits_the_head_many_times() -> None:
 
 
 def test_standalone_ray_offers_the_head_resource() -> None:
-    assert ray_init_args(Settings(queues={"default": 2}))["resources"] == {"queue:default": 2.0, HEAD_RESOURCE: 1.0}
+    assert node_resources(Settings(queues={"default": 2}), head=True) == {"queue:default": 2.0, HEAD_RESOURCE: 1.0}
 
 
 def test_a_cluster_without_a_head_resource_is_refused_with_the_fix() -> None:
