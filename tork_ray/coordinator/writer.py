@@ -22,6 +22,7 @@ from tork_ray.domain.states import (
 from tork_ray.errors import TorkError
 from tork_ray.store.outage import StoreRetry
 from tork_ray.store.store import Store
+from tork_ray.store.writes import JOB_PROGRESS_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ _TASK_STAMPS = {
     TaskState.SKIPPED: "completed_at",
     TaskState.FAILED: "failed_at",
 }
+
+
+_PROGRESS_COLUMNS = frozenset(JOB_PROGRESS_COLUMNS)
 
 
 class IllegalTransition(TorkError):
@@ -68,6 +72,10 @@ class StateWriter:
         self._unsaved_tasks: dict[str, Task] = {}
         # Composites whose count of children alone changed: written as that count, not as the whole row.
         self._unsaved_counts: dict[str, Task] = {}
+        # Jobs changed outside their progress columns since their last commit (new ones included): saved whole.
+        # Every other job is saved narrow, its document not serialised nor written again (store/writes.py). Kept
+        # past a rolled back commit: the undo put the fields back, and one whole write too many is harmless.
+        self._whole_jobs: set[str] = set()
         self._depth = 0
         # What the open batch changed in memory (put back if it fails), and what it asked to do once stored.
         self._undo = UndoLog()
@@ -123,12 +131,14 @@ class StateWriter:
         self._unsaved_jobs, self._unsaved_tasks, self._unsaved_counts = {}, {}, {}
         self._extra, self._effects = {}, []
         if jobs or tasks or extra or counts:
-            save = partial(self.store.save, jobs=jobs, tasks=tasks, extra=extra, completions=counts)
+            narrow = {job.id for job in jobs if job.id not in self._whole_jobs}
+            save = partial(self.store.save, jobs=jobs, tasks=tasks, extra=extra, completions=counts, narrow=narrow)
             try:
                 self.retry(save, "a state change")
             except BaseException:
                 self._undo.undo()
                 raise
+            self._whole_jobs.difference_update(job.id for job in jobs)
         self._undo.clear()
         for effect in effects:
             try:
@@ -184,6 +194,7 @@ class StateWriter:
     def create_job(self, job: Job) -> None:
         self._check_job(None, job.state, job.id)
         self._undo.set(self._jobs, job.id, job)
+        self._whole_jobs.add(job.id)
         self.store.expect_new(jobs=[job])
         if self._watcher is not None:
             self._watcher.job_changed(job, None, {})
@@ -206,7 +217,7 @@ class StateWriter:
         if stamp and stamp not in changes and getattr(job, stamp) is None:
             changes[stamp] = utcnow()
         old = job.state
-        self._apply(job, {"state": target, **changes})
+        self._apply_to_job(job, {"state": target, **changes})
         if self._watcher is not None:
             self._watcher.job_changed(job, old, changes)
         if target in JOB_TERMINAL:
@@ -238,7 +249,7 @@ class StateWriter:
 
     def update_job(self, job: Job, **changes: Any) -> None:
         """Changes fields other than the state (context, position, progress)."""
-        self._apply(job, changes)
+        self._apply_to_job(job, changes)
         if self._watcher is not None:
             self._watcher.job_changed(job, job.state, changes)
         self._persist(jobs=[job])
@@ -263,6 +274,7 @@ class StateWriter:
 
     def forget_job(self, job_id: str) -> None:
         self._undo.pop(self._jobs, job_id)
+        self._whole_jobs.discard(job_id)
         for task in [t for t in self._tasks.values() if t.job_id == job_id]:
             self._forget(task)
 
@@ -282,6 +294,11 @@ class StateWriter:
             self._undo.pop(siblings, task.id)
             if not siblings:
                 self._undo.pop(self._by_parent, task.parent_id or "")
+
+    def _apply_to_job(self, job: Job, changes: dict[str, Any]) -> None:
+        if not _PROGRESS_COLUMNS.issuperset(changes):
+            self._whole_jobs.add(job.id)
+        self._apply(job, changes)
 
     def _apply(self, model: Job | Task, changes: dict[str, Any]) -> None:
         self._undo.touch(model)

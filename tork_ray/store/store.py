@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
@@ -153,15 +154,17 @@ class Store:
         tasks: Iterable[Task] = (),
         extra: Mapping[str, list[Any]] | None = None,
         completions: Mapping[str, int] | None = None,
+        narrow: AbstractSet[str] = frozenset(),
     ) -> None:
         """Upserts jobs and tasks, sets `completions` (task id -> children counted home) of tasks not saved
         whole, and inserts `extra` rows (table name -> rows), in one transaction: a state change is stored
-        whole or not at all."""
+        whole or not at all. Jobs whose id is in `narrow` changed only in their progress columns
+        (writes.JOB_PROGRESS_COLUMNS) since their last save: their document is not written again."""
         tasks = list(tasks)
         made: list[Any] = []
         # A commit cut off by an outage may turn out stored: then what follows it is done by the retry (outage.py).
         with transaction(self.engine, lambda: self._saved(made, tasks)) as connection:
-            made += self._writer.save(connection, list(jobs), tasks)
+            made += self._writer.save(connection, list(jobs), tasks, narrow)
             self._writer.save_completions(connection, completions or {})
             for table, rows in (extra or {}).items():
                 if rows:

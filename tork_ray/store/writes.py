@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,14 @@ TASK_COLUMNS = (
     "id", "job_id", "parent_id", "position", "name", "state", "queue", "priority", "created_at", "scheduled_at",
     "started_at", "completed_at", "failed_at", "error", "result", "node_id", "progress", "redelivered", "completions",
     "spec",
+)  # fmt: skip
+# What changes in a job's row once it exists (its state, stamps, position, progress, outcome). A save that changed
+# nothing else writes only these (RowWriter.save's `narrow`): not the document (tasks, context, ...), which for
+# a sequential job of n tasks was serialised and written again at each of its n positions, O(n^2) bytes a job,
+# and not `state` when it is the stored one, which fires the search index's update trigger (search.py).
+JOB_PROGRESS_COLUMNS = (
+    "state", "started_at", "completed_at", "failed_at", "delete_at", "position", "task_count", "progress", "result",
+    "error",
 )  # fmt: skip
 _FINAL = frozenset(s.value for s in JOB_TERMINAL) | frozenset(s.value for s in TASK_TERMINAL)
 
@@ -55,6 +64,12 @@ def job_values(job: Job) -> dict[str, Any]:
     return values
 
 
+def progress_values(job: Job, with_state: bool) -> dict[str, Any]:
+    values = {name: getattr(job, name) for name in JOB_PROGRESS_COLUMNS if with_state or name != "state"}
+    values["row_id"] = job.id
+    return values
+
+
 def task_values(task: Task) -> dict[str, Any]:
     return {name: getattr(task, name) for name in TASK_COLUMNS}
 
@@ -74,11 +89,23 @@ class RowWriter:
         self._statements: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._completions: Any = None
 
-    def save(self, connection: Connection, jobs: Sequence[Job], tasks: Sequence[Task]) -> list[Change]:
+    def save(
+        self, connection: Connection, jobs: Sequence[Job], tasks: Sequence[Task], narrow: AbstractSet[str] = frozenset()
+    ) -> list[Change]:
+        """Upserts `jobs` and `tasks`; a job whose id is in `narrow` and whose row exists changed only in
+        JOB_PROGRESS_COLUMNS since it was last saved, and only those are written."""
         changes: list[Change] = []
         if jobs:
-            old = self._previous(connection, JobRow.__table__, [job.id for job in jobs])  # type: ignore[attr-defined]
-            self._upsert(connection, JobRow.__table__, [job_values(job) for job in jobs])  # type: ignore[attr-defined]
+            table = JobRow.__table__  # type: ignore[attr-defined]
+            old = self._previous(connection, table, [job.id for job in jobs])
+            whole = [job for job in jobs if job.id not in narrow or job.id not in old]
+            if whole:
+                self._upsert(connection, table, [job_values(job) for job in whole])
+            progressed = [job for job in jobs if job.id in narrow and job.id in old]
+            for moved in (True, False):
+                rows = [progress_values(job, moved) for job in progressed if (old[job.id] != str(job.state)) is moved]
+                if rows:
+                    connection.execute(self._progress_statement(moved), rows)
             new_jobs = [job for job in jobs if job.id not in old]
             if tags := tag_values(new_jobs):
                 connection.execute(self._insert(JobTagRow.__table__).on_conflict_do_nothing(), tags)  # type: ignore[attr-defined]
@@ -91,6 +118,16 @@ class RowWriter:
             self._upsert(connection, TaskRow.__table__, [task_values(task) for task in tasks])  # type: ignore[attr-defined]
             changes += self._changes(tasks, old)
         return changes
+
+    def _progress_statement(self, with_state: bool) -> Any:
+        key = ("jobs:progress", (str(with_state),))
+        if key not in self._statements:
+            table = JobRow.__table__  # type: ignore[attr-defined]
+            columns = [name for name in JOB_PROGRESS_COLUMNS if with_state or name != "state"]
+            # Typed as their columns: result and error are sealed (crypto.py) on the way in.
+            values = {name: bindparam(name, type_=table.c[name].type) for name in columns}
+            self._statements[key] = update(table).where(table.c.id == bindparam("row_id")).values(values)
+        return self._statements[key]
 
     def save_completions(self, connection: Connection, counts: Mapping[str, int]) -> None:
         """Sets the children counted home of composites whose row is otherwise unchanged: one narrow UPDATE,
