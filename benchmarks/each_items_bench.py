@@ -4,8 +4,9 @@ worker that answers at once; no Ray, so that the figure is the coordinator's own
 
 Measured: seconds to COMPLETED, tasks per second, and the process's resident memory before, at its peak (sampled
 every 0.2 s) and after, against a `parallel` of 1,000 tasks run the same way in the same process first (the
-baseline). Every child is created when the `each` starts (the ones past `concurrency` as CREATED), so the peak
-grows with the items; `limits.each.items` (100,000 by default) is what bounds it. results/each_items_bench.json.
+baseline). Every child is stored when the `each` starts, but the coordinator holds only `coordinator.each.window`
+of them (10,000; `--window`), the rest CREATED in the store until released: the peak is bounded by the window,
+not by the items (run it with `--items 30000` and `100000`: the same peak). results/each_items_bench.json.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from benchmarks.coordinator_bench import bench_engine, close_engine, folded_worker
 from benchmarks.memory_bench import memory_kib
 from tork_ray.domain.states import JobState
+from tork_ray.settings import EACH_WINDOW
 from tork_ray.spec.parse import parse_job
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,9 +46,10 @@ def parallel_body(tasks: int) -> dict[str, Any]:
     return {"name": "parallel", "tasks": [{"name": "p", "parallel": {"tasks": [{"name": "t", "run": "true"}] * tasks}}]}
 
 
-async def run(directory: Path, body: dict[str, Any], tasks: int) -> dict[str, float]:
+async def run(directory: Path, body: dict[str, Any], tasks: int, window: int) -> dict[str, float]:
     """One job on a fresh engine: seconds, tasks/s, RSS before, peak and after (MiB)."""
     engine = bench_engine(f"sqlite:///{directory / f'engine-{time.monotonic_ns()}.db'}", SLOTS, folded_worker)
+    engine.composites.each_window = window
     before = peak = rss_mib()
 
     async def sample() -> None:
@@ -75,14 +78,15 @@ async def run(directory: Path, body: dict[str, Any], tasks: int) -> dict[str, fl
     }
 
 
-async def measure(items: int, concurrency: int, baseline_tasks: int) -> dict[str, Any]:
+async def measure(items: int, concurrency: int, baseline_tasks: int, window: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tork-each-") as tmp:
         directory = Path(tmp)
-        baseline = await run(directory, parallel_body(baseline_tasks), baseline_tasks)
-        each = await run(directory, each_body(items, concurrency), items)
+        baseline = await run(directory, parallel_body(baseline_tasks), baseline_tasks, window)
+        each = await run(directory, each_body(items, concurrency), items, window)
     return {
         "items": items,
         "concurrency": concurrency,
+        "window": window,
         "slots": SLOTS,
         "baseline": {"parallel_tasks": baseline_tasks, **baseline},
         "each": each,
@@ -94,8 +98,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000, help="items of the each (default 100,000)")
     parser.add_argument("--concurrency", type=int, default=0, help="each.concurrency (default 0: none)")
     parser.add_argument("--baseline-tasks", type=int, default=1000, help="tasks of the baseline parallel")
+    parser.add_argument("--window", type=int, default=EACH_WINDOW, help="coordinator.each.window (default 10,000)")
     args = parser.parse_args()
-    report = asyncio.run(measure(args.items, args.concurrency, args.baseline_tasks))
+    report = asyncio.run(measure(args.items, args.concurrency, args.baseline_tasks, args.window))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "each_items_bench.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -162,6 +162,7 @@ def main() -> None:
     parser.add_argument("--fanout", type=int, default=200, help="tasks of the parallel")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--executor", default="task", choices=("task", "node"), help="worker.executor")
+    parser.add_argument("--load", default="sequential", choices=("sequential", "fanout"), help="what runs under py-spy")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     report: dict[str, Any] = {}
@@ -178,7 +179,7 @@ def main() -> None:
         report["timeline ms, sequential"] = timeline(jobs[-1])
         report["cpu ms per task, fan-out"] = cpu_per_task(lambda: run_job(http, parallel_job(args.fanout)), args.fanout)
         if args.seconds:
-            spy(http, args.seconds, args.tasks)
+            spy(http, args.seconds, parallel_job(args.fanout) if args.load == "fanout" else sequential_job(args.tasks))
     print(json.dumps(report, indent=2))
     (RESULTS / "profile_tasks.json").write_text(json.dumps(report, indent=2))
     for path in sorted(RESULTS.glob("profile-*.txt")) if args.seconds else []:
@@ -196,15 +197,16 @@ def busy_workers(looks: int = 100) -> list[int]:
     return [pid for pid, _count in seen.most_common()]
 
 
-def spy(http: httpx.Client, seconds: int, tasks: int) -> None:
-    """py-spy on the coordinator, two task workers and this process while sequential jobs run."""
+def spy(http: httpx.Client, seconds: int, job: dict[str, Any]) -> None:
+    """py-spy on the coordinator, the executor or two task workers, and this process while `job` runs again
+    and again. The workers are recorded with --idle (wall time); the others on CPU."""
     for old in RESULTS.glob("profile-*.txt"):
         old.unlink()
     stop = threading.Event()
 
     def load() -> None:
         while not stop.is_set():
-            run_job(http, sequential_job(tasks))
+            run_job(http, job)
 
     loader = threading.Thread(target=load, daemon=True)
     loader.start()
@@ -213,6 +215,7 @@ def spy(http: httpx.Client, seconds: int, tasks: int) -> None:
         "coordinator": [p for p, c in ours.items() if c.startswith("ray::Coordinator")],
         "api": [os.getpid()],
         "worker": busy_workers(),
+        "executor": [p for p, c in ours.items() if c.startswith("ray::QueueExecutor")],
     }
     spies = []
     for name, pids in targets.items():

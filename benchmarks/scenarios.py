@@ -211,17 +211,18 @@ register(Scenario(
 
 def _each_items_rows(report: dict[str, Any]) -> list[Row]:
     each, base = report["each"], report["baseline"]
+    what = f"an each of {report['items']} items (window {report.get('window', 'none')})"
     return [
-        Row("each items", f"an each of {report['items']} items, coordinator alone: peak RSS", "MiB",
+        Row("each items", f"{what}, coordinator alone: peak RSS", "MiB",
             each["rss_peak_mib"], "the same process before it", each["rss_before_mib"]),
-        Row("each items", f"an each of {report['items']} items, coordinator alone: tasks/s", "tasks/s",
+        Row("each items", f"{what}, coordinator alone: tasks/s", "tasks/s",
             each["tasks_per_second"], f"a parallel of {base['parallel_tasks']}", base["tasks_per_second"],
             kind="throughput"),
     ]  # fmt: skip
 
 
 register(Scenario(
-    "each_items", "benchmarks.each_items_bench", (), ("--items", "2000", "--baseline-tasks", "200"),
+    "each_items", "benchmarks.each_items_bench", (), ("--items", "2000", "--baseline-tasks", "200", "--window", "200"),
     "each_items_bench.json", _each_items_rows,
     "an each of 100,000 items, the coordinator alone: time and memory against a parallel of 1,000",
     quick_seconds=5,

@@ -76,6 +76,7 @@ class Coordinator:
             redeliveries=settings.coordinator.redeliveries,
             limits=settings.limits,
             start_report_delay=settings.worker.start_report_seconds(),
+            each_window=settings.coordinator.each_window,
         )
         # worker.executor = "node": tasks go to an executor actor per node and queue (coordinator/executors.py).
         self._executors = (

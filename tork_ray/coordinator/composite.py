@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any
 
 from tork_ray.coordinator.events import CancelJob, Event, Pending, StartJob, TaskCompleted, TaskFailed
@@ -14,24 +15,35 @@ from tork_ray.domain.models import ITEM_KEY, Job, Task
 from tork_ray.domain.states import JOB_ACTIVE, JobState, TaskState
 from tork_ray.errors import ExpressionError
 from tork_ray.expr import evaluate, evaluate_expression
-from tork_ray.settings import LimitsSettings
+from tork_ray.settings import EACH_WINDOW, LimitsSettings
 from tork_ray.spec.models import JobInput
+
+# Stored children of an each read from the table at a time, as its window frees up.
+PAGE = 256
 
 
 class Composites:
     """The parts of the engine that deal with tasks made of other tasks or jobs. What follows from their
     changes (a child to run, a parent completed) is posted as an event, never handled by a call back."""
 
-    def __init__(self, writer: StateWriter, post: Callable[[Event], None], limits: LimitsSettings) -> None:
+    def __init__(
+        self, writer: StateWriter, post: Callable[[Event], None], limits: LimitsSettings, each_window: int = EACH_WINDOW
+    ) -> None:
         self.writer = writer
         self.post = post
         self.limits = limits
-        # each parents' CREATED children, in list order, waiting for a free place in the concurrency window.
-        self._waiting: dict[str, deque[str]] = {}
+        self.each_window = max(1, each_window)  # coordinator.each.window
+        # The eaches started in the open batch, whose stored children are not in the table yet: a child that
+        # comes home in the same batch (skipped by its `if`) releases the next from here, not from the table.
+        self._unstored: dict[str, _StoredChildren] = {}
+        # Per each: its next CREATED children read from the table (a page at a time), to release in list order.
+        # Read ahead, not one by one: the children released in an open batch are still CREATED in the table.
+        self._pages: dict[str, _Page] = {}
 
     def forget_windows(self) -> None:
-        """Drops the cached each windows (after a rolled back event): they are rebuilt from the live tasks."""
-        self._waiting.clear()
+        """Drops what was read or made ahead (after a batch was rolled back): read again from the table."""
+        self._unstored.clear()
+        self._pages.clear()
 
     def start(self, job: Job, task: Task, context: dict[str, Any]) -> None:
         """PENDING composite → RUNNING, its children created (and launched, within each.concurrency)."""
@@ -58,6 +70,11 @@ class Composites:
     # --- each -----------------------------------------------------------------------------------------
 
     def _start_each(self, job: Job, task: Task, context: dict[str, Any]) -> None:
+        """The first `live` children PENDING, held and launched; the rest CREATED, stored and not held (Tork
+        stores them all at the start; holding them all cost 2.8 KiB an item, 270 MiB for 100,000): each one
+        that comes home releases the next, in list order, from the table. `live` is each.concurrency, capped
+        by coordinator.each.window, which is also the concurrency of an each that sets none: an each of more
+        items than the window runs as if its concurrency were the window (README, coordinator.each.window)."""
         each = dict(task.spec["each"])
         try:
             items = _each_list(str(each["list"]), context, self.limits)
@@ -70,18 +87,26 @@ class Composites:
         if not items:  # Decisions Q1: an empty list completes at once instead of hanging the job
             self._complete(job, task)
             return
-        children = []
-        for index, value in enumerate(items):
-            item_context = each_item_context(context, each.get("var"), index, value)
-            state = TaskState.PENDING if not concurrency or index < concurrency else TaskState.CREATED
-            child = new_task(job, each["task"], task.position, task.id, item_context, state, self.limits)
-            # Kept so that `if` (evaluated when the child leaves PENDING) sees the same item.
-            child.spec[ITEM_KEY] = {"var": each.get("var"), "index": index, "value": value}
-            children.append(child)
+        live = min(concurrency or self.each_window, self.each_window)
+        stored = _StoredChildren(job, task, context, each, items, live, self.limits)
+        # Every child is evaluated now, as Tork does, so that one that cannot be fails the each at its start;
+        # the stored ones are evaluated again as they are written, a chunk at a time, rather than kept.
+        children = [stored.child(index, TaskState.PENDING) for index in range(min(live, len(items)))]
+        failed = _first_failed(children) or _first_failed(map(stored.child, range(live, len(items))))
+        if failed is not None:  # nothing is created, nothing launched
+            self._fail(task, failed.error or "error evaluating a child task")
+            return
+        if len(items) > live:
+            self._unstored[task.id] = stored
+            self.writer.create_stored(stored.rest)
+            self.writer.after_commit(partial(self._stored, task.id))
         self._launch_children(job, task, children)
 
+    def _stored(self, parent_id: str) -> None:
+        self._unstored.pop(parent_id, None)
+
     def _launch_children(self, job: Job, parent: Task, children: list[Task]) -> None:
-        failed = next((child for child in children if child.state is TaskState.FAILED), None)
+        failed = _first_failed(children)
         if failed is not None:  # one child could not be evaluated: the composite fails, nothing is launched
             self._fail(parent, failed.error or "error evaluating a child task")
             return
@@ -123,11 +148,9 @@ class Composites:
         self.post(StartJob(child_job))
 
     def job_finished(self, job: Job) -> None:
-        """A job ended: forget its each windows; if it is an attached sub-job, its parent task follows (§2.4)."""
-        for parent_id in list(self._waiting):
-            parent = self.writer.task(parent_id)
-            if parent is None or parent.job_id == job.id or parent.state is not TaskState.RUNNING:
-                self._waiting.pop(parent_id, None)
+        """A job ended: its eaches' pages go; if it is an attached sub-job, its parent task follows (§2.4)."""
+        for parent_id in [key for key, page in self._pages.items() if page.job_id == job.id]:
+            del self._pages[parent_id]
         if not job.parent_id:
             return
         parent = self.writer.task(job.parent_id)
@@ -157,24 +180,38 @@ class Composites:
         if self.writer.count_completion(parent) >= total:
             self._complete(job, parent)
             return
-        if kind == "each" and block.get("concurrency"):
+        if kind == "each" and total > min(int(block.get("concurrency") or 0) or self.each_window, self.each_window):
             self._release_next(job, parent)
 
     def _release_next(self, job: Job, parent: Task) -> None:
-        """Moves the next CREATED child (in list order) to PENDING: each.concurrency keeps its window full."""
-        waiting = self._waiting.get(parent.id)
-        if waiting is None:  # first release since this coordinator started: rebuild the order from the live set
-            created = [t for t in self.writer.children(parent.id) if t.state is TaskState.CREATED]
-            waiting = deque(t.id for t in sorted(created, key=lambda t: int(t.spec.get(ITEM_KEY, {}).get("index", 0))))
-            self._waiting[parent.id] = waiting
-        while waiting:
-            child = self.writer.task(waiting.popleft())
-            if child is not None and child.state is TaskState.CREATED:
-                self.writer.move_task(child, TaskState.PENDING)
-                self.post(Pending(job, child))
-                break
-        if not waiting:
-            self._waiting.pop(parent.id, None)
+        """Moves the next CREATED child (in list order) to PENDING: the window stays full. It is read from the
+        table (a page at a time, by the index on parent, state and item index), or made now if its each started
+        in this batch."""
+        unstored = self._unstored.get(parent.id)
+        if unstored is not None:
+            child = unstored.release()
+            if child is None:
+                return
+            self.writer.create_tasks([child])
+        else:
+            stored = self._next_stored(parent)
+            child = self.writer.take(stored) if stored is not None else None
+            if child is None or child.state is not TaskState.CREATED:
+                return
+            self.writer.move_task(child, TaskState.PENDING)
+        self.post(Pending(job, child))
+
+    def _next_stored(self, parent: Task) -> Task | None:
+        page = self._pages.get(parent.id)
+        if page is None:
+            page = self._pages[parent.id] = _Page(parent.job_id)
+        if not page.tasks and not page.last:
+            read = self.writer.store.created_children(parent.id, page.after, PAGE)
+            page.tasks.extend(read)
+            page.after = max([page.after, *(_item_index(task) for task in read)])
+            # Every child was stored at the start: once a read comes short, none is left to read.
+            page.last = len(read) < PAGE
+        return page.tasks.popleft() if page.tasks else None
 
     def _complete(self, job: Job, task: Task) -> None:
         if self.writer.move_task(task, TaskState.COMPLETED):
@@ -196,3 +233,60 @@ def _each_list(expression: str, context: dict[str, Any], limits: LimitsSettings)
     if not isinstance(value, list | tuple):
         raise ExpressionError("each.list does not evaluate to a list")
     return list(value)
+
+
+def _item_index(task: Task) -> int:
+    return int(task.spec.get(ITEM_KEY, {}).get("index", 0))
+
+
+class _Page:
+    """An each's next CREATED children, read from the table in list order; `after` is the last index read,
+    `last` says the table has no more."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.tasks: deque[Task] = deque()
+        self.after = -1
+        self.last = False
+
+
+def _first_failed(children: Iterable[Task]) -> Task | None:
+    return next((child for child in children if child.state is TaskState.FAILED), None)
+
+
+class _StoredChildren:
+    """An each's children past its window: made again from the list when they are written (`rest`, a chunk at
+    a time inside the commit), or one by one when released before that (`release`, in the same batch)."""
+
+    def __init__(
+        self,
+        job: Job,
+        parent: Task,
+        context: dict[str, Any],
+        each: dict[str, Any],
+        items: list[Any],
+        live: int,
+        limits: LimitsSettings,
+    ) -> None:
+        self._job, self._parent, self._context, self._each, self._items = job, parent, context, each, items
+        self._limits = limits
+        self._next = live  # the index of the first child not released yet
+
+    def child(self, index: int, state: TaskState = TaskState.CREATED) -> Task:
+        item_context = each_item_context(self._context, self._each.get("var"), index, self._items[index])
+        parent = self._parent
+        child = new_task(self._job, self._each["task"], parent.position, parent.id, item_context, state, self._limits)
+        # Kept so that `if` (evaluated when the child leaves PENDING) sees the same item.
+        child.spec[ITEM_KEY] = {"var": self._each.get("var"), "index": index, "value": self._items[index]}
+        return child
+
+    def release(self) -> Task | None:
+        """The next child, PENDING, made now: the table does not have it yet, and `rest` will not write it."""
+        if self._next >= len(self._items):
+            return None
+        self._next += 1
+        return self.child(self._next - 1, TaskState.PENDING)
+
+    def rest(self) -> Iterator[Task]:
+        """The children not released, CREATED, in list order (called inside the commit, again on a retry)."""
+        return (self.child(index) for index in range(self._next, len(self._items)))

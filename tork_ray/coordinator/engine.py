@@ -33,7 +33,7 @@ from tork_ray.domain.states import JOB_ACTIVE, JOB_TERMINAL, TASK_ACTIVE, JobSta
 from tork_ray.errors import Conflict, ExpressionError, NotFound, TorkError
 from tork_ray.expr import evaluate_condition, render
 from tork_ray.runtime.base import RunRequest
-from tork_ray.settings import LimitsSettings
+from tork_ray.settings import EACH_WINDOW, LimitsSettings
 from tork_ray.spec.models import JobInput
 from tork_ray.spec.units import parse_duration
 
@@ -53,6 +53,7 @@ class Engine(WorkQueue):
         redeliveries: int = 1,
         limits: LimitsSettings | None = None,
         start_report_delay: float = 0.0,
+        each_window: int = EACH_WINDOW,
     ) -> None:
         self.writer = writer
         self.scope = scope
@@ -60,7 +61,7 @@ class Engine(WorkQueue):
         self.starts = StartDelays(start_report_delay, self.redeliveries_of)  # when workers report RUNNING
         self.limits = limits or LimitsSettings()  # what one evaluation may cost (limits.*)
         self.dispatcher = Dispatcher(launch, self.on_result)
-        self.composites = Composites(writer, self.post, self.limits)
+        self.composites = Composites(writer, self.post, self.limits, each_window)
         self._finished: dict[str, asyncio.Event] = {}
         self._background: set[asyncio.Task[None]] = set()
         WorkQueue.__init__(self, writer)
@@ -406,6 +407,7 @@ class Engine(WorkQueue):
         self._finish(job)
 
     def _cancel_active_tasks(self, job: Job) -> None:
+        self.writer.cancel_created(job.id)  # each children waiting in the store, in bulk
         for task in self.writer.active_tasks(job.id):
             self.writer.move_task(task, TaskState.CANCELLED)
             self.writer.after_commit(partial(self._cancel_run, task.id))

@@ -41,6 +41,8 @@ _TASK_STAMPS = {
 
 
 _PROGRESS_COLUMNS = frozenset(JOB_PROGRESS_COLUMNS)
+# Active tasks the coordinator holds while they are live; CREATED ones are stored only (see active_tasks).
+_HELD_ACTIVE = TASK_ACTIVE - {TaskState.CREATED}
 
 
 class IllegalTransition(TorkError):
@@ -76,6 +78,10 @@ class StateWriter:
         # Every other job is saved narrow, its document not serialised nor written again (store/writes.py). Kept
         # past a rolled back commit: the undo put the fields back, and one whole write too many is harmless.
         self._whole_jobs: set[str] = set()
+        # Tasks made for the open batch that are stored, not held (an each's children past its window), and
+        # jobs whose stored CREATED tasks the batch cancels: both left to the store, in the same transaction.
+        self._streams: list[Callable[[], Iterable[Task]]] = []
+        self._cancel_created: set[str] = set()
         self._depth = 0
         # What the open batch changed in memory (put back if it fails), and what it asked to do once stored.
         self._undo = UndoLog()
@@ -128,11 +134,21 @@ class StateWriter:
         # A composite saved whole in this transaction (it completed, failed) carries its count in its row.
         counts = {i: t.completions for i, t in self._unsaved_counts.items() if i not in self._unsaved_tasks}
         extra, effects = self._extra, self._effects
+        streams, cancel_created = self._streams, self._cancel_created
         self._unsaved_jobs, self._unsaved_tasks, self._unsaved_counts = {}, {}, {}
-        self._extra, self._effects = {}, []
-        if jobs or tasks or extra or counts:
+        self._extra, self._effects, self._streams, self._cancel_created = {}, [], [], set()
+        if jobs or tasks or extra or counts or streams or cancel_created:
             narrow = {job.id for job in jobs if job.id not in self._whole_jobs}
-            save = partial(self.store.save, jobs=jobs, tasks=tasks, extra=extra, completions=counts, narrow=narrow)
+            save = partial(
+                self.store.save,
+                jobs=jobs,
+                tasks=tasks,
+                extra=extra,
+                completions=counts,
+                narrow=narrow,
+                streams=streams,
+                cancel_created=cancel_created,
+            )
             try:
                 self.retry(save, "a state change")
             except BaseException:
@@ -148,7 +164,7 @@ class StateWriter:
 
     def _rollback(self) -> None:
         self._unsaved_jobs, self._unsaved_tasks, self._unsaved_counts = {}, {}, {}
-        self._extra, self._effects = {}, []
+        self._extra, self._effects, self._streams, self._cancel_created = {}, [], [], set()
         self._undo.undo()
 
     def _persist(self, jobs: Iterable[Job] = (), tasks: Iterable[Task] = ()) -> None:
@@ -175,6 +191,16 @@ class StateWriter:
                 self._remember(task)
         return task
 
+    def take(self, task: Task) -> Task:
+        """A task the caller read from the store: the live copy if one is held, else this one, held from now
+        on if it is active (as task() would, without reading it again)."""
+        live = self._tasks.get(task.id) or self._unsaved_tasks.get(task.id)
+        if live is not None:
+            return live
+        if task.state in TASK_ACTIVE:
+            self._remember(task)
+        return task
+
     def job_tasks(self, job_id: str) -> list[Task]:
         """All task instances of a job, preferring the live copies, including those not stored yet."""
         stored = self.store.job_tasks(job_id)
@@ -184,7 +210,14 @@ class StateWriter:
         return tasks
 
     def active_tasks(self, job_id: str) -> list[Task]:
-        return [task for task in self.job_tasks(job_id) if task.state in TASK_ACTIVE]
+        """The job's active tasks but the CREATED ones: those are each children past the window, stored and
+        not held (an each of 100,000 items must not be loaded whole), which cancel_created ends in bulk and
+        their each releases one by one (composite.py)."""
+        stored = self.store.job_tasks(job_id, _HELD_ACTIVE)
+        known = {task.id for task in stored}
+        tasks = [self._tasks.get(task.id) or self._unsaved_tasks.get(task.id) or task for task in stored]
+        tasks += [t for t in self._unsaved_tasks.values() if t.job_id == job_id and t.id not in known]
+        return [task for task in tasks if task.state in _HELD_ACTIVE]
 
     def children(self, parent_id: str) -> list[Task]:
         return list(self._by_parent.get(parent_id, {}).values())
@@ -199,6 +232,20 @@ class StateWriter:
         if self._watcher is not None:
             self._watcher.job_changed(job, None, {})
         self._persist(jobs=[job])
+
+    def create_stored(self, make: Callable[[], Iterable[Task]]) -> None:
+        """New CREATED tasks that `make` yields, stored with the open batch and not kept in memory: the store
+        inserts them a chunk at a time (Store.save), calling `make` anew if the commit is tried again. No
+        watcher sees them (CREATED fires nothing) and no undo is needed: a rolled back batch drops `make`."""
+        self._streams.append(make)
+        if self._depth == 0:
+            self._commit()
+
+    def cancel_created(self, job_id: str) -> None:
+        """CANCELLED, in bulk with the open batch, every stored CREATED task of the job (see active_tasks)."""
+        self._cancel_created.add(job_id)
+        if self._depth == 0:
+            self._commit()
 
     def create_tasks(self, tasks: list[Task]) -> None:
         for task in tasks:

@@ -8,6 +8,7 @@ from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sqlalchemy import event, func, insert, inspect, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, col, create_engine, delete, select
 
-from tork_ray.domain.models import COUNTED, GUEST, Job, Task, User, new_id, utcnow
+from tork_ray.domain.models import COUNTED, GUEST, ITEM_KEY, Job, Task, User, new_id, utcnow
 from tork_ray.domain.redact import Redactor
 from tork_ray.domain.states import TASK_TERMINAL, JobState, TaskState
 from tork_ray.settings import Settings
@@ -31,9 +32,21 @@ from tork_ray.store.search import parse_query, search_dialect
 from tork_ray.store.stats import TransitionCounters
 from tork_ray.store.tables import JobRow, JobTagRow, RequestRow, TaskLogPartRow, TaskRow, UserRow
 from tork_ray.store.webhook_tables import WebhookOutboxRow as WebhookOutboxRow  # its table, made at bootstrap
-from tork_ray.store.writes import JOB_COLUMNS, TASK_COLUMNS, RowWriter, job_values, tag_values
+from tork_ray.store.writes import JOB_COLUMNS, TASK_COLUMNS, RowWriter, job_values, tag_values, task_values
 
 log = logging.getLogger(__name__)
+
+# Tasks of a stream (Store.save) made, converted and inserted at a time: an each's stored children are never
+# all in memory at once, and one statement per thousand rows costs little more than one for all of them.
+STREAM_CHUNK = 1000
+
+
+def batched(items: Iterable[Task], size: int) -> Iterator[list[Task]]:
+    """`items` in lists of `size` (itertools.batched, from Python 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
 
 # Serialises schema set-up between processes that open the same PostgreSQL store at once.
 _BOOTSTRAP_LOCK = 7_262_011
@@ -155,25 +168,55 @@ class Store:
         extra: Mapping[str, list[Any]] | None = None,
         completions: Mapping[str, int] | None = None,
         narrow: AbstractSet[str] = frozenset(),
+        streams: Iterable[Callable[[], Iterable[Task]]] = (),
+        cancel_created: AbstractSet[str] = frozenset(),
     ) -> None:
         """Upserts jobs and tasks, sets `completions` (task id -> children counted home) of tasks not saved
         whole, and inserts `extra` rows (table name -> rows), in one transaction: a state change is stored
         whole or not at all. Jobs whose id is in `narrow` changed only in their progress columns
-        (writes.JOB_PROGRESS_COLUMNS) since their last save: their document is not written again."""
+        (writes.JOB_PROGRESS_COLUMNS) since their last save: their document is not written again.
+
+        `streams` make new tasks that are stored and not kept (an each's children past the coordinator's
+        window), inserted STREAM_CHUNK at a time so that no more of them than that are in memory at once; each
+        is called anew if the transaction is tried again. The CREATED tasks of the jobs in `cancel_created` (the
+        same children, of a job that ended) are CANCELLED in bulk, after the streams."""
         tasks = list(tasks)
         made: list[Any] = []
+        cancelled: list[int] = []
         # A commit cut off by an outage may turn out stored: then what follows it is done by the retry (outage.py).
-        with transaction(self.engine, lambda: self._saved(made, tasks)) as connection:
+        with transaction(self.engine, lambda: self._saved(made, tasks, cancelled)) as connection:
             made += self._writer.save(connection, list(jobs), tasks, narrow)
             self._writer.save_completions(connection, completions or {})
             for table, rows in (extra or {}).items():
                 if rows:
                     connection.execute(insert(SQLModel.metadata.tables[table]), rows)
-        self._saved(made, tasks)
+            for stream in streams:
+                for chunk in batched(stream(), STREAM_CHUNK):
+                    connection.execute(insert(TaskRow.__table__), [task_values(task) for task in chunk])  # type: ignore[attr-defined]
+            if cancel_created:
+                cancelled.append(self._writer.cancel_created(connection, cancel_created))
+        self._saved(made, tasks, cancelled)
 
-    def _saved(self, changes: list[Any], tasks: list[Task]) -> None:
+    def created_children(self, parent_id: str, after: int, limit: int) -> list[Task]:
+        """The CREATED children of `parent_id` (an each's children waiting for its window) whose item index is
+        past `after`, the first `limit` in list order: one range of the index on (parent_id, state,
+        item_index). Rows stored before item_index existed have none (all the children of one each alike):
+        those come all at once, in list order (the coordinator of then held them all anyway)."""
+        query = select(TaskRow).where(TaskRow.parent_id == parent_id, TaskRow.state == TaskState.CREATED.value)
+        with self._session() as session:
+            rows = session.exec(
+                query.where(col(TaskRow.item_index) > after).order_by(col(TaskRow.item_index)).limit(limit)
+            ).all()
+            if not rows and after < 0:
+                rows = session.exec(query.where(col(TaskRow.item_index).is_(None))).all()
+                return sorted(map(_task, rows), key=lambda task: int(task.spec.get(ITEM_KEY, {}).get("index", 0)))
+            return [_task(row) for row in rows]
+
+    def _saved(self, changes: list[Any], tasks: list[Task], cancelled: list[int]) -> None:
         # Only once committed: a failed commit must leave the writer's memory of stored states as it was.
         self._writer.remember(changes)
+        for _ in range(sum(cancelled)):
+            self.counters.task_changed(TaskState.CREATED.value, TaskState.CANCELLED.value, None, None)
         self._job_hidden.invalidate(change.record.id for change in changes if isinstance(change.record, Job))
         for task in tasks:
             if task.state in TASK_TERMINAL and (rest := self._log_guards.finish(task.id)):
@@ -273,12 +316,14 @@ class Store:
             row = session.get(TaskRow, task_id)
             return _task(row) if row else None
 
-    def job_tasks(self, job_id: str) -> list[Task]:
-        """Every task instance of a job, ordered as Tork's `execution`: position, then start."""
+    def job_tasks(self, job_id: str, states: Iterable[TaskState] | None = None) -> list[Task]:
+        """Every task instance of a job (of `states` only, when given), ordered as Tork's `execution`:
+        position, then start."""
+        query = select(TaskRow).where(TaskRow.job_id == job_id)
+        if states is not None:
+            query = query.where(col(TaskRow.state).in_([state.value for state in states]))
         with self._session() as session:
-            rows = session.exec(
-                select(TaskRow).where(TaskRow.job_id == job_id).order_by(col(TaskRow.position), col(TaskRow.created_at))
-            ).all()
+            rows = session.exec(query.order_by(col(TaskRow.position), col(TaskRow.created_at))).all()
             return [_task(row) for row in rows]
 
     def task_specs(self, job_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:

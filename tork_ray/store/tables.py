@@ -41,7 +41,12 @@ class JobRow(SQLModel, table=True):
 
 class TaskRow(SQLModel, table=True):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_job_position", "job_id", "position"),)
+    __table_args__ = (
+        Index("ix_tasks_job_position", "job_id", "position"),
+        # The next CREATED child of an each, in list order, found without a scan: children past the coordinator's
+        # window are stored, not held, and released one by one from here (coordinator/composite.py).
+        Index("ix_tasks_parent_state_item", "parent_id", "state", "item_index"),
+    )
 
     id: str = Field(primary_key=True, max_length=32)
     job_id: str = Field(max_length=32)
@@ -65,6 +70,8 @@ class TaskRow(SQLModel, table=True):
     # Children of a parallel or each that came home (Tork's parallel.completions / each.completions). A column of
     # its own: bumped once per child, it must not rewrite (and seal again) the spec, which holds every child.
     completions: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # An each child's index in its list (the spec's item, which is sealed, has it too); None for other tasks.
+    item_index: int | None = Field(default=None, sa_column=Column(Integer))
     # The evaluated definition: rendered env, registry credentials, files, the each item.
     spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(SealedJSON("tasks.spec"), nullable=False))
 

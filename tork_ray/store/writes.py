@@ -16,9 +16,9 @@ from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tork_ray.domain.models import Job, Task
+from tork_ray.domain.models import ITEM_KEY, Job, Task
 from tork_ray.domain.redact import redact_text, secret_values
-from tork_ray.domain.states import JOB_TERMINAL, TASK_TERMINAL
+from tork_ray.domain.states import JOB_TERMINAL, TASK_TERMINAL, TaskState
 from tork_ray.store.auth import perm_rows
 from tork_ray.store.auth_tables import JobPermRow
 from tork_ray.store.tables import JobRow, JobTagRow, TaskRow
@@ -71,7 +71,10 @@ def progress_values(job: Job, with_state: bool) -> dict[str, Any]:
 
 
 def task_values(task: Task) -> dict[str, Any]:
-    return {name: getattr(task, name) for name in TASK_COLUMNS}
+    values = {name: getattr(task, name) for name in TASK_COLUMNS}
+    item = task.spec.get(ITEM_KEY)
+    values["item_index"] = int(item["index"]) if isinstance(item, Mapping) and "index" in item else None
+    return values
 
 
 def tag_values(jobs: Sequence[Job]) -> list[dict[str, Any]]:
@@ -118,6 +121,17 @@ class RowWriter:
             self._upsert(connection, TaskRow.__table__, [task_values(task) for task in tasks])  # type: ignore[attr-defined]
             changes += self._changes(tasks, old)
         return changes
+
+    def cancel_created(self, connection: Connection, job_ids: AbstractSet[str]) -> int:
+        """CANCELLED, in one UPDATE, every CREATED task of these jobs (stored each children, never held by the
+        coordinator); how many. None of them is in _states: they were stored, not saved through here."""
+        table = TaskRow.__table__  # type: ignore[attr-defined]
+        statement = (
+            update(table)
+            .where(table.c.job_id.in_(sorted(job_ids)), table.c.state == TaskState.CREATED.value)
+            .values(state=TaskState.CANCELLED.value)
+        )
+        return int(connection.execute(statement).rowcount or 0)
 
     def _progress_statement(self, with_state: bool) -> Any:
         key = ("jobs:progress", (str(with_state),))
