@@ -7,7 +7,6 @@ launched (no Ray): the test plays the worker, reporting each child's start and r
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +17,13 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Column, MetaData, String, Table, inspect, select, text, update
 
+from tests.integration.engine_alone import finish, idle_engine
 from tests.integration.test_migrations import HEAD, schema_diff
 from tests.postgres import store_url
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.recovery import resume_jobs
-from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Task
 from tork_ray.domain.states import JobState, TaskState
-from tork_ray.runtime.base import RunRequest
 from tork_ray.spec.parse import parse_job
 from tork_ray.store.crypto import SEALED, Cipher, SealedJSON, bind_cipher
 from tork_ray.store.migrate import MIGRATIONS, current_revision
@@ -47,16 +45,9 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def no_launch(request: RunRequest, resource: str) -> Any:
-    raise AssertionError(f"nothing is launched here, but {request.task_id} was")
-
-
 def coordinator(url: str) -> Engine:
     """A coordinator on the store at `url`; its queue has no slot, so SCHEDULED tasks wait for the test."""
-    engine = Engine(StateWriter(Store(url, encryption_key=KEY)), no_launch, scope="counts")
-    engine.dispatcher._capacity = {"default": 0}  # no Ray to ask, and nothing to run on it
-    engine.dispatcher._capacity_read_at = float("inf")
-    return engine
+    return idle_engine(url, KEY, "counts")
 
 
 def submit(engine: Engine, kind: str) -> tuple[str, str]:
@@ -66,16 +57,6 @@ def submit(engine: Engine, kind: str) -> tuple[str, str]:
     parent = engine.writer.store.job_tasks(job.id)[0]
     assert parent.state is TaskState.RUNNING
     return job.id, parent.id
-
-
-def finish(engine: Engine, task_id: str) -> None:
-    """What a worker reports for a task that ran: its start, then its result (each in a group commit)."""
-
-    async def report() -> None:
-        await engine.report_started(task_id, "node-1")
-        await engine.on_result(task_id, {"result": "done"})
-
-    asyncio.run(report())
 
 
 def waiting_children(store: Store, parent_id: str) -> list[Task]:

@@ -19,13 +19,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.integration.engine_alone import finish, idle_engine
 from tests.postgres import store_url
 from tork_ray.coordinator.engine import Engine
 from tork_ray.coordinator.recovery import resume_jobs
-from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import ITEM_KEY, Task
 from tork_ray.domain.states import JobState, TaskState
-from tork_ray.runtime.base import RunRequest
 from tork_ray.spec.parse import parse_job
 from tork_ray.store.crypto import SEALED
 from tork_ray.store.store import Store
@@ -43,16 +42,9 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def no_launch(request: RunRequest, resource: str) -> Any:
-    raise AssertionError(f"nothing is launched here, but {request.task_id} was")
-
-
 def coordinator(url: str) -> Engine:
     """A coordinator with a window of WINDOW; its queue has no slot, so SCHEDULED tasks wait for the test."""
-    engine = Engine(StateWriter(Store(url, encryption_key=KEY)), no_launch, scope="window", each_window=WINDOW)
-    engine.dispatcher._capacity = {"default": 0}  # no Ray to ask, and nothing to run on it
-    engine.dispatcher._capacity_read_at = float("inf")
-    return engine
+    return idle_engine(url, KEY, "window", each_window=WINDOW)
 
 
 def submit(engine: Engine, each: dict[str, Any]) -> tuple[str, str]:
@@ -66,16 +58,6 @@ def submit(engine: Engine, each: dict[str, Any]) -> tuple[str, str]:
 def items(count: int, **more: Any) -> dict[str, Any]:
     task = {"name": "item {{ item.index }}", "run": "echo {{ item.value }}"}
     return {"list": f"{{{{ sequence(0, {count}) }}}}", "task": task, **more}
-
-
-def finish(engine: Engine, task_id: str) -> None:
-    """What a worker reports for a task that ran: its start, then its result (each in a group commit)."""
-
-    async def report() -> None:
-        await engine.report_started(task_id, "node-1")
-        await engine.on_result(task_id, {"result": "done"})
-
-    asyncio.run(report())
 
 
 def children(store: Store, job_id: str, parent_id: str) -> list[Task]:
