@@ -215,9 +215,9 @@ def test_a_stored_child_that_cannot_be_evaluated_fails_the_each_at_its_start(url
     store.close()
 
 
-def test_stored_children_without_an_item_index_are_released_in_their_creation_order(url: str) -> None:
-    # Rows stored before revision 0005 have no item_index: an each left running then carries on in the order
-    # its children were made, which was the list's.
+def test_stored_children_without_an_item_index_are_still_released_in_list_order(url: str) -> None:
+    # Rows stored before revision 0005 have no item_index: an each left running then reads them all at once
+    # (its coordinator held them all anyway) and releases them in the order of the index in their spec.
     engine = coordinator(url)
     store = engine.writer.store
     job_id, parent_id = submit(engine, items(ITEMS))

@@ -2,8 +2,8 @@
 
 The coordinator no longer holds the children of an each past its window (coordinator.each.window): they are
 stored CREATED and released in list order from the table. The order was only in the spec, which is sealed.
-Rows stored before this revision have none (NULL): their each, if still running, releases them in the order
-they were created (store.py, `next_created_child`), which was the list's.
+Rows stored before this revision have none (NULL): their each, if still running, reads them all at once and
+releases them in the order of the index in their spec (store.py, `created_children`).
 
 Added only where missing: a store made by create_all (stamped 0001 by store/migrate.py) may have it already.
 
