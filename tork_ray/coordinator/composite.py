@@ -87,7 +87,7 @@ class Composites:
         if not items:  # Decisions Q1: an empty list completes at once instead of hanging the job
             self._complete(job, task)
             return
-        live = min(concurrency or self.each_window, self.each_window)
+        live = self._live(concurrency)
         stored = _StoredChildren(job, task, context, each, items, live, self.limits)
         # Every child is evaluated now, as Tork does, so that one that cannot be fails the each at its start;
         # the stored ones are evaluated again as they are written, a chunk at a time, rather than kept.
@@ -101,6 +101,10 @@ class Composites:
             self.writer.create_stored(stored.rest)
             self.writer.after_commit(partial(self._stored, task.id))
         self._launch_children(job, task, children)
+
+    def _live(self, concurrency: int) -> int:
+        """How many of an each's children are live at once: its concurrency, capped by the window."""
+        return min(concurrency or self.each_window, self.each_window)
 
     def _stored(self, parent_id: str) -> None:
         self._unstored.pop(parent_id, None)
@@ -180,7 +184,7 @@ class Composites:
         if self.writer.count_completion(parent) >= total:
             self._complete(job, parent)
             return
-        if kind == "each" and total > min(int(block.get("concurrency") or 0) or self.each_window, self.each_window):
+        if kind == "each" and total > self._live(int(block.get("concurrency") or 0)):
             self._release_next(job, parent)
 
     def _release_next(self, job: Job, parent: Task) -> None:

@@ -201,23 +201,20 @@ class StateWriter:
             self._remember(task)
         return task
 
-    def job_tasks(self, job_id: str) -> list[Task]:
-        """All task instances of a job, preferring the live copies, including those not stored yet."""
-        stored = self.store.job_tasks(job_id)
+    def job_tasks(self, job_id: str, states: frozenset[TaskState] | None = None) -> list[Task]:
+        """All task instances of a job (in `states` only, when given), preferring the live copies, including
+        those not stored yet."""
+        stored = self.store.job_tasks(job_id, states)
         known = {task.id for task in stored}
         tasks = [self._tasks.get(task.id) or self._unsaved_tasks.get(task.id) or task for task in stored]
         tasks += [t for t in self._unsaved_tasks.values() if t.job_id == job_id and t.id not in known]
-        return tasks
+        return tasks if states is None else [task for task in tasks if task.state in states]
 
     def active_tasks(self, job_id: str) -> list[Task]:
         """The job's active tasks but the CREATED ones: those are each children past the window, stored and
         not held (an each of 100,000 items must not be loaded whole), which cancel_created ends in bulk and
         their each releases one by one (composite.py)."""
-        stored = self.store.job_tasks(job_id, _HELD_ACTIVE)
-        known = {task.id for task in stored}
-        tasks = [self._tasks.get(task.id) or self._unsaved_tasks.get(task.id) or task for task in stored]
-        tasks += [t for t in self._unsaved_tasks.values() if t.job_id == job_id and t.id not in known]
-        return [task for task in tasks if task.state in _HELD_ACTIVE]
+        return self.job_tasks(job_id, _HELD_ACTIVE)
 
     def children(self, parent_id: str) -> list[Task]:
         return list(self._by_parent.get(parent_id, {}).values())
