@@ -15,6 +15,7 @@ from typing import IO
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import CancelProbe, LogSink, NoTracker, ProgressSink, RunRequest, Step, Tracker
 from tork_ray.runtime.discard import discarder
+from tork_ray.runtime.spawning import SPAWN_LOCK
 from tork_ray.runtime.waiting import Deadline, wait_process
 from tork_ray.runtime.workspace import (
     ENTRYPOINT_FILE,
@@ -162,18 +163,19 @@ class ShellRuntime:
             with contextlib.suppress(OSError):
                 os.chown(directory, uid if uid is not None else -1, gid if gid is not None else -1)
         try:
-            return subprocess.Popen(
-                step_argv(self.settings, directory),
-                cwd=directory,
-                env=step_env(step, directory),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, so a kill reaches every child
-                user=uid,
-                group=gid,
-                extra_groups=[] if gid is not None else None,
-            )
+            with SPAWN_LOCK:  # see runtime/spawning.py: no other thread's script is open for writing meanwhile
+                return subprocess.Popen(
+                    step_argv(self.settings, directory),
+                    cwd=directory,
+                    env=step_env(step, directory),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group, so a kill reaches every child
+                    user=uid,
+                    group=gid,
+                    extra_groups=[] if gid is not None else None,
+                )
         except (OSError, subprocess.SubprocessError) as exc:
             raise RuntimeFailure(f"error executing command: {exc}") from None
 

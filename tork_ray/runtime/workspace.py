@@ -13,6 +13,7 @@ from pathlib import Path
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import ProgressSink, Step
 from tork_ray.runtime.confined import make_dir, opened_dir, read_regular, subdir, write_at
+from tork_ray.runtime.spawning import SPAWN_LOCK
 from tork_ray.spec.paths import file_name_parts
 
 OUTPUT_FILE = "stdout"
@@ -33,7 +34,8 @@ def prepare(directory: Path, step: Step, *, files_dir: Path | None, output_file:
         for name in (output_file, PROGRESS_FILE):
             write_at(top, name, b"", 0o666)
         if step.run:
-            write_at(top, ENTRYPOINT_FILE, step.run.encode(), 0o555)
+            with SPAWN_LOCK:  # executed, so never open for writing while another thread forks
+                write_at(top, ENTRYPOINT_FILE, step.run.encode(), 0o555)
         if files_dir is not None and step.files:
             with subdir(top, list(files_dir.relative_to(directory).parts)) as inner:
                 os.fchmod(inner, 0o777)

@@ -18,6 +18,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
+from tork_ray.runtime.spawning import SPAWN_LOCK
+
 log = logging.getLogger(__name__)
 
 # A create call the daemon was still serving when the worker died lands a moment later: look twice.
@@ -57,13 +59,14 @@ class Reaper:
 
     def _stdin(self) -> IO[bytes]:
         if self._process is None or self._process.poll() is not None:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "tork_ray.worker.reaper"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,  # a signal to the worker's process group must not take it along
-            )
+            with SPAWN_LOCK:  # see runtime/spawning.py
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", "tork_ray.worker.reaper"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,  # a signal to the worker's process group must not take it along
+                )
             assert self._process.stdin is not None
             for key, action in self._pending.items():
                 self._process.stdin.write((json.dumps({"add": key, "action": dict(action)}) + "\n").encode())
