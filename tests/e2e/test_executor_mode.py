@@ -141,12 +141,9 @@ def test_a_killed_executors_task_fails_clearly_its_retry_runs_and_the_queue_carr
     # executor; as with a killed Ray worker (tests/integration/test_worker_death.py), the retry rules decide.
     run = f"touch {attempts}/$$; while [ ! -e {gate} ]; do sleep 0.1; done; echo -n ran > $TORK_OUTPUT"
     job_id = submit(engine, {"name": "killed", "tasks": [{"name": "held", "retry": {"limit": 1}, "run": run}]})
-    poll_until(lambda: any(attempts.iterdir()), 60, "the held task running")
-    assert engine_process.process is not None
-    victims = ray_processes(engine_process.process.pid, "QueueExecutor")
-    assert victims, "no executor process found"
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
+    # RUNNING stored: the coordinator has heard of its start (a task it had not would be sent again, below).
+    poll_until(lambda: states(engine, job_id) == ["RUNNING"], 60, "the held task running")
+    kill_executors(engine_process)
     poll_until(lambda: len(list(attempts.iterdir())) >= 2, 120, "the retry running")
     gate.touch()
     job = wait_for_job(engine, job_id, timeout=120)
@@ -160,6 +157,49 @@ def test_a_killed_executors_task_fails_clearly_its_retry_runs_and_the_queue_carr
     # And the queue still runs tasks, on the executor made in the dead one's place.
     again = submit(engine, {"name": "after", "tasks": [{"name": "t", "run": "true"}]})
     assert wait_for_job(engine, again, timeout=120)["state"] == "COMPLETED"
+
+
+def test_a_killed_executors_queued_tasks_run_again_without_spending_a_retry(
+    engine: httpx.Client, engine_process: EngineProcess, tmp_path: Path
+) -> None:
+    """An executor takes more tasks than its slots (IN_FLIGHT_PER_SLOT per slot), queued in it: those had not
+    started when it died, so they are sent again rather than lost; the running ones are lost and retried."""
+    attempts, gate = tmp_path / "attempts", tmp_path / "gate"
+    attempts.mkdir()
+    run = f"touch {attempts}/$$; while [ ! -e {gate} ]; do sleep 0.1; done"
+    held = [{"name": f"t{i}", "retry": {"limit": 1}, "run": run} for i in range(2 * SLOTS)]
+    job_id = submit(engine, {"name": "queued", "tasks": [{"name": "fan", "parallel": {"tasks": held}}]})
+
+    def slots_running_and_the_rest_in_the_executor() -> bool:
+        unacked = engine.get("/queues/default").json()["unacked"]
+        return states(engine, job_id).count("RUNNING") == SLOTS and unacked == 2 * SLOTS
+
+    poll_until(slots_running_and_the_rest_in_the_executor, 60, "two tasks running and two queued in the executor")
+    kill_executors(engine_process)
+    poll_until(lambda: len(list(attempts.iterdir())) >= 2 * SLOTS, 120, "the next tasks running")
+    gate.touch()
+    job = wait_for_job(engine, job_id, timeout=120)
+    assert job["state"] == "COMPLETED", job
+    children = [task for task in job["execution"] if task["name"].startswith("t")]
+    lost = [task for task in children if task["state"] == "FAILED"]
+    assert len(lost) == SLOTS, children  # only the ones that were running
+    assert all(task["error"].startswith("task lost: the executor process running") for task in lost), lost
+    assert sorted(task["name"] for task in children if task["state"] == "COMPLETED") == [t["name"] for t in held]
+    assert len(list(attempts.iterdir())) == 3 * SLOTS  # the lost ones twice, the queued ones once
+
+
+def states(engine: httpx.Client, job_id: str) -> list[str]:
+    """The states of the job's tasks that run (not a parallel's parent)."""
+    execution = engine.get(f"/jobs/{job_id}").json()["execution"]
+    return [task["state"] for task in execution if "parallel" not in task]
+
+
+def kill_executors(engine_process: EngineProcess) -> None:
+    assert engine_process.process is not None
+    victims = ray_processes(engine_process.process.pid, "QueueExecutor")
+    assert victims, "no executor process found"
+    for pid in victims:
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_a_coordinator_restart_runs_the_executors_tasks_again(

@@ -5,13 +5,16 @@ Ray's node list is stood in for (the dispatcher's logic alone; tests/e2e/test_no
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from ray.exceptions import WorkerCrashedError
+from ray.exceptions import ActorDiedError, WorkerCrashedError
 
 from tork_ray.coordinator import dispatch
-from tork_ray.coordinator.dispatch import Dispatcher, queue_capacity
+from tork_ray.coordinator.dispatch import Dispatcher, NotStarted, queue_capacity
+from tork_ray.runtime.base import RunRequest, Step
 
 
 def node(alive: bool, **queues: int) -> dict[str, Any]:
@@ -79,3 +82,43 @@ def test_a_launch_that_fails_leaves_the_task_queued_for_the_next_pump(monkeypatc
         assert launched == ["t1"] and dispatcher.queue_info("q").size == 0
 
     asyncio.run(scenario())
+
+
+def test_a_task_lost_before_it_was_heard_to_start_is_sent_again_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executor died with tasks it had not reported started (queued in it, or only just started): each is
+    sent again, reporting its start at once; lost the same way a second time, it fails as lost."""
+    monkeypatch.setattr(dispatch.ray, "nodes", lambda: [node(True, q=1)])
+    launched: list[tuple[RunRequest, asyncio.Future[Any]]] = []
+    results: list[tuple[str, Any]] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+
+        def launch(request: RunRequest, _resource: str) -> asyncio.Future[Any]:
+            launched.append((request, loop.create_future()))
+            return launched[-1][1]
+
+        async def on_result(task_id: str, outcome: Any) -> None:
+            results.append((task_id, outcome))
+
+        dispatcher = Dispatcher(launch, on_result)
+        request = RunRequest(task_id="t1", job_id="j", main=Step(name="main", run="true"), start_report_delay=0.05)
+        dispatcher.enqueue("t1", "q", 3, request)
+        launched[0][1].set_exception(NotStarted(ActorDiedError()))
+        await poll(lambda: len(launched) == 2)
+        assert launched[1][0] == replace(request, start_report_delay=0.0) and results == []
+        launched[1][1].set_exception(NotStarted(ActorDiedError()))
+        await poll(lambda: bool(results))
+        assert len(launched) == 2
+        ((task_id, outcome),) = results
+        assert task_id == "t1" and outcome["error"].startswith("task lost: the executor process running the task died")
+
+    asyncio.run(scenario())
+
+
+async def poll(condition: Callable[[], bool]) -> None:
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the dispatcher did not get there")

@@ -3,6 +3,10 @@ stood in for (tests/e2e/test_executor_mode.py runs the real thing)."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from itertools import count
 from typing import Any, ClassVar
 
@@ -10,8 +14,24 @@ import pytest
 from ray.exceptions import ActorDiedError
 
 from tork_ray.coordinator import executors
+from tork_ray.coordinator.dispatch import NotStarted
 from tork_ray.coordinator.executors import ExecutorPool
 from tork_ray.settings import RuntimeSettings
+
+
+@dataclass(frozen=True)
+class Request:
+    task_id: str
+
+
+class _Method:
+    def __init__(self, answer: Any) -> None:
+        self.calls: list[Any] = []
+        self._answer = answer
+
+    def remote(self, *args: Any) -> Any:
+        self.calls.append(args[0] if len(args) == 1 else args)
+        return self._answer()
 
 
 class FakeActor:
@@ -22,10 +42,12 @@ class FakeActor:
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self.calls: list[Any] = []
-        self.run = self
         self.ready_ref = f"ready-{next(self.refs)}"
-        self.__ray_ready__ = type("Ready", (), {"remote": lambda _self: self.ready_ref})()
+        self.__ray_ready__ = _Method(lambda: self.ready_ref)
+        self.submit = _Method(lambda: None)
+        self.cancel = _Method(lambda: None)
+        self.death: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.until_stopped = _Method(lambda: self.death)
 
     @classmethod
     def options_(cls, **options: Any) -> Any:
@@ -37,9 +59,10 @@ class FakeActor:
 
         return Maker()
 
-    def remote(self, request: Any) -> str:
-        self.calls.append(request)
-        return f"ref-{next(self.refs)}"
+    @property
+    def sent(self) -> list[str]:
+        """The task ids it was sent, in order, whatever the batches."""
+        return [request.task_id for batch in self.submit.calls for request in batch]
 
     @property
     def node(self) -> str:
@@ -73,57 +96,112 @@ def pool() -> ExecutorPool:
     return ExecutorPool("coordinator", "ns", RuntimeSettings(type="shell"))
 
 
-def test_executors_are_made_for_the_launched_queue_only_one_per_live_node(nodes: list[dict[str, Any]]) -> None:
+def in_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """The test run in an event loop of its own (the pool makes its futures and sends on the running loop)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+async def launch(executors_pool: ExecutorPool, *task_ids: str) -> list[asyncio.Future[Any]]:
+    """Launches in one loop turn, then lets the turn end (the sends go out at its end)."""
+    futures = [executors_pool.launch(Request(task_id), "queue:default") for task_id in task_ids]  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    return futures
+
+
+@in_loop
+async def test_executors_are_made_for_the_launched_queue_only_one_per_live_node(nodes: list[dict[str, Any]]) -> None:
     nodes += [node("a", default=2, gpu=1), node("b", default=1), node("c", alive=False, default=4)]
-    pool().launch("r1", "queue:default")  # type: ignore[arg-type]  # the request is opaque here
+    await launch(pool(), "r1")
     assert sorted((a.node, a.options["resources"]["queue:default"]) for a in FakeActor.made) == [("a", 2.0), ("b", 1.0)]
 
 
-def test_each_call_goes_to_the_executor_with_the_most_room(nodes: list[dict[str, Any]]) -> None:
+@in_loop
+async def test_tasks_go_to_the_executor_with_the_most_room_one_call_per_executor_and_turn(
+    nodes: list[dict[str, Any]],
+) -> None:
     nodes += [node("a", default=2), node("b", default=1)]
-    executors_pool = pool()
-    for request in ("r1", "r2", "r3"):
-        executors_pool.launch(request, "queue:default")  # type: ignore[arg-type]
-    by_node = {actor.node: actor.calls for actor in FakeActor.made}
-    assert sorted(len(calls) for calls in by_node.values()) == [1, 2]
-    assert len(by_node["a"]) == 2  # two slots there, one on b: never more calls than slots while room is left
+    await launch(pool(), "r1", "r2", "r3")
+    by_node = {actor.node: actor for actor in FakeActor.made}
+    assert [len(batch) for batch in by_node["a"].submit.calls] == [2]  # two slots there: two of the three
+    assert [len(batch) for batch in by_node["b"].submit.calls] == [1]
 
 
-def test_a_dead_executor_is_made_again_on_its_live_node_but_not_on_a_dead_one(nodes: list[dict[str, Any]]) -> None:
+@in_loop
+async def test_a_report_answers_the_launches_and_frees_their_room(nodes: list[dict[str, Any]]) -> None:
     nodes += [node("a", default=1), node("b", default=1)]
     executors_pool = pool()
-    on_a = executors_pool.launch("r1", "queue:default")  # type: ignore[arg-type]
-    on_b = executors_pool.launch("r2", "queue:default")  # type: ignore[arg-type]
-    first_a, first_b = FakeActor.made
-    executors_pool.done(on_a, ActorDiedError())  # a's process died; a lives
+    (first,) = await launch(executors_pool, "r1")
+    executors_pool.report([], [("r1", {"result": "done"})])
+    assert first.result() == {"result": "done"}
+    executors_pool.done(first, None)
+    await launch(executors_pool, "r2", "r3")
+    assert sorted(len(actor.sent) for actor in FakeActor.made) == [1, 2]  # r1 then r2 on one, r3 on the other
+    assert len(FakeActor.made) == 2  # no executor made again for an answered task
+
+
+@in_loop
+async def test_a_dead_executors_started_tasks_are_lost_the_others_not_started(nodes: list[dict[str, Any]]) -> None:
+    nodes += [node("a", default=3)]
+    executors_pool = pool()
+    running, heard, queued = await launch(executors_pool, "r1", "r2", "r3")
+    executors_pool.report(["r1"], [])  # r1's start came with a report, r2's with its own start report
+    executors_pool.started(["r2"])
+    (actor,) = FakeActor.made
+    actor.death.set_exception(ActorDiedError())
+    await asyncio.sleep(0)
+    assert isinstance(running.exception(), ActorDiedError) and isinstance(heard.exception(), ActorDiedError)
+    assert isinstance(queued.exception(), NotStarted)
+
+
+@in_loop
+async def test_a_dead_executor_is_made_again_on_its_live_node_but_not_on_a_dead_one(
+    nodes: list[dict[str, Any]],
+) -> None:
+    nodes += [node("a", default=1), node("b", default=1)]
+    executors_pool = pool()
+    on_a, on_b = await launch(executors_pool, "r1", "r2")
+    first_a, first_b = sorted(FakeActor.made, key=lambda actor: actor.node)
+    first_a.death.set_exception(ActorDiedError())  # a's process died; a lives
     nodes[1] = node("b", alive=False, default=1)
-    executors_pool.done(on_b, ActorDiedError())  # b died with its node
-    executors_pool.launch("r3", "queue:default")  # type: ignore[arg-type]
+    first_b.death.set_exception(ActorDiedError())  # b died with its node
+    await asyncio.sleep(0)
+    for future in (on_a, on_b):
+        executors_pool.done(future, None)
+    await launch(executors_pool, "r3")
     remade = FakeActor.made[2:]
-    assert [actor.node for actor in remade] == ["a"] and remade[0].calls == ["r3"]
-    assert first_a.calls == ["r1"] and first_b.calls == ["r2"]
+    assert [actor.node for actor in remade] == ["a"] and remade[0].sent == ["r3"]
+    assert first_a.sent == ["r1"] and first_b.sent == ["r2"]
 
 
-def test_an_answered_call_frees_its_room(nodes: list[dict[str, Any]]) -> None:
-    nodes += [node("a", default=1), node("b", default=1)]
+@in_loop
+async def test_a_cancel_before_the_send_sends_nothing_after_it_asks_the_executor(nodes: list[dict[str, Any]]) -> None:
+    nodes += [node("a", default=2)]
     executors_pool = pool()
-    ref = executors_pool.launch("r1", "queue:default")  # type: ignore[arg-type]
-    executors_pool.done(ref, None)
-    executors_pool.launch("r2", "queue:default")  # type: ignore[arg-type]
-    executors_pool.launch("r3", "queue:default")  # type: ignore[arg-type]
-    assert sorted(len(actor.calls) for actor in FakeActor.made) == [1, 2]  # r1 then r2 on one, r3 on the other
-    assert len(FakeActor.made) == 2  # no executor made again for an answered call
+    unsent = executors_pool.launch(Request("r1"), "queue:default")  # type: ignore[arg-type]
+    executors_pool.cancel(unsent)
+    assert unsent.result() is None  # cancelled: never sent
+    (sent,) = await launch(executors_pool, "r2")
+    executors_pool.cancel(sent)
+    (actor,) = FakeActor.made
+    assert actor.sent == ["r2"] and actor.cancel.calls == ["r2"]
+    assert not sent.done()  # its outcome (None) comes with the executor's report once it has stopped
 
 
-def test_an_executor_left_unplaced_is_named_once_in_the_log(
+@in_loop
+async def test_an_executor_left_unplaced_is_named_once_in_the_log(
     nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     nodes += [node("a", default=2), node("b", default=1)]
     clock = [100.0]
     monkeypatch.setattr(executors.time, "monotonic", lambda: clock[0])
     executors_pool = pool()
-    executors_pool.launch("r1", "queue:default")  # type: ignore[arg-type]
-    on_a, on_b = FakeActor.made
+    await launch(executors_pool, "r1")
+    on_a, on_b = sorted(FakeActor.made, key=lambda actor: actor.node)
     assert executors_pool.check_placement() == []  # neither placed, but not yet past the delay: nothing said
     clock[0] += executors.PLACEMENT_WARNING_SECONDS
     placed.add(on_a.ready_ref)  # a is placed; b's slots are held by something else

@@ -19,7 +19,7 @@ from tork_ray.coordinator import auth_writes
 from tork_ray.coordinator.discovery import api_address
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
-from tork_ray.coordinator.executors import ExecutorPool
+from tork_ray.coordinator.executors import IN_FLIGHT_PER_SLOT, ExecutorPool
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.outage_exit import give_up_handler, open_coordinator_store
@@ -46,6 +46,7 @@ from tork_ray.store.login_failures import Policy, record_failure
 from tork_ray.store.outage import StoreRetry
 from tork_ray.store.retention import delete_log_parts_before, expired_job_ids
 from tork_ray.store.webhook_outbox import delete_done_before
+from tork_ray.worker.executor import Outcome
 from tork_ray.worker.task import run_task
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Coordinator:
         )
         if self._executors is not None:
             self.engine.dispatcher.on_finished = self._executors.done
+            self.engine.dispatcher.cancel_run = self._executors.cancel
+            self.engine.dispatcher.in_flight_per_slot = IN_FLIGHT_PER_SLOT
         self.engine.dispatcher.on_lost = partial(remove_lost_task_leftovers, settings.ray.namespace, settings.runtime)
         self.engine.dispatcher.own_node_alive = own_node_probe()
         self.engine.dispatcher.on_own_node_gone = exit_with_node
@@ -410,7 +413,15 @@ class Coordinator:
         """A task still running start_report_delay after its start (which `started_at`, ISO 8601, dates on the
         worker's clock); a shorter task's start comes with its result instead (Engine._result)."""
         await self.ready()
+        if self._executors is not None:
+            self._executors.started([task_id])
         await self.engine.report_started(task_id, node_id, started_at)
+
+    async def report(self, started: list[str], outcomes: list[Outcome]) -> None:
+        """An executor's report (worker.executor = node): the tasks it started and the outcomes of those that
+        ended since its last report. Each outcome is then handled as a Ray task's result is (Dispatcher)."""
+        if self._executors is not None:
+            self._executors.report(started, outcomes)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()

@@ -9,7 +9,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ray
@@ -71,6 +71,15 @@ def lost_error(exc: RayError) -> str:
     return f"task lost: {type(exc).__name__}: {first_line}"
 
 
+class NotStarted(Exception):
+    """A task was lost with its executor before the coordinator heard of its start (coordinator/executors.py):
+    it had not started, or had only just. It is sent again, once, and reports its start at once from then on."""
+
+    def __init__(self, cause: RayError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 @dataclass(order=True)
 class _Entry:
     sort_key: tuple[int, int]
@@ -93,7 +102,7 @@ class Dispatcher:
         self._launch = launch
         self._on_result = on_result
         self._backlogs: dict[str, list[_Entry]] = {}
-        self._running: dict[str, tuple[str, Any]] = {}  # task id -> (queue, object ref)
+        self._running: dict[str, tuple[str, Any, _Entry]] = {}  # task id -> (queue, object ref, entry)
         self._seq = itertools.count()
         self._capacity: dict[str, int] = {}
         self._capacity_read_at = 0.0
@@ -111,6 +120,11 @@ class Dispatcher:
         # executors' in-flight counts, and their replacement: coordinator/executors.py).
         self.on_finished: Callable[[Any, RayError | None], None] = lambda _ref, _error: None
         self.on_own_node_gone: Callable[[str], None] = lambda _task_id: None
+        # Tasks a queue has in flight per slot: 1 for Ray tasks; more for executors, which queue the rest.
+        self.in_flight_per_slot = 1
+        # Stops the run behind a launched ref: Ray's cancel for a Ray task, the executor's for its tasks.
+        # Not force=True: that kills the worker before the runtime's `finally` removes the container.
+        self.cancel_run: Callable[[Any], None] = lambda ref: ray.cancel(ref, force=False)
 
     def enqueue(self, task_id: str, queue: str, priority: int, request: RunRequest) -> None:
         if task_id in self._running or task_id in self._queued:
@@ -123,9 +137,7 @@ class Dispatcher:
     def cancel(self, task_id: str) -> bool:
         """Drops a queued task or interrupts a running one; True if it was ours."""
         if task_id in self._running:
-            _queue, ref = self._running[task_id]
-            # Not force=True: that kills the worker before the runtime's `finally` removes the container.
-            ray.cancel(ref, force=False)
+            self.cancel_run(self._running[task_id][1])
             return True
         if task_id not in self._queued:  # not ours, or already gone: no backlog to scan
             return False
@@ -152,9 +164,9 @@ class Dispatcher:
                 return
             heapq.heappop(backlog)
             self._queued.discard(entry.task_id)
-            self._running[entry.task_id] = (queue, ref)
+            self._running[entry.task_id] = (queue, ref, entry)
             self._running_per_queue[queue] += 1
-            waiter = asyncio.get_running_loop().create_task(self._await(entry.task_id, queue, ref))
+            waiter = asyncio.get_running_loop().create_task(self._await(entry, queue, ref))
             self._waiters.add(waiter)
             waiter.add_done_callback(self._waiters.discard)
 
@@ -164,7 +176,7 @@ class Dispatcher:
 
     def queues(self) -> list[QueueInfo]:
         self._refresh_capacity(force=True)
-        names = set(self._capacity) | set(self._backlogs) | {queue for queue, _ in self._running.values()}
+        names = set(self._capacity) | set(self._backlogs) | {queue for queue, _, _ in self._running.values()}
         return [self.queue_info(name) for name in sorted(names)]
 
     def queue_info(self, name: str) -> QueueInfo:
@@ -187,7 +199,7 @@ class Dispatcher:
 
     def _free_slots(self, queue: str) -> int:
         self._refresh_capacity()
-        return self._capacity.get(queue, 0) - self._running_per_queue[queue]
+        return self._capacity.get(queue, 0) * self.in_flight_per_slot - self._running_per_queue[queue]
 
     def _refresh_capacity(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -203,30 +215,42 @@ class Dispatcher:
         self._waiters.add(cleaner)
         cleaner.add_done_callback(self._waiters.discard)
 
-    async def _await(self, task_id: str, queue: str, ref: Any) -> None:
-        outcome: dict[str, str] | None
+    async def _await(self, entry: _Entry, queue: str, ref: Any) -> None:
+        task_id = entry.task_id
+        outcome: dict[str, str] | None = None
         lost: RayError | None = None
+        again: RunRequest | None = None
         try:
             outcome = await ref
         except TaskCancelledError:
             outcome = None
+        except NotStarted as exc:  # its executor died: sent again once, unless it must report its start at once
+            if entry.request.start_report_delay > 0:
+                again = replace(entry.request, start_report_delay=0.0)
+            else:
+                lost = exc.cause
         except RayError as exc:  # the worker or its node died: the coordinator's retry rules decide
             lost = exc
+        finally:
+            self._running.pop(task_id, None)
+            self._running_per_queue[queue] -= 1
+            self.on_finished(ref, lost)
+        if again is not None:  # queued again as it was, with its priority (and pumped at once)
+            log.warning("task %s is sent again: its executor died before it was heard to start", task_id)
+            self.enqueue(task_id, queue, -entry.sort_key[0], again)
+            return
+        if lost is not None:
             if not self.own_node_alive():  # no: the coordinator's own node died, and the tasks with it
                 self.on_own_node_gone(task_id)
                 return
-            log.warning("task %s lost: %s", task_id, exc)  # in full, for an operator; the user reads lost_error
-            outcome = {"error": lost_error(exc)}
+            log.warning("task %s lost: %s", task_id, lost)  # in full, for an operator; the user reads lost_error
+            outcome = {"error": lost_error(lost)}
             self._clean_after(task_id)
             # Its node may be gone: read the capacity again before the pump below fills slots, rather than
             # trust a read up to CAPACITY_TTL_SECONDS old. This narrows the window, it does not close it: Ray
             # reports the loss once the node's raylet stops answering, and lists the node alive (its slots
             # with it) until its health checks declare it dead.
             self._capacity_read_at = 0.0
-        finally:
-            self._running.pop(task_id, None)
-            self._running_per_queue[queue] -= 1
-            self.on_finished(ref, lost)
         try:
             await self._on_result(task_id, outcome)
         except Exception:

@@ -1,31 +1,44 @@
 """The coordinator's side of `worker.executor = "node"` (worker/executor.py): one executor actor per live node
-and queue, created when the node is first seen serving the queue, each call sent to the node's executor with
+and queue, created when the node is first seen serving the queue, each task sent to the node's executor with
 the fewest tasks in flight.
+
+Messages are per batch: the tasks released in one turn of the coordinator's loop go to each executor in one
+`submit` call, sent at the end of the turn, and the executors report outcomes in batches (`Coordinator.report`).
+A launch answers with an asyncio future of the task's outcome, which the dispatcher awaits as it awaits a Ray
+task's ref: an outcome, None when the task was cancelled, or an error when the executor died.
+
+How a death is seen: each executor has one call in flight that never answers (`until_stopped`); when the
+executor dies, that call fails, and so does every task it had not reported. A task whose start the
+coordinator had heard of (from the executor's reports, or its own start report) is lost, with the executor's
+RayActorError, and the coordinator's retry rules decide, as for a killed worker. One it had not heard of had
+not started, or started within the last start_report_delay: it is sent again (NotStarted), once, and reports
+its start at once from then on, as recovery does with a task stored SCHEDULED (Engine.requeue).
 
 The executors are owned by the coordinator's process: they end with it, and the next coordinator makes its
 own (its recovery redelivers what they ran, as for Ray tasks). An executor whose node is no longer alive is
-forgotten at the next look at the nodes. One whose call was lost because it died is dropped before the lost
-task is retried, and the next launch reads the nodes again and makes a new executor if the node lives: Ray's
-own restart would leave a window in which calls fail fast (each spending a retry), whereas calls sent to an
-actor being created wait for it.
+forgotten at the next look at the nodes. A dead one is dropped, and the next launch reads the nodes again and
+makes a new executor if the node lives: Ray's own restart would leave a window in which calls fail fast,
+whereas calls sent to an actor being created wait for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError, RayError
+from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from tork_ray.coordinator.dispatch import NotStarted
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import RuntimeSettings
-from tork_ray.worker.executor import QueueExecutorActor
+from tork_ray.worker.executor import Outcome, QueueExecutorActor
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +46,13 @@ NODES_TTL_SECONDS = 2.0
 # An executor not placed this long after it was made is waiting for its queue's slots, which something else on
 # the node holds: said once in the log, since its tasks then stay SCHEDULED with nothing else to show why.
 PLACEMENT_WARNING_SECONDS = 10.0
-# Calls an executor accepts at once beyond its slots: the slots are kept by its threads (one per slot) and by the
-# dispatcher's count, so Ray's own limit on the actor never holds a call back on top of them.
-SPARE_CALLS = 8
+# Calls an executor serves at once: submits, cancels and the one that waits for its death, all short.
+MAX_CALLS = 16
+# Tasks in flight per slot of an executor (Dispatcher.in_flight_per_slot): one running and the others queued in
+# the executor, so that a slot that frees starts its next task at once, and the coordinator's sends and the
+# executor's reports carry several tasks each under load. A task queued there waits behind at most this many
+# others per slot whatever its priority, and an executor's death sends its queued tasks again.
+IN_FLIGHT_PER_SLOT = 4
 
 
 @dataclass
@@ -46,6 +63,16 @@ class _Executor:
     made_at: float
     placed: bool = False
     warned: bool = False
+    outbox: list[RunRequest] = field(default_factory=list)  # sent at the end of the loop turn
+    dead: bool = False
+
+
+@dataclass
+class _Pending:
+    key: tuple[str, str]
+    executor: _Executor
+    future: asyncio.Future[dict[str, str] | None]
+    started: bool = False
 
 
 class ExecutorPool:
@@ -55,14 +82,18 @@ class ExecutorPool:
         self._runtime = runtime
         self._executors: dict[tuple[str, str], _Executor] = {}  # (node id, resource) -> executor
         self._in_flight: Counter[tuple[str, str]] = Counter()
-        self._ref_keys: dict[Any, tuple[tuple[str, str], _Executor]] = {}
+        self._pending: dict[str, _Pending] = {}  # task id -> its launch, until its outcome or the executor's death
+        self._futures: dict[asyncio.Future[dict[str, str] | None], str] = {}  # the launch's answer -> task id
         self._nodes_read_at = 0.0
         # The queue resources tasks were sent to: executors hold a queue's slots for good, so they are made
         # only for queues this coordinator has work for, never for every queue a node offers.
         self._resources: set[str] = set()
+        self._sending = False
+        self._watchers: set[asyncio.Task[None]] = set()
 
-    def launch(self, request: RunRequest, resource: str) -> Any:
-        """Sends `request` to the least busy executor of `resource` (a queue resource); the call's ref."""
+    def launch(self, request: RunRequest, resource: str) -> asyncio.Future[dict[str, str] | None]:
+        """Sends `request` to the least busy executor of `resource` (a queue resource), with the others of this
+        loop turn; a future of its outcome (None if cancelled), failed if the executor dies first."""
         self._refresh(force=resource not in self._resources, wanted=resource)
         candidates = [key for key in self._executors if key[1] == resource]
         if not candidates:  # the dispatcher counted a node this view, up to NODES_TTL_SECONDS old, lacks
@@ -72,25 +103,89 @@ class ExecutorPool:
             raise RuntimeError(f"no live node serves {resource}")
         key = min(candidates, key=lambda k: self._in_flight[k] / self._executors[k].slots)
         executor = self._executors[key]
-        ref = executor.handle.run.remote(request)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[dict[str, str] | None] = loop.create_future()
+        executor.outbox.append(request)
         self._in_flight[key] += 1
-        self._ref_keys[ref] = (key, executor)
-        return ref
+        self._pending[request.task_id] = _Pending(key, executor, future)
+        self._futures[future] = request.task_id
+        if not self._sending:
+            self._sending = True
+            loop.call_soon(self._send)
+        return future
 
-    def done(self, ref: Any, error: RayError | None) -> None:
-        """The call of `ref` ended: answered, cancelled, or lost to `error`."""
-        found = self._ref_keys.pop(ref, None)
-        if found is None:
+    def cancel(self, future: Any) -> None:
+        """Stops the task launched as `future`: its outcome comes back None once it has stopped."""
+        task_id = self._futures.get(future)
+        pending = self._pending.get(task_id) if task_id is not None else None
+        if task_id is None or pending is None or pending.executor.dead:
             return
-        key, executor = found
-        self._in_flight[key] -= 1
-        if isinstance(error, RayActorError) and self._executors.get(key) is executor:
+        executor = pending.executor
+        unsent = [request for request in executor.outbox if request.task_id != task_id]
+        if len(unsent) < len(executor.outbox):  # not sent yet: it never will be
+            executor.outbox = unsent
+            self._settle(task_id, None)
+            return
+        executor.handle.cancel.remote(task_id)
+
+    def started(self, task_ids: list[str]) -> None:
+        """The tasks' starts were heard of: should their executor die, they are lost, not sent again."""
+        for task_id in task_ids:
+            pending = self._pending.get(task_id)
+            if pending is not None:
+                pending.started = True
+
+    def report(self, started: list[str], outcomes: list[Outcome]) -> None:
+        """An executor's report: the starts and the outcomes since its last one."""
+        self.started(started)
+        for task_id, outcome in outcomes:
+            self._settle(task_id, outcome)
+
+    def done(self, future: Any, _error: RayError | None) -> None:
+        """The dispatcher is done with the launch `future`: answered, cancelled, or lost."""
+        task_id = self._futures.pop(future, None)
+        pending = self._pending.pop(task_id, None) if task_id is not None else None
+        if pending is not None:
+            self._in_flight[pending.key] -= 1
+
+    def _settle(self, task_id: str, outcome: dict[str, str] | None) -> None:
+        pending = self._pending.get(task_id)
+        if pending is not None and not pending.future.done():
+            pending.future.set_result(outcome)
+
+    def _send(self) -> None:
+        """End of the loop turn: each executor's tasks of this turn, in one call."""
+        self._sending = False
+        for executor in list(self._executors.values()):
+            if executor.outbox and not executor.dead:
+                requests, executor.outbox = executor.outbox, []
+                executor.handle.submit.remote(requests)
+
+    async def _watch(self, key: tuple[str, str], executor: _Executor) -> None:
+        try:
+            await executor.handle.until_stopped.remote()
+        except RayError as exc:
+            self._died(key, executor, exc)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never expected: the executor is treated as dead rather than trusted blindly
+            log.exception("watching the executor of %s on node %s failed", key[1], key[0])
+            self._died(key, executor, RayError(f"the executor of {key[1]} on node {key[0]} could not be watched"))
+
+    def _died(self, key: tuple[str, str], executor: _Executor, error: RayError) -> None:
+        """Every task the executor had not reported ends: lost if it had started, sent again if not."""
+        executor.dead = True
+        executor.outbox = []
+        if self._executors.get(key) is executor:
             # Dropped, and the nodes read again at the next launch: a new executor is made there only if the
             # node is still alive (its process died), never for a node that died with it.
             with contextlib.suppress(RayError):
                 ray.kill(executor.handle, no_restart=True)
             del self._executors[key]
             self._nodes_read_at = 0.0
+        for pending in list(self._pending.values()):
+            if pending.executor is executor and not pending.future.done():
+                pending.future.set_exception(error if pending.started else NotStarted(error))
 
     def check_placement(self) -> list[tuple[str, str]]:
         """The (node id, resource) of the executors still waiting to be placed past PLACEMENT_WARNING_SECONDS,
@@ -131,7 +226,7 @@ class ExecutorPool:
                 if name in self._resources and int(amount) > 0:
                     live[(node["NodeID"], name)] = int(amount)
         for key in list(self._executors):
-            if key not in live:  # its node left: the actor is gone with it
+            if key not in live:  # its node left: the actor is gone with it, and its watch ends its tasks
                 del self._executors[key]
         for key, slots in live.items():
             if key not in self._executors:
@@ -142,8 +237,12 @@ class ExecutorPool:
             resources={resource: float(slots)},
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
             num_cpus=0,
-            max_restarts=0,  # replaced instead (see done())
+            max_restarts=0,  # replaced instead (see _died())
             max_task_retries=0,
-            max_concurrency=slots + SPARE_CALLS,
+            max_concurrency=MAX_CALLS,
         ).remote(self._coordinator_name, self._namespace, self._runtime, slots)
-        return _Executor(handle, slots, handle.__ray_ready__.remote(), time.monotonic())
+        executor = _Executor(handle, slots, handle.__ray_ready__.remote(), time.monotonic())
+        watcher = asyncio.get_running_loop().create_task(self._watch((node_id, resource), executor))
+        self._watchers.add(watcher)
+        watcher.add_done_callback(self._watchers.discard)
+        return executor
