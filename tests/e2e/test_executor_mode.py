@@ -162,8 +162,13 @@ def test_a_killed_executors_task_fails_clearly_its_retry_runs_and_the_queue_carr
 def test_a_killed_executors_queued_tasks_run_again_without_spending_a_retry(
     engine: httpx.Client, engine_process: EngineProcess, tmp_path: Path
 ) -> None:
-    """An executor takes more tasks than its slots (IN_FLIGHT_PER_SLOT per slot), queued in it: those had not
-    started when it died, so they are sent again rather than lost; the running ones are lost and retried."""
+    """An executor takes more tasks than its slots while the queue's tasks are short (coordinator/executors.py
+    QUEUE_SECONDS), queued in it: those had not started when it died, so they are sent again rather than lost;
+    the running ones are lost and retried."""
+    # Short tasks first: the queue's mean run time, from the tests before, falls well under QUEUE_SECONDS.
+    short = [{"name": f"s{i}", "run": "true"} for i in range(40)]
+    warm_up = submit(engine, {"name": "short", "tasks": [{"name": "fan", "parallel": {"tasks": short}}]})
+    assert wait_for_job(engine, warm_up, timeout=120)["state"] == "COMPLETED"
     attempts, gate = tmp_path / "attempts", tmp_path / "gate"
     attempts.mkdir()
     run = f"touch {attempts}/$$; while [ ! -e {gate} ]; do sleep 0.1; done"

@@ -145,6 +145,26 @@ async def test_a_report_answers_the_launches_and_frees_their_room(nodes: list[di
 
 
 @in_loop
+async def test_a_queue_of_short_tasks_may_queue_more_in_its_executors_than_one_of_long_tasks(
+    nodes: list[dict[str, Any]],
+) -> None:
+    nodes += [node("a", default=2)]
+    executors_pool = pool()
+    assert executors_pool.in_flight_per_slot("default") == executors.FIRST_IN_FLIGHT_PER_SLOT
+    short = await launch(executors_pool, "s1", "s2")
+    executors_pool.report([], [("s1", {"result": ""}), ("s2", {"result": ""})], 0.002)
+    assert executors_pool.in_flight_per_slot("default") == executors.MAX_IN_FLIGHT_PER_SLOT
+    for future in short:
+        executors_pool.done(future, None)
+    for index in range(20):  # the queue's tasks now run 10 s each: in a few reports, none waits in an executor
+        (future,) = await launch(executors_pool, f"l{index}")
+        executors_pool.report([], [(f"l{index}", {"result": ""})], 10.0)
+        executors_pool.done(future, None)
+    assert executors_pool.in_flight_per_slot("default") == 1
+    assert executors_pool.in_flight_per_slot("other") == executors.FIRST_IN_FLIGHT_PER_SLOT  # per queue
+
+
+@in_loop
 async def test_a_dead_executors_started_tasks_are_lost_the_others_not_started(nodes: list[dict[str, Any]]) -> None:
     nodes += [node("a", default=3)]
     executors_pool = pool()

@@ -28,10 +28,12 @@ class Coordinator:
 
     def __init__(self) -> None:
         self.reports: list[tuple[list[str], list[Outcome]]] = []
+        self.run_seconds: list[float | None] = []
         self.gate: asyncio.Event | None = None
 
-    async def report(self, started: list[str], outcomes: list[Outcome]) -> None:
+    async def report(self, started: list[str], outcomes: list[Outcome], run_seconds: float | None) -> None:
         self.reports.append((started, outcomes))
+        self.run_seconds.append(run_seconds)
         if self.gate is not None:
             await self.gate.wait()
 
@@ -55,9 +57,10 @@ async def test_with_no_task_waiting_each_outcome_goes_at_once_with_its_start() -
     coordinator = Coordinator()
     reports = Reports(coordinator.report, SLOTS)
     running(reports, "a")
-    reports.ended("a", {"result": "1"})
+    reports.ended("a", {"result": "1"}, 0.25)
     await turns()
     assert coordinator.reports == [(["a"], [("a", {"result": "1"})])]
+    assert coordinator.run_seconds == [0.25]
 
 
 @in_loop
@@ -100,16 +103,17 @@ async def test_one_report_at_a_time_the_next_carries_what_ended_meanwhile() -> N
     coordinator.gate = asyncio.Event()
     reports = Reports(coordinator.report, SLOTS)
     running(reports, "a", "b", "c")
-    reports.ended("a", None)  # cancelled: reported as None
+    reports.ended("a", None)  # cancelled before it started: reported as None, with no run time
     await turns()
-    reports.ended("b", {"error": "failed"})
-    reports.ended("c", {"result": "c"})
+    reports.ended("b", {"error": "failed"}, 1.0)
+    reports.ended("c", {"result": "c"}, 3.0)
     await turns()
     assert coordinator.ids() == [["a"]]  # the first is still on its way
     coordinator.gate.set()
     await turns(6)
     assert coordinator.ids() == [["a"], ["b", "c"]]
     assert coordinator.reports[0][1] == [("a", None)]
+    assert coordinator.run_seconds == [None, 2.0]  # the mean of the tasks that ran
 
 
 @in_loop

@@ -19,7 +19,7 @@ from tork_ray.coordinator import auth_writes
 from tork_ray.coordinator.discovery import api_address
 from tork_ray.coordinator.dispatch import QueueInfo
 from tork_ray.coordinator.engine import Engine
-from tork_ray.coordinator.executors import IN_FLIGHT_PER_SLOT, ExecutorPool
+from tork_ray.coordinator.executors import ExecutorPool
 from tork_ray.coordinator.leftovers import NodeSweeper, finished_task_ids, remove_lost_task_leftovers
 from tork_ray.coordinator.nodes import MetricsSnapshot, NodeInfo, NodeMonitor
 from tork_ray.coordinator.outage_exit import give_up_handler, open_coordinator_store
@@ -88,7 +88,7 @@ class Coordinator:
         if self._executors is not None:
             self.engine.dispatcher.on_finished = self._executors.done
             self.engine.dispatcher.cancel_run = self._executors.cancel
-            self.engine.dispatcher.in_flight_per_slot = IN_FLIGHT_PER_SLOT
+            self.engine.dispatcher.in_flight_per_slot = self._executors.in_flight_per_slot
         self.engine.dispatcher.on_lost = partial(remove_lost_task_leftovers, settings.ray.namespace, settings.runtime)
         self.engine.dispatcher.own_node_alive = own_node_probe()
         self.engine.dispatcher.on_own_node_gone = exit_with_node
@@ -417,11 +417,12 @@ class Coordinator:
             self._executors.started([task_id])
         await self.engine.report_started(task_id, node_id, started_at)
 
-    async def report(self, started: list[str], outcomes: list[Outcome]) -> None:
+    async def report(self, started: list[str], outcomes: list[Outcome], run_seconds: float | None = None) -> None:
         """An executor's report (worker.executor = node): the tasks it started and the outcomes of those that
-        ended since its last report. Each outcome is then handled as a Ray task's result is (Dispatcher)."""
+        ended since its last report, and their mean run time. Each outcome is then handled as a Ray task's
+        result is (Dispatcher)."""
         if self._executors is not None:
-            self._executors.report(started, outcomes)
+            self._executors.report(started, outcomes, run_seconds)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()

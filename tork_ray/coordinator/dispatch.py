@@ -120,8 +120,8 @@ class Dispatcher:
         # executors' in-flight counts, and their replacement: coordinator/executors.py).
         self.on_finished: Callable[[Any, RayError | None], None] = lambda _ref, _error: None
         self.on_own_node_gone: Callable[[str], None] = lambda _task_id: None
-        # Tasks a queue has in flight per slot: 1 for Ray tasks; more for executors, which queue the rest.
-        self.in_flight_per_slot = 1
+        # Tasks a queue may have in flight per slot: 1 for Ray tasks; more for executors, which queue the rest.
+        self.in_flight_per_slot: Callable[[str], int] = lambda _queue: 1
         # Stops the run behind a launched ref: Ray's cancel for a Ray task, the executor's for its tasks.
         # Not force=True: that kills the worker before the runtime's `finally` removes the container.
         self.cancel_run: Callable[[Any], None] = lambda ref: ray.cancel(ref, force=False)
@@ -199,7 +199,7 @@ class Dispatcher:
 
     def _free_slots(self, queue: str) -> int:
         self._refresh_capacity()
-        return self._capacity.get(queue, 0) * self.in_flight_per_slot - self._running_per_queue[queue]
+        return self._capacity.get(queue, 0) * self.in_flight_per_slot(queue) - self._running_per_queue[queue]
 
     def _refresh_capacity(self, force: bool = False) -> None:
         now = time.monotonic()

@@ -25,10 +25,11 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import ray
 from ray.exceptions import RayError
@@ -54,8 +55,9 @@ REPORT_BATCH = 32
 
 @dataclass
 class _Run:
-    future: Future[dict[str, str]]
-    cancelled: threading.Event
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    future: Future[dict[str, str]] | None = None
+    ran: float | None = None  # how long it ran (s), set by its thread as it ends
 
 
 class Reports:
@@ -63,13 +65,14 @@ class Reports:
     last report, one report on its way at a time (while one is, the outcomes that end meanwhile wait for the
     next). Runs on the executor's event loop, but for `starting`, which the task threads call."""
 
-    def __init__(self, send: Callable[[list[str], list[Outcome]], Awaitable[object]], slots: int) -> None:
+    def __init__(self, send: Callable[[list[str], list[Outcome], float | None], Awaitable[object]], slots: int) -> None:
         self._send = send
         self._slots = slots
         self._unstarted: set[str] = set()  # the tasks waiting for a slot, as the event loop knows
         self._starting: deque[str] = deque()  # appended by the task threads as they start, drained on the loop
         self._started: list[str] = []  # for the next report
         self._outcomes: list[Outcome] = []
+        self._ran: list[float] = []  # the run times of the tasks that ran, for the next report
         self._reporting = False
         self._hold: asyncio.TimerHandle | None = None
 
@@ -80,9 +83,12 @@ class Reports:
         """On the task's thread, as it starts."""
         self._starting.append(task_id)
 
-    def ended(self, task_id: str, outcome: dict[str, str] | None) -> None:
+    def ended(self, task_id: str, outcome: dict[str, str] | None, seconds: float | None = None) -> None:
+        """`seconds`: how long it ran (None if it never started)."""
         self._unstarted.discard(task_id)  # cancelled before it started
         self._outcomes.append((task_id, outcome))
+        if seconds is not None:
+            self._ran.append(seconds)
         self._consider()
 
     def _consider(self) -> None:
@@ -108,8 +114,10 @@ class Reports:
     async def _report(self) -> None:
         outcomes, self._outcomes = self._outcomes, []
         started, self._started = self._started, []
+        ran, self._ran = self._ran, []
         try:
-            await self._send(started, outcomes)
+            # The tasks' mean run time: how deep the coordinator lets this queue's executors queue (executors.py).
+            await self._send(started, outcomes, sum(ran) / len(ran) if ran else None)
         except RayError as exc:  # the coordinator is gone: its next process runs these tasks again
             log.warning("could not report %d outcome(s) to the coordinator: %s", len(outcomes), exc)
         finally:
@@ -135,9 +143,8 @@ class QueueExecutor:
         for request in requests:
             if request.task_id in self._runs:
                 continue  # sent again (never twice by one coordinator, but a repeat must not run twice)
-            cancelled = threading.Event()
-            future = self._threads.submit(self._execute, request, cancelled)
-            self._runs[request.task_id] = _Run(future, cancelled)
+            run = self._runs[request.task_id] = _Run()
+            run.future = future = self._threads.submit(self._execute, request, run)
             self._reports.submitted(request.task_id)
             future.add_done_callback(partial_threadsafe(loop, self._ended, request.task_id))
 
@@ -145,7 +152,7 @@ class QueueExecutor:
         """Stops the task: one still queued never starts, a running one stops at the runtime's next wait (the
         runtime removes what it started first). Its outcome is then reported as None."""
         run = self._runs.get(task_id)
-        if run is not None and not run.future.cancel():
+        if run is not None and run.future is not None and not run.future.cancel():
             run.cancelled.set()
 
     async def until_stopped(self) -> None:
@@ -154,13 +161,17 @@ class QueueExecutor:
             self._stopped = asyncio.Event()
         await self._stopped.wait()
 
-    def _execute(self, request: RunRequest, cancelled: threading.Event) -> dict[str, str]:
+    def _execute(self, request: RunRequest, run: _Run) -> dict[str, str]:
+        began = time.monotonic()
         self._reports.starting(request.task_id)
         try:
             settings = node_settings(self._runtime)
         except TorkError as exc:  # this node's own TORK_* variables are wrong: every task here fails, saying why
             return with_start({"error": exc.message}, self._node_id, started_now())
-        return execute(request, self._coordinator, settings, self._node_id, cancelled.is_set)
+        try:
+            return execute(request, self._coordinator, settings, self._node_id, run.cancelled.is_set)
+        finally:
+            run.ran = time.monotonic() - began
 
     def _ended(self, task_id: str, future: Future[dict[str, str]]) -> None:
         """On the event loop: the task's outcome joins the next report."""
@@ -176,7 +187,7 @@ class QueueExecutor:
                 outcome = None  # the runtime ended with its own KeyboardInterrupt once it removed what it started
             else:  # a bug below execute, which answers every failure itself: the task fails, saying why
                 outcome = with_start({"error": f"{type(error).__name__}: {error}"}, self._node_id, started_now())
-        self._reports.ended(task_id, outcome)
+        self._reports.ended(task_id, outcome, None if run is None else run.ran)
 
 
 def partial_threadsafe(
