@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import contextlib
 import os
 import shutil
 import signal
@@ -19,7 +20,7 @@ from tests.conftest import require
 from tests.polling import poll_until
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import RunRequest, Step
-from tork_ray.runtime.shell import ShellRuntime
+from tork_ray.runtime.shell import ScriptOutput, ShellRuntime
 from tork_ray.runtime.waiting import TaskCancelled
 from tork_ray.settings import RuntimeSettings
 from tork_ray.worker.interrupts import restore_sigint
@@ -215,3 +216,86 @@ def test_tasks_run_on_threads_never_find_their_script_busy() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         failures = [outcome for outcome in pool.map(run, range(1000)) if outcome]
     assert failures == []
+
+
+def test_a_loud_script_is_read_whole_while_it_runs() -> None:
+    """The waiting thread reads the pipe (no log thread per step): a script that writes far more than a pipe
+    holds (64 KiB) is never blocked on it, and every byte reaches the log."""
+    parts: list[str] = []
+    script = "head -c 1000000 /dev/zero | tr '\\0' x; echo; echo -n done > $TORK_OUTPUT"
+    assert ShellRuntime(SHELL).run(request(script), parts.append, lambda _: None) == "done"
+    assert "".join(parts) == "x" * 1_000_000 + "\n"
+
+
+def test_progress_is_read_while_output_streams() -> None:
+    """The progress file is read about every half second even when output never lets the wait time out."""
+    seen: list[float] = []
+    script = "echo 50 > $TORK_PROGRESS; i=0; while [ $i -lt 150 ]; do echo line $i; sleep 0.01; i=$((i+1)); done"
+    ShellRuntime(SHELL).run(request(script), lambda _: None, seen.append)
+    assert seen == [50.0]
+
+
+def test_without_pidfds_the_exit_and_the_output_are_still_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kernels before 5.3 have no pidfd_open: the wait then polls the exit, and still reads the pipe meanwhile."""
+    from tork_ray.runtime import waiting
+
+    monkeypatch.setattr(waiting, "_pidfd", lambda _pid: None)
+    parts: list[str] = []
+    seen: list[float] = []
+    script = "echo 70 > $TORK_PROGRESS; head -c 200000 /dev/zero | tr '\\0' y; sleep 0.7; echo -n ok > $TORK_OUTPUT"
+    assert ShellRuntime(SHELL).run(request(script), parts.append, seen.append) == "ok"
+    assert "".join(parts) == "y" * 200_000
+    assert seen == [70.0]
+    with pytest.raises(RuntimeFailure, match="exit status 4: last"):
+        ShellRuntime(SHELL).run(request("echo last; exit 4"), lambda _: None, lambda _: None)
+
+
+def test_output_held_by_a_process_outside_the_group_is_drained_for_a_bounded_time(tmp_path: Path) -> None:
+    """A process that starts a session of its own escapes the group kill and may keep the pipe open: the step
+    ends anyway, once what it wrote before the script's exit is read (OUTPUT_DRAIN_SECONDS at most)."""
+    pids = tmp_path / "pids"
+    script = f"echo before; setsid sh -c 'echo $$ > {pids}; exec sleep 300' & sleep 0.2; echo -n ok > $TORK_OUTPUT"
+    parts: list[str] = []
+    try:
+        assert ShellRuntime(SHELL).run(request(script), parts.append, lambda _: None) == "ok"
+        assert "".join(parts) == "before\n"
+    finally:
+        if pids.exists():
+            os.kill(int(pids.read_text()), signal.SIGKILL)
+
+
+def test_each_step_has_a_private_directory_of_its_own() -> None:
+    """Each step's cwd is a fresh temp dir (as Tork's shell runtime gives each), 0700: no step sees another's
+    files, and no other user on the host can enter it."""
+    step = Step(name="pre", run='echo "pre $PWD $(stat -c %a .)"; touch left-by-pre')
+    main = Step(name="main", run='echo "main $PWD $(stat -c %a .) $(ls | tr "\\n" " ")"; ls -a > $TORK_OUTPUT')
+    parts: list[str] = []
+    result = ShellRuntime(SHELL).run(request("", main=main, pre=(step,)), parts.append, lambda _: None)
+    pre_line, main_line = "".join(parts).splitlines()
+    _, pre_dir, pre_mode = pre_line.split()
+    _, main_dir, main_mode, *listed = main_line.split()
+    assert pre_dir != main_dir and pre_mode == main_mode == "700"
+    assert listed == ["entrypoint"]  # $TORK_OUTPUT and $TORK_PROGRESS appear when the script writes them
+    assert "left-by-pre" not in result
+
+
+def test_a_timeout_gets_in_while_a_script_writes_without_pause() -> None:
+    with pytest.raises(RuntimeFailure, match="context deadline exceeded"):
+        ShellRuntime(SHELL).run(request("yes", timeout_seconds=1.0), lambda _: None, lambda _: None)
+
+
+def test_a_character_split_between_two_reads_reaches_the_log_whole() -> None:
+    """A read ends in the middle of a 2-byte character: the next one completes it."""
+    read_end, write_end = os.pipe()
+    parts: list[str] = []
+    output = ScriptOutput(os.fdopen(read_end, "rb"), parts.append)
+    try:
+        os.write(write_end, b"a" * 65535 + "é".encode()[:1])
+        assert output.pull() is True
+        os.write(write_end, "é".encode()[1:])
+        os.close(write_end)
+        output.drain(5)
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(write_end)
+    assert "".join(parts) == "a" * 65535 + "é"

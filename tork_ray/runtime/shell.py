@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import tempfile
-import threading
+import time
 from functools import partial
 from pathlib import Path
 from typing import IO
@@ -29,6 +31,8 @@ from tork_ray.runtime.workspace import (
 from tork_ray.settings import RuntimeSettings
 
 ERROR_TAIL_LINES = 10
+OUTPUT_DRAIN_SECONDS = 5.0
+PULL_CHUNKS = 16  # of 64 KiB
 
 
 def unsupported_fields(request: RunRequest) -> list[str]:
@@ -100,20 +104,12 @@ class ShellRuntime:
         if unsupported:
             raise RuntimeFailure(unsupported_error(unsupported))
         deadline = Deadline(request.timeout_seconds, cancelled)
-        workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
-        # Keyed by the path: a redelivered task may run again here before the old directory is gone.
-        key = str(workspace)
-        self.tracker.track(key, {"kind": "path", "workspace": key})
-        try:
-            for index, step in enumerate(request.pre):
-                self._run_step(request, step, workspace / f"pre-{index}", log, None, deadline)
-            result = self._run_step(request, request.main, workspace / "main", log, progress, deadline)
-            for index, step in enumerate(request.post):
-                self._run_step(request, step, workspace / f"post-{index}", log, None, deadline)
-            return result
-        finally:
-            # Every process of the task is dead by now (each step kills its group): nothing uses the directory.
-            discarder().discard(workspace, partial(self.tracker.untrack, key))
+        for index, step in enumerate(request.pre):
+            self._run_step(request, step, f"pre-{index}", log, None, deadline)
+        result = self._run_step(request, request.main, "main", log, progress, deadline)
+        for index, step in enumerate(request.post):
+            self._run_step(request, step, f"post-{index}", log, None, deadline)
+        return result
 
     def remove_orphans(self, scope: str, live_task_ids: set[str] | None = None) -> int:
         return 0  # processes die with their worker's reaper; nothing is left on the node by label
@@ -122,35 +118,55 @@ class ShellRuntime:
         self,
         request: RunRequest,
         step: Step,
+        label: str,
+        log: LogSink,
+        progress: ProgressSink | None,
+        deadline: Deadline,
+    ) -> str:
+        """One step in a temp dir of its own (its cwd and $WORKDIR, as Tork's shell runtime gives each), holding
+        its script, its `files` and, once the script writes them, $TORK_OUTPUT and $TORK_PROGRESS."""
+        deadline.check()
+        if not step.run:
+            return ""
+        directory = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-{label}-"))
+        # Keyed by the path: a redelivered task may run again here before the old directory is gone.
+        workspace_key = str(directory)
+        self.tracker.track(workspace_key, {"kind": "path", "workspace": workspace_key})
+        try:
+            return self._run_in(request, step, directory, log, progress, deadline)
+        finally:
+            # Every process of the step is dead by now (its group was killed): nothing uses the directory.
+            discarder().discard(directory, partial(self.tracker.untrack, workspace_key))
+
+    def _run_in(
+        self,
+        request: RunRequest,
+        step: Step,
         directory: Path,
         log: LogSink,
         progress: ProgressSink | None,
         deadline: Deadline,
     ) -> str:
-        deadline.check()
-        if not step.run:
-            return ""
-        prepare(directory, step, files_dir=directory)
-        tail = LineTail(ERROR_TAIL_LINES)
+        prepare(directory, step, files_dir=directory, shared=False)
+        output: ScriptOutput | None = None
         process: subprocess.Popen[bytes] | None = None
-        pump: threading.Thread | None = None
         key = f"{request.task_id}:{directory.name}"
         try:
             process = self._spawn(step, directory)
             self.tracker.track(key, {"kind": "pgid", "pgid": process.pid})
             assert process.stdout is not None
-            pump = threading.Thread(target=_pump, args=(process.stdout, log, tail), name="tork-shell-log", daemon=True)
-            pump.start()
-            code = wait_process(process, deadline, ProgressWatcher(directory, progress).poll)
+            output = ScriptOutput(process.stdout, log)
+            code = wait_process(process, deadline, ProgressWatcher(directory, progress).poll, output)
         finally:
             # Whatever happened (exit, timeout, cancel), nothing the script started outlives it.
             if process is not None:
                 _kill_group(process)
-            if pump is not None:
-                pump.join(timeout=5)
+            if output is not None:
+                output.drain(OUTPUT_DRAIN_SECONDS)
             self.tracker.untrack(key)
         if code != 0:
-            lines = "\n".join(tail.lines())
+            assert output is not None
+            lines = "\n".join(output.tail.lines())
             detail = f": {lines}" if lines else ""
             raise RuntimeFailure(f"error executing command: exit status {code}{detail}")
         return read_output(directory)
@@ -158,8 +174,7 @@ class ShellRuntime:
     def _spawn(self, step: Step, directory: Path) -> subprocess.Popen[bytes]:
         uid, gid = _id(self.settings.shell_uid), _id(self.settings.shell_gid)
         if uid is not None or gid is not None:
-            # mkdtemp made the workspace 0700: another user must be able to reach its own step directory.
-            os.chmod(directory.parent, 0o711)
+            # mkdtemp made the directory 0700, the worker's: the task's user must own it to write in it.
             with contextlib.suppress(OSError):
                 os.chown(directory, uid if uid is not None else -1, gid if gid is not None else -1)
         try:
@@ -187,12 +202,60 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-def _pump(stream: IO[bytes], log: LogSink, tail: LineTail) -> None:
-    with stream:
-        while True:
-            chunk = os.read(stream.fileno(), 65536)
+class ScriptOutput:
+    """The script's stdout and stderr (one pipe), read by the thread that waits for the script (wait_process
+    polls the pipe with the process): no thread of its own per step, whose start and join were a measurable
+    part of a trivial task's cost. Each chunk goes to the task's log and to the tail kept for an error."""
+
+    def __init__(self, stream: IO[bytes], log: LogSink) -> None:
+        self._stream = stream
+        self._log = log
+        self.tail = LineTail(ERROR_TAIL_LINES)
+        self._open = True
+        # A character split between two reads is decoded whole, not as two replacement characters.
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        os.set_blocking(stream.fileno(), False)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def pull(self) -> bool:
+        """Reads what the pipe holds now, up to PULL_CHUNKS reads (a script that writes without pause must not
+        keep the waiting thread from its timeout and cancel checks); False once the pipe reached end-of-file
+        (every writer closed it)."""
+        for _chunk in range(PULL_CHUNKS):
+            if not self._open:
+                return False
+            try:
+                chunk = os.read(self._stream.fileno(), 65536)
+            except BlockingIOError:
+                return True
             if not chunk:
+                self._close()
+                break
+            self._feed(self._decoder.decode(chunk))
+        return self._open
+
+    def _feed(self, text: str) -> None:
+        if text:
+            self.tail.feed(text)
+            self._log(text)
+
+    def _close(self) -> None:
+        self._open = False
+        self._stream.close()
+        self._feed(self._decoder.decode(b"", final=True))
+
+    def drain(self, seconds: float) -> None:
+        """Reads the rest, once the script's group is dead: until end-of-file, or for `seconds` at most (a
+        process that left the group by starting its own session may hold the pipe open for ever)."""
+        end = time.monotonic() + seconds
+        poller = select.poll()
+        if self._open:
+            poller.register(self._stream.fileno(), select.POLLIN)
+        while self.pull():
+            left = end - time.monotonic()
+            if left <= 0:
+                self._close()
                 return
-            text = chunk.decode(errors="replace")
-            tail.feed(text)
-            log(text)
+            poller.poll(left * 1000)

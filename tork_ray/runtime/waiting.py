@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import TIMEOUT_ERROR, CancelProbe
@@ -45,25 +45,71 @@ class Deadline:
             raise RuntimeFailure(TIMEOUT_ERROR)
 
 
-def wait_process(process: subprocess.Popen[bytes], deadline: Deadline, between: Callable[[], None]) -> int:
+class Output(Protocol):
+    """A pipe the waiting thread reads while it waits (the shell runtime's ScriptOutput)."""
+
+    def fileno(self) -> int: ...
+
+    def pull(self) -> bool:
+        """Reads what the pipe holds; False once it is at end-of-file."""
+        ...
+
+
+def wait_process(
+    process: subprocess.Popen[bytes],
+    deadline: Deadline,
+    between: Callable[[], None],
+    output: Output | None = None,
+) -> int:
     """A process's exit code, waited for in short steps (a timeout or a cancel still gets in), calling
-    `between` after each step (the task's progress file is read there)."""
+    `between` about every POLL_SECONDS (the task's progress file is read there). `output`, if given, is read
+    whenever it has data meanwhile; what is left in it when the process exits is the caller's to read."""
     pidfd = _pidfd(process.pid)
+    if pidfd is None:
+        return _wait_polling(process, deadline, between, output)
     try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if output is not None:
+            poller.register(output.fileno(), select.POLLIN)
+        last_between = time.monotonic()
         while True:
             deadline.check()
-            if pidfd is not None:
-                if _exited(pidfd, max(0.05, deadline.remaining())):
-                    return process.wait()
+            events = poller.poll(max(0.05, deadline.remaining()) * 1000)
+            if any(fd == pidfd for fd, _ in events):
+                return process.wait()
+            for fd, _ in events:  # only the output's: data, or its end
+                if output is not None and not output.pull():
+                    poller.unregister(fd)
+            now = time.monotonic()
+            if not events or now - last_between >= POLL_SECONDS:
                 between()
-                continue
-            try:
-                return process.wait(timeout=max(0.05, deadline.remaining()))
-            except subprocess.TimeoutExpired:
-                between()
+                last_between = now
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
+        os.close(pidfd)
+
+
+def _wait_polling(
+    process: subprocess.Popen[bytes], deadline: Deadline, between: Callable[[], None], output: Output | None
+) -> int:
+    """wait_process where the kernel has no pidfds: the exit is polled (Popen.wait's own sleeps, up to 50 ms)."""
+    last_between = time.monotonic()
+    while True:
+        deadline.check()
+        step = max(0.05, deadline.remaining())
+        if output is not None:
+            if select.select([output], [], [], min(0.05, step))[0] and not output.pull():
+                output = None
+            code = process.poll()
+            if code is not None:
+                return code
+        else:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return process.wait(timeout=step)
+        now = time.monotonic()
+        if now - last_between >= POLL_SECONDS:
+            between()
+            last_between = now
 
 
 def _pidfd(pid: int) -> int | None:
@@ -75,12 +121,6 @@ def _pidfd(pid: int) -> int | None:
     with contextlib.suppress(OSError):  # no such process any more (reaped), or a kernel without pidfds
         return int(opener(pid))
     return None
-
-
-def _exited(pidfd: int, seconds: float) -> bool:
-    poller = select.poll()
-    poller.register(pidfd, select.POLLIN)
-    return bool(poller.poll(seconds * 1000))
 
 
 def in_thread(fn: Callable[[], T], deadline: Deadline, name: str = "tork-runtime-call") -> T:
