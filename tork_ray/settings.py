@@ -229,9 +229,15 @@ class WorkerSettings:
     # worker.executor (TORK_WORKER_EXECUTOR): "task", one Ray task per Tork task; "node", one long-lived
     # executor actor per node and queue holding the queue's slots, a call per task (worker/executor.py).
     executor: str = "task"
+    # worker.linger (TORK_WORKER_LINGER): how long an executor (worker.executor = node) with no task keeps its
+    # queue's slots before it stops and gives them back to the node (to another engine, or an autoscaler).
+    linger: str = "10s"
 
     def start_report_seconds(self) -> float:
         return _setting("worker.start_report_delay", parse_duration, self.start_report_delay) or 0.0
+
+    def linger_seconds(self) -> float:
+        return _setting("worker.linger", parse_duration, self.linger) or 0.0
 
 
 EXECUTORS = ("task", "node")  # worker.executor
@@ -402,11 +408,16 @@ def worker_settings(tree: Mapping[str, Any]) -> WorkerSettings:
     executor = str(_get(tree, "worker.executor", "task")).strip().lower()
     if executor not in EXECUTORS:
         raise BadRequest(f"setting worker.executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    linger = _get(tree, "worker.linger", "10s")
     settings = WorkerSettings(
-        start_report_delay=_duration_setting("worker.start_report_delay", delay), executor=executor
+        start_report_delay=_duration_setting("worker.start_report_delay", delay),
+        executor=executor,
+        linger=_duration_setting("worker.linger", linger),
     )
     if settings.start_report_seconds() < 0:
         raise BadRequest(f"setting worker.start_report_delay must not be negative, got {delay}")
+    if settings.linger_seconds() <= 0:
+        raise BadRequest(f"setting worker.linger must be positive, got {linger}")
     return settings
 
 

@@ -21,6 +21,7 @@ from tests.e2e.conftest import EngineProcess, wait_for_job
 from tests.polling import poll_until
 
 SLOTS = 2
+LINGER_SECONDS = 3
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,12 @@ def engine_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineP
     process = EngineProcess(
         tmp_path_factory.mktemp("executor_engine"),
         f"tork_exec_{uuid.uuid4().hex[:8]}",
-        env={"TORK_WORKER_EXECUTOR": "node", "TORK_RUNTIME_TYPE": "shell", "TORK_WORKER_QUEUES_DEFAULT": str(SLOTS)},
+        env={
+            "TORK_WORKER_EXECUTOR": "node",
+            "TORK_RUNTIME_TYPE": "shell",
+            "TORK_WORKER_QUEUES_DEFAULT": str(SLOTS),
+            "TORK_WORKER_LINGER": f"{LINGER_SECONDS}s",
+        },
     )
     process.start()
     try:
@@ -269,3 +275,21 @@ def test_container_tasks_share_the_executor_and_a_cancelled_ones_container_is_re
         60,
         "the cancelled task's container removed",
     )
+
+
+def test_an_idle_executor_gives_its_slots_back_and_the_next_task_makes_another(
+    engine_process: EngineProcess, engine: httpx.Client
+) -> None:
+    """worker.linger: an executor with no task for that long stops, so that its queue's slots are the node's
+    again (another engine's, an autoscaler's); the next task makes a new one."""
+    assert engine_process.process is not None
+    root = engine_process.process.pid
+    job = {"name": "linger", "tasks": [{"name": "one", "run": "echo -n $PPID > $TORK_OUTPUT"}]}
+    first = wait_for_job(engine, submit(engine, job), timeout=120)
+    assert first["state"] == "COMPLETED", first
+    executor_pid = int(first["execution"][0]["result"])  # the shell's parent: the executor's process
+    assert executor_pid in ray_processes(root, "QueueExecutor")
+    poll_until(lambda: executor_pid not in ray_processes(root, "QueueExecutor"), 60, "the idle executor stopped")
+    second = wait_for_job(engine, submit(engine, job), timeout=120)
+    assert second["state"] == "COMPLETED", second
+    assert int(second["execution"][0]["result"]) != executor_pid

@@ -232,3 +232,34 @@ async def test_an_executor_left_unplaced_is_named_once_in_the_log(
     assert hex_id("b") in warnings[0] and "another engine with worker.executor = node" in warnings[0]
     placed.add(on_b.ready_ref)
     assert executors_pool.check_placement() == []
+
+
+@in_loop
+async def test_an_executor_idle_for_long_is_stopped_and_made_again_by_the_next_task(
+    nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its queue's slots go back to the node (another engine, the autoscaler) while it has nothing to run."""
+    killed: list[Any] = []
+    monkeypatch.setattr(executors.ray, "kill", lambda handle, **_kw: killed.append(handle))
+    clock = [1000.0]
+    monkeypatch.setattr(executors.time, "monotonic", lambda: clock[0])
+    nodes += [node("a", default=1), node("b", default=1)]
+    executors_pool = pool()
+    (busy,) = await launch(executors_pool, "r1")
+    on_a, on_b = sorted(FakeActor.made, key=lambda actor: actor.node)
+    worker, spare = (on_a, on_b) if on_a.sent else (on_b, on_a)
+    clock[0] += 5
+    assert executors_pool.stop_idle(idle_seconds=10) == []
+    clock[0] += 6  # the spare, never sent a task, has been idle 11 s; the worker is busy however long
+    assert [key[0][0] for key in executors_pool.stop_idle(idle_seconds=10)] == [spare.node]
+    clock[0] += 100
+    assert executors_pool.stop_idle(idle_seconds=10) == []
+    executors_pool.report([], [("r1", {"result": ""})])
+    executors_pool.done(busy, None)
+    clock[0] += 9  # idle since its task ended, not since it was made
+    assert executors_pool.stop_idle(idle_seconds=10) == []
+    clock[0] += 1
+    assert [key[0][0] for key in executors_pool.stop_idle(idle_seconds=10)] == [worker.node]
+    assert killed == [spare, worker]
+    await launch(executors_pool, "r2")
+    assert len(FakeActor.made) == 4 and sum(actor.sent == ["r2"] for actor in FakeActor.made[2:]) == 1

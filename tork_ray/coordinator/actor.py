@@ -81,7 +81,12 @@ class Coordinator:
         )
         # worker.executor = "node": tasks go to an executor actor per node and queue (coordinator/executors.py).
         self._executors = (
-            ExecutorPool(settings.ray.coordinator_name, settings.ray.namespace, settings.runtime)
+            ExecutorPool(
+                settings.ray.coordinator_name,
+                settings.ray.namespace,
+                settings.runtime,
+                settings.worker.linger_seconds(),
+            )
             if settings.worker.executor == "node"
             else None
         )
@@ -160,6 +165,7 @@ class Coordinator:
                 self.engine.dispatcher.pump_all()
                 if self._executors is not None:
                     self._executors.check_placement()
+                    self._executors.stop_idle()
             except Exception:
                 log.exception("dispatch pump failed")
 

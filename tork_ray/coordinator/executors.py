@@ -57,6 +57,11 @@ MAX_CALLS = 16
 QUEUE_SECONDS = 0.1
 MAX_IN_FLIGHT_PER_SLOT = 16
 FIRST_IN_FLIGHT_PER_SLOT = 2  # before any task of the queue has run
+# An executor with no task in flight this long is stopped, giving its queue's slots back to the node: to
+# another engine on the cluster that wants them, to Ray tasks of other programs, and to an autoscaler, which
+# sees a node whose slots are held as busy and never removes it. The next task makes a new executor (about
+# 0.2 s on this machine, against a process that otherwise stays for good). worker.linger sets it.
+IDLE_SECONDS = 10.0
 RUN_TIME_WEIGHT = 0.3  # of each report's mean, in the queue's mean run time (a moving average)
 
 
@@ -70,6 +75,7 @@ class _Executor:
     warned: bool = False
     outbox: list[RunRequest] = field(default_factory=list)  # sent at the end of the loop turn
     dead: bool = False
+    idle_since: float | None = None  # since when it has had no task in flight (None: it has some)
 
 
 @dataclass
@@ -81,7 +87,10 @@ class _Pending:
 
 
 class ExecutorPool:
-    def __init__(self, coordinator_name: str, namespace: str, runtime: RuntimeSettings) -> None:
+    def __init__(
+        self, coordinator_name: str, namespace: str, runtime: RuntimeSettings, linger_seconds: float = IDLE_SECONDS
+    ) -> None:
+        self._linger_seconds = linger_seconds
         self._coordinator_name = coordinator_name
         self._namespace = namespace
         self._runtime = runtime
@@ -119,6 +128,7 @@ class ExecutorPool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, str] | None] = loop.create_future()
         executor.outbox.append(request)
+        executor.idle_since = None
         self._in_flight[key] += 1
         self._pending[request.task_id] = _Pending(key, executor, future)
         self._futures[future] = request.task_id
@@ -166,6 +176,8 @@ class ExecutorPool:
         pending = self._pending.pop(task_id, None) if task_id is not None else None
         if pending is not None:
             self._in_flight[pending.key] -= 1
+            if not self._in_flight[pending.key]:
+                pending.executor.idle_since = time.monotonic()
 
     def _settle(self, task_id: str, outcome: dict[str, str] | None) -> None:
         pending = self._pending.get(task_id)
@@ -231,6 +243,21 @@ class ExecutorPool:
                     )  # fmt: skip
         return waiting
 
+    def stop_idle(self, idle_seconds: float | None = None) -> list[tuple[str, str]]:
+        """Stops the executors that had no task in flight for `idle_seconds` (worker.linger; see IDLE_SECONDS);
+        their keys."""
+        idle_seconds = self._linger_seconds if idle_seconds is None else idle_seconds
+        now = time.monotonic()
+        stopped = []
+        for key, executor in list(self._executors.items()):
+            if executor.idle_since is not None and now - executor.idle_since >= idle_seconds:
+                # Nothing of it is pending: its watch sees the death and finds no task to end.
+                del self._executors[key]
+                with contextlib.suppress(RayError):
+                    ray.kill(executor.handle, no_restart=True)
+                stopped.append(key)
+        return stopped
+
     def _refresh(self, force: bool, wanted: str) -> None:
         self._resources.add(wanted)
         now = time.monotonic()
@@ -260,7 +287,8 @@ class ExecutorPool:
             max_task_retries=0,
             max_concurrency=MAX_CALLS,
         ).remote(self._coordinator_name, self._namespace, self._runtime, slots)
-        executor = _Executor(handle, slots, handle.__ray_ready__.remote(), time.monotonic())
+        made_at = time.monotonic()
+        executor = _Executor(handle, slots, handle.__ray_ready__.remote(), made_at, idle_since=made_at)
         watcher = asyncio.get_running_loop().create_task(self._watch((node_id, resource), executor))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
