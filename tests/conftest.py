@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.engine import QUEUES, LiveEngine, free_port
+from tests.engine import QUEUES, TEST_LINGER, LiveEngine, free_port
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
 from tork_ray.coordinator.actor import start_coordinator
-from tork_ray.settings import ApiSettings, DatastoreSettings, RaySettings, Settings
+from tork_ray.settings import ApiSettings, DatastoreSettings, RaySettings, Settings, WorkerSettings
 from tork_ray.standalone import engine as run_engine
 from tork_ray.store.store import open_store
 from tork_ray.webhooks.config import WebhookSettings
@@ -71,6 +71,7 @@ def live_engine(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) ->
         webhooks=WebhookSettings(secret=WEBHOOK_SECRET, retry_delay="200ms"),
         # The port the API is served on below: the coordinator tells it to Ray programs (tork_ray.submit()).
         api=ApiSettings(port=free_port()),
+        worker=WorkerSettings(linger=TEST_LINGER),
     )
     with run_engine(settings) as coordinator:
         store = open_store(settings)

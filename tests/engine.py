@@ -13,6 +13,10 @@ from tork_ray.settings import Settings
 from tork_ray.store.store import Store
 
 QUEUES = {"default": 2, "other": 1}
+# The session's engines share one Ray cluster and its queues: the session engine, its PostgreSQL twin, and the
+# engines some modules start beside them. An engine's executor holds a queue's slots until it has been idle for
+# worker.linger, so each turn from one engine to another waits that long first (10 s by default); short here.
+TEST_LINGER = "500ms"
 
 
 @dataclass

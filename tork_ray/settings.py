@@ -226,9 +226,11 @@ class WorkerSettings:
     # reports RUNNING then; one that ends sooner brings its start with its result, stored in one transaction (one
     # actor call and one commit less per short task). "0": every start is reported at once.
     start_report_delay: str = "50ms"
-    # worker.executor (TORK_WORKER_EXECUTOR): "task", one Ray task per Tork task; "node", one long-lived
-    # executor actor per node and queue holding the queue's slots, a call per task (worker/executor.py).
-    executor: str = "task"
+    # worker.executor (TORK_WORKER_EXECUTOR): "node", one executor actor per node and queue holding the queue's
+    # slots while it has tasks, tasks sent and outcomes reported in batches (worker/executor.py); "task", one Ray
+    # task per Tork task. "node" is the default by the numbers: on 2 slots a parallel of trivial shell tasks ran
+    # at 580-590 tasks/s against 304 with Ray tasks, whose own raw rate here is 270-780 (benchmarks/README.md).
+    executor: str = "node"
     # worker.linger (TORK_WORKER_LINGER): how long an executor (worker.executor = node) with no task keeps its
     # queue's slots before it stops and gives them back to the node (to another engine, or an autoscaler).
     linger: str = "10s"
@@ -405,7 +407,7 @@ def _build(tree: Mapping[str, Any]) -> Settings:
 def worker_settings(tree: Mapping[str, Any]) -> WorkerSettings:
     """worker.start_report_delay (TOML) or TORK_WORKER_START_REPORT_DELAY (lands on worker.start.report.delay)."""
     delay = _get(tree, "worker.start_report_delay", _get(tree, "worker.start.report.delay", "50ms"))
-    executor = str(_get(tree, "worker.executor", "task")).strip().lower()
+    executor = str(_get(tree, "worker.executor", "node")).strip().lower()
     if executor not in EXECUTORS:
         raise BadRequest(f"setting worker.executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     linger = _get(tree, "worker.linger", "10s")

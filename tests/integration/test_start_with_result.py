@@ -23,7 +23,7 @@ from tests.integration.test_runtime_shell import alive
 from tests.integration.workers import kill_task_workers
 from tests.polling import poll_until
 from tests.webhook_receiver import Receiver, receiver
-from tork_ray.settings import DatastoreSettings, WorkerSettings
+from tork_ray.settings import DatastoreSettings
 from tork_ray.store.outage import StoreRetrySettings
 
 SECRET = "start-window-canary-51c2"
@@ -39,7 +39,7 @@ def held(live_engine: LiveEngine, tmp_path_factory: pytest.TempPathFactory) -> I
         DatastoreSettings(sqlite_path=str(data / "tork.db"), encryption_key=base.datastore.encryption_key),
         StoreRetrySettings(),
         runtime=replace(base.runtime, type="shell"),
-        worker=WorkerSettings(start_report_delay="1h"),
+        worker=replace(base.worker, start_report_delay="1h"),
     ) as engine:
         yield engine
 

@@ -1,4 +1,4 @@
-"""worker.executor: "task" (the default) or "node", from TORK_WORKER_EXECUTOR or the TOML file; anything else is
+"""worker.executor: "node" (the default) or "task", from TORK_WORKER_EXECUTOR or the TOML file; anything else is
 refused at start, naming the setting."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from tork_ray.settings import load_settings
 
 
 def test_the_executor_reads_from_env_or_toml_and_refuses_anything_else(tmp_path: Path) -> None:
-    assert load_settings({"TORK_CONFIG": ""}).worker.executor == "task"
-    assert load_settings({"TORK_CONFIG": "", "TORK_WORKER_EXECUTOR": "Node"}).worker.executor == "node"
+    assert load_settings({"TORK_CONFIG": ""}).worker.executor == "node"
+    assert load_settings({"TORK_CONFIG": "", "TORK_WORKER_EXECUTOR": "Task"}).worker.executor == "task"
     config = tmp_path / "config.toml"
-    config.write_text('[worker]\nexecutor = "node"\n')
-    assert load_settings({"TORK_CONFIG": str(config)}).worker.executor == "node"
+    config.write_text('[worker]\nexecutor = "task"\n')
+    assert load_settings({"TORK_CONFIG": str(config)}).worker.executor == "task"
     for bad in ("actor", "", "nodes"):
         with pytest.raises(BadRequest, match=r"worker\.executor must be one of task, node"):
             load_settings({"TORK_CONFIG": "", "TORK_WORKER_EXECUTOR": bad})
