@@ -132,14 +132,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory_bench", description=__doc__)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before measuring (default 10)")
     parser.add_argument("--env", nargs="*", default=[], help="NAME=VALUE for the engine's environment (experiments)")
-    parser.add_argument(
-        "--node", action="store_true", help="also the engine with worker.executor = node (no Ray task workers)"
-    )
+    parser.add_argument("--task", action="store_true", help="also the engine with worker.executor = task")
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.env)
     report = {"engine": engine_side(args.idle, env), "bare ray.init": bare_ray_side(args.idle)}
-    if args.node:
-        report["engine, executor per node"] = engine_side(args.idle, {**env, "TORK_WORKER_EXECUTOR": "node"})
+    if args.task:
+        report["engine, a Ray task per task"] = engine_side(args.idle, {**env, "TORK_WORKER_EXECUTOR": "task"})
     report["rss_ratio"] = round(report["engine"]["rss_mib"] / report["bare ray.init"]["rss_mib"], 2)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "memory_bench.json").write_text(json.dumps(report, indent=2))

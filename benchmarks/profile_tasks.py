@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=100, help="tasks per sequential job")
     parser.add_argument("--fanout", type=int, default=200, help="tasks of the parallel")
     parser.add_argument("--top", type=int, default=40)
-    parser.add_argument("--executor", default="task", choices=("task", "node"), help="worker.executor")
+    parser.add_argument("--executor", default="node", choices=("task", "node"), help="worker.executor")
     parser.add_argument("--load", default="sequential", choices=("sequential", "fanout"), help="what runs under py-spy")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)

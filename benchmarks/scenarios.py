@@ -9,8 +9,8 @@ from benchmarks.registry import Goal, Row, Scenario, register
 
 def _shell_rows(report: dict[str, Any]) -> list[Row]:
     return (
-        _shell_engine_rows(report, "shell tasks", "tork_ray")
-        + _shell_engine_rows(report, "shell tasks, executor per node", "tork_ray_node")
+        _shell_engine_rows(report, "shell tasks, executor per node (the default)", "tork_ray_node")
+        + _shell_engine_rows(report, "shell tasks, a Ray task per task", "tork_ray")
         + _design_rows(report)
     )
 
@@ -84,9 +84,9 @@ def _memory_rows(report: dict[str, Any]) -> list[Row]:
         Row("cold start and memory", "cold start to a healthy API", "s", engine["cold_start_seconds"],
             "bare ray.init", bare["cold_start_seconds"], (Goal("<=", 10, on_value=True),)),
     ]  # fmt: skip
-    if node := report.get("engine, executor per node"):
-        rows.append(Row("cold start and memory", "the same with worker.executor = node: RSS, idle", "MiB",
-                        node["rss_mib"], "bare ray.init", bare["rss_mib"],
+    if tasks := report.get("engine, a Ray task per task"):
+        rows.append(Row("cold start and memory", "the same with worker.executor = task: RSS, idle", "MiB",
+                        tasks["rss_mib"], "bare ray.init", bare["rss_mib"],
                         (Goal("<=", 1024, on_value=True),)))  # fmt: skip
     return rows
 
@@ -136,7 +136,7 @@ register(Scenario(
     "docker_bench.json", _docker_rows, "container tasks against the raw Docker SDK", quick_seconds=42,
 ))  # fmt: skip
 register(Scenario(
-    "memory", "benchmarks.memory_bench", ("--node",), ("--idle", "2"), "memory_bench.json", _memory_rows,
+    "memory", "benchmarks.memory_bench", ("--task",), ("--idle", "2"), "memory_bench.json", _memory_rows,
     "cold start and idle memory of make run against a bare ray.init", quick_seconds=45,
 ))  # fmt: skip
 register(Scenario(

@@ -1,9 +1,9 @@
 """`python -m benchmarks.shell_bench`: what the engine itself adds to a trivial task (the shell runtime, `run:
 "true"`), against raw subprocesses and raw Ray tasks, in one run on one Ray, rounds interleaved.
 
-Two engines on that Ray, each with a queue of its own and 2 slots: `worker.executor = task` (a Ray task per Tork
-task, the default; results key `tork_ray`) and `worker.executor = node` (an executor actor per node and queue;
-`tork_ray_node`). The raw baselines use a third queue.
+Two engines on that Ray, each with a queue of its own and 2 slots: `worker.executor = node` (an executor actor per
+node and queue, the default; results key `tork_ray_node`) and `worker.executor = task` (a Ray task per Tork task;
+`tork_ray`). The raw baselines use a third queue.
 Sequential: one job of `--tasks` tasks over HTTP (`wait`: the answer comes when the job ends) against as many
 `bash -c true` one after another, and as many Ray tasks (each runs that subprocess) one after another.
 Fan-out: one job with a `parallel` of `--fanout` tasks on 2 slots against as many subprocesses on 2 threads and as

@@ -7,14 +7,13 @@ import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from itertools import count
 from typing import Any, ClassVar
 
 import pytest
-from ray.exceptions import ActorDiedError
+from ray.exceptions import ActorDiedError, ActorUnavailableError
 
 from tork_ray.coordinator import executors
-from tork_ray.coordinator.dispatch import NotStarted
+from tork_ray.coordinator.dispatch import NotStarted, lost_error
 from tork_ray.coordinator.executors import ExecutorPool
 from tork_ray.settings import RuntimeSettings
 
@@ -38,11 +37,13 @@ class FakeActor:
     """What `QueueExecutorActor.options(...).remote(...)` makes: records where it went and its calls."""
 
     made: ClassVar[list[FakeActor]] = []
-    refs = count()
+    start_at_once: ClassVar[bool] = True  # its __ray_ready__ answers at once: Ray placed it and it started
 
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self.ready_ref = f"ready-{next(self.refs)}"
+        self.ready_ref: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.start_at_once:
+            self.ready_ref.set_result(None)
         self.__ray_ready__ = _Method(lambda: self.ready_ref)
         self.submit = _Method(lambda: None)
         self.cancel = _Method(lambda: None)
@@ -81,6 +82,7 @@ def node(name: str, alive: bool = True, **queues: int) -> dict[str, Any]:
 def nodes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = []
     FakeActor.made = []
+    FakeActor.start_at_once = True
     monkeypatch.setattr(executors.ray, "nodes", lambda: listed)
     monkeypatch.setattr(executors.ray, "kill", lambda *_args, **_kw: None)
     monkeypatch.setattr(executors.ray, "wait", lambda refs, timeout: ([r for r in refs if r in placed], []))
@@ -219,6 +221,7 @@ async def test_an_executor_left_unplaced_is_named_once_in_the_log(
     nodes += [node("a", default=2), node("b", default=1)]
     clock = [100.0]
     monkeypatch.setattr(executors.time, "monotonic", lambda: clock[0])
+    FakeActor.start_at_once = False
     executors_pool = pool()
     await launch(executors_pool, "r1")
     on_a, on_b = sorted(FakeActor.made, key=lambda actor: actor.node)
@@ -263,3 +266,62 @@ async def test_an_executor_idle_for_long_is_stopped_and_made_again_by_the_next_t
     assert killed == [spare, worker]
     await launch(executors_pool, "r2")
     assert len(FakeActor.made) == 4 and sum(actor.sent == ["r2"] for actor in FakeActor.made[2:]) == 1
+
+
+@in_loop
+async def test_the_tasks_of_an_executor_that_died_with_its_node_are_lost_with_the_node(
+    nodes: list[dict[str, Any]],
+) -> None:
+    """The error a user reads names the node's death, as for a Ray task, not only the executor's."""
+    nodes += [node("a", default=1), node("b", default=1)]
+    executors_pool = pool()
+    on_a, on_b = await launch(executors_pool, "r1", "r2")
+    executors_pool.started(["r1", "r2"])
+    first_a, first_b = sorted(FakeActor.made, key=lambda actor: actor.node)
+    nodes[1] = node("b", alive=False, default=1)
+    first_a.death.set_exception(ActorDiedError())
+    first_b.death.set_exception(ActorDiedError())
+    await asyncio.sleep(0)
+    assert lost_error(on_a.exception()).startswith("task lost: the executor process running the task died")  # type: ignore[arg-type]
+    assert lost_error(on_b.exception()).startswith("task lost: the node running the task died")  # type: ignore[arg-type]
+
+
+@in_loop
+async def test_the_tasks_of_an_executor_that_never_started_are_sent_again_whatever_came_before(
+    nodes: list[dict[str, Any]],
+) -> None:
+    """Made on a node that then died, it was never placed: its tasks certainly never ran (NotStarted.certain)."""
+    FakeActor.start_at_once = False
+    nodes += [node("a", default=1)]
+    (queued,) = await launch(pool(), "r1")
+    (actor,) = FakeActor.made
+    actor.ready_ref.set_exception(ActorDiedError())
+    await asyncio.sleep(0)
+    error = queued.exception()
+    assert isinstance(error, NotStarted) and error.certain
+
+
+@in_loop
+async def test_an_executor_unavailable_for_a_while_is_not_taken_for_dead(
+    nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray's ActorUnavailableError (a network fault, a node not yet declared dead) may pass: its tasks may still be
+    running, so none is ended until the executor is known dead."""
+    monkeypatch.setattr(executors, "UNAVAILABLE_RETRY_SECONDS", 0)
+    nodes += [node("a", default=1)]
+    (running,) = await launch(pool(), "r1")
+    (actor,) = FakeActor.made
+    deaths = iter([ActorUnavailableError("socket closed", None), ActorDiedError()])
+    calls = []
+
+    def until_stopped() -> asyncio.Future[None]:
+        calls.append(1)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_exception(next(deaths))
+        return future
+
+    actor.death.set_exception(ActorUnavailableError("socket closed", None))
+    actor.until_stopped = _Method(until_stopped)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert isinstance(running.exception(), NotStarted) and len(calls) == 2

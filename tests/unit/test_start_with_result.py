@@ -149,6 +149,45 @@ def test_a_failed_or_timed_out_run_within_the_delay_is_stored_running_then_faile
     ]
 
 
+@pytest.mark.parametrize(
+    ("ended_ago", "expected"),
+    [(0.0, "as sent"), (-3600.0, "now at most"), (30.0, "the start at least")],
+    ids=["worker-clock", "clock-ahead", "clock-behind"],
+)
+def test_a_tasks_end_is_stamped_with_the_workers_clock_between_its_start_and_now(
+    tmp_path: Path, ended_ago: float, expected: str
+) -> None:
+    """completedAt and failedAt are the worker's end of the run, not the moment its outcome arrived (an
+    executor's report may hold outcomes back while other tasks run): a queue of one slot then never shows two
+    tasks overlapping. A worker clock that is off is kept within [start, now] on the coordinator's clock."""
+    runs = Runs()
+
+    async def scenario() -> tuple[Engine, list[tuple[str, str, str]], datetime]:
+        engine = make_engine(tmp_path / "tork.db", runs)
+        job = engine.submit(job_of({"name": "ok", "run": "true"}, {"name": "bad", "run": "false"}))
+        sent = []  # (task id, its start, its end), as the worker sent them
+        for index, key in enumerate(("result", "error")):
+            task_id = (await until(lambda at=index: runs.requests[at:], f"launch {index}"))[0].task_id
+            started = worker_clock()
+            ended = worker_clock(ended_ago)
+            sent.append((task_id, started, ended))
+            runs.results[task_id].set_result({key: "x", "nodeId": "n", "startedAt": started, "endedAt": ended})
+        await engine.wait_job(job.id, 30)
+        return engine, sent, datetime.now(UTC)
+
+    engine, sent, after = run(scenario)
+    for (task_id, started, ended), column in zip(sent, ("completed_at", "failed_at"), strict=True):
+        task = engine.writer.store.get_task(task_id)
+        assert task is not None
+        stamp = getattr(task, column)
+        if expected == "as sent":
+            assert stamp == datetime.fromisoformat(ended)
+        elif expected == "now at most":
+            assert datetime.fromisoformat(started) <= stamp <= after
+        else:
+            assert stamp == datetime.fromisoformat(started)
+
+
 def test_a_start_reported_before_the_result_is_kept_and_the_one_in_the_result_ignored(tmp_path: Path) -> None:
     runs = Runs()
 

@@ -73,11 +73,15 @@ def lost_error(exc: RayError) -> str:
 
 class NotStarted(Exception):
     """A task was lost with its executor before the coordinator heard of its start (coordinator/executors.py):
-    it had not started, or had only just. It is sent again, once, and reports its start at once from then on."""
+    it had not started, or had only just. It is sent again, once, and reports its start at once from then on.
+    `certain`: its executor never started at all (never placed), so neither did the task: sent again as it was,
+    however often that happens (a node that dies before its executor starts, or an executor made on a node
+    that is dying)."""
 
-    def __init__(self, cause: RayError) -> None:
+    def __init__(self, cause: RayError, certain: bool = False) -> None:
         super().__init__(str(cause))
         self.cause = cause
+        self.certain = certain
 
 
 @dataclass(order=True)
@@ -225,7 +229,9 @@ class Dispatcher:
         except TaskCancelledError:
             outcome = None
         except NotStarted as exc:  # its executor died: sent again once, unless it must report its start at once
-            if entry.request.start_report_delay > 0:
+            if exc.certain:
+                again = entry.request
+            elif entry.request.start_report_delay > 0:
                 again = replace(entry.request, start_report_delay=0.0)
             else:
                 lost = exc.cause

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -222,8 +222,8 @@ class Engine(WorkQueue):
 
         self.writer.after_commit(enqueue)
 
-    def _fail_task(self, task: Task, error: str, retryable: bool = True) -> None:
-        if self.writer.move_task(task, TaskState.FAILED, error=error):
+    def _fail_task(self, task: Task, error: str, retryable: bool = True, at: datetime | None = None) -> None:
+        if self.writer.move_task(task, TaskState.FAILED, error=error, failed_at=at or utcnow()):
             self.post(TaskFailed(task, retryable))
 
     # --- events from workers --------------------------------------------------------------------------
@@ -270,9 +270,13 @@ class Engine(WorkQueue):
             # still on its way): RUNNING first, in this same transaction, so every watcher sees the task start
             # then end; a start already stored is a repeat, ignored by the transition table.
             self._started(task, outcome["nodeId"], outcome.get("startedAt"))
+        # The end on the worker's clock, kept between the task's start and now (as its start is).
+        ended = worker_time(outcome["endedAt"], task.started_at or task.scheduled_at) if "endedAt" in outcome else None
         if "error" in outcome:
-            self._fail_task(task, outcome["error"])
-        elif self.writer.move_task(task, TaskState.COMPLETED, result=outcome.get("result", ""), progress=0.0):
+            self._fail_task(task, outcome["error"], at=ended)
+        elif self.writer.move_task(
+            task, TaskState.COMPLETED, result=outcome.get("result", ""), progress=0.0, completed_at=ended or utcnow()
+        ):
             self.post(TaskCompleted(task))
 
     def fail_tasks(self, task_ids: list[str], error: str) -> None:

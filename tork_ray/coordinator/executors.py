@@ -14,7 +14,8 @@ RayActorError, and the coordinator's retry rules decide, as for a killed worker.
 not started, or started within the last start_report_delay: it is sent again (NotStarted), once, and reports
 its start at once from then on, as recovery does with a task stored SCHEDULED (Engine.requeue).
 
-The executors are owned by the coordinator's process: they end with it, and the next coordinator makes its
+An executor with no task for worker.linger stops (IDLE_SECONDS, below). The executors are owned by the
+coordinator's process: they end with it, and the next coordinator makes its
 own (its recovery redelivers what they ran, as for Ray tasks). An executor whose node is no longer alive is
 forgotten at the next look at the nodes. A dead one is dropped, and the next launch reads the nodes again and
 makes a new executor if the node lives: Ray's own restart would leave a window in which calls fail fast,
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import ActorUnavailableError, NodeDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tork_ray.coordinator.dispatch import NotStarted, queue_resource
@@ -60,9 +61,10 @@ FIRST_IN_FLIGHT_PER_SLOT = 2  # before any task of the queue has run
 # An executor with no task in flight this long is stopped, giving its queue's slots back to the node: to
 # another engine on the cluster that wants them, to Ray tasks of other programs, and to an autoscaler, which
 # sees a node whose slots are held as busy and never removes it. The next task makes a new executor (about
-# 0.2 s on this machine, against a process that otherwise stays for good). worker.linger sets it.
+# 0.3 s on this machine, against a process that otherwise stays for good). worker.linger sets it.
 IDLE_SECONDS = 10.0
 RUN_TIME_WEIGHT = 0.3  # of each report's mean, in the queue's mean run time (a moving average)
+UNAVAILABLE_RETRY_SECONDS = 0.5  # between two asks of an executor Ray says is unavailable
 
 
 @dataclass
@@ -194,7 +196,19 @@ class ExecutorPool:
 
     async def _watch(self, key: tuple[str, str], executor: _Executor) -> None:
         try:
-            await executor.handle.until_stopped.remote()
+            try:
+                await executor.ready
+            except RayError as exc:  # it never started: neither did any task sent to it
+                self._died(key, executor, exc, never_started=True)
+                return
+            executor.placed = True
+            while True:
+                try:
+                    await executor.handle.until_stopped.remote()
+                except ActorUnavailableError:
+                    # Unreachable for now (a network fault, or its node dying before the GCS declares it dead):
+                    # not a death, whose tasks would run twice. Asked again until it answers or is dead.
+                    await asyncio.sleep(UNAVAILABLE_RETRY_SECONDS)
         except RayError as exc:
             self._died(key, executor, exc)
         except asyncio.CancelledError:
@@ -203,8 +217,12 @@ class ExecutorPool:
             log.exception("watching the executor of %s on node %s failed", key[1], key[0])
             self._died(key, executor, RayError(f"the executor of {key[1]} on node {key[0]} could not be watched"))
 
-    def _died(self, key: tuple[str, str], executor: _Executor, error: RayError) -> None:
+    def _died(self, key: tuple[str, str], executor: _Executor, error: RayError, never_started: bool = False) -> None:
         """Every task the executor had not reported ends: lost if it had started, sent again if not."""
+        if not _node_alive(key[0]):
+            # The actor's death says so only in its text: the tasks' error names the node's death, as a Ray
+            # task's would (dispatch.LOST_REASONS).
+            error = NodeDiedError(f"node {key[0]} died with the executor of {key[1]}: {error}")
         executor.dead = True
         executor.outbox = []
         if self._executors.get(key) is executor:
@@ -216,7 +234,7 @@ class ExecutorPool:
             self._nodes_read_at = 0.0
         for pending in list(self._pending.values()):
             if pending.executor is executor and not pending.future.done():
-                pending.future.set_exception(error if pending.started else NotStarted(error))
+                pending.future.set_exception(error if pending.started else NotStarted(error, never_started))
 
     def check_placement(self) -> list[tuple[str, str]]:
         """The (node id, resource) of the executors still waiting to be placed past PLACEMENT_WARNING_SECONDS,
@@ -293,3 +311,11 @@ class ExecutorPool:
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)
         return executor
+
+
+def _node_alive(node_id: str) -> bool:
+    """Whether the GCS still lists the node alive (it marks an actor dead for its node's death after the node)."""
+    try:
+        return any(node.get("NodeID") == node_id and node.get("Alive") for node in ray.nodes())
+    except Exception:  # the GCS did not answer: the executor's own death is the safer reading
+        return True

@@ -108,7 +108,9 @@ class StartReport:
             self._timer.withdraw(self._report)
 
 
-def with_start(outcome: dict[str, str], node_id: str, started_at: str) -> dict[str, str]:
+def with_start(outcome: dict[str, str], node_id: str, started_at: str, ended_at: str | None = None) -> dict[str, str]:
     """The outcome with the task's start in it, always: the coordinator applies RUNNING first, in the same
-    transaction as the outcome (a start it already stored is a repeat, and ignored)."""
-    return {**outcome, "nodeId": node_id, "startedAt": started_at}
+    transaction as the outcome (a start it already stored is a repeat, and ignored). And its end on the worker's
+    clock (`ended_at`, or now): the coordinator stamps the task's completedAt or failedAt with it, not with the
+    moment the outcome reached it (an executor's report may hold an outcome back while other tasks run)."""
+    return {**outcome, "nodeId": node_id, "startedAt": started_at, "endedAt": ended_at or started_now()}

@@ -79,8 +79,9 @@ def execute(
     ship = partial(_ship_log, coordinator, request.task_id)
     with StartReport(request.start_report_delay, report), LogShipper(ship) as shipper:
         outcome = _run(request, coordinator, settings, shipper, cancelled)
+        ended_at = started_now()
     _await_delivery(shipper.last_sent)
-    return with_start(outcome, node_id, started_at)
+    return with_start(outcome, node_id, started_at, ended_at)
 
 
 def _ship_log(coordinator: Any, task_id: str, text: str) -> Any:
