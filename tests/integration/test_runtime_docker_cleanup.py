@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.integration.conftest import LiveEngine
 from tests.integration.test_runtime_docker import IMAGE, assert_clean, leftovers, run_job, running_task, task_log
+from tests.integration.workers import TASK_TITLES
 from tests.polling import poll_until
 
 
@@ -108,14 +109,15 @@ def _descends_from_us(pid: int) -> bool:
 
 
 def ray_task_workers() -> list[int]:
-    """Ray worker processes of this session's cluster (our descendants) running a `run_task` right now."""
+    """Ray worker processes of this session's cluster (our descendants) running Tork tasks right now: a `run_task`,
+    or an executor (tests/integration/workers.py)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             title = (entry / "cmdline").read_bytes().split(b"\0")[0]
-            if title == b"ray::run_task" and _descends_from_us(int(entry.name)):
+            if title.startswith(TASK_TITLES) and _descends_from_us(int(entry.name)):
                 found.append(int(entry.name))
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile

@@ -65,7 +65,10 @@ tasks:
 """,
     )
     assert job["state"] == "COMPLETED", job
-    assert job["execution"][0]["result"] == "hello|from files|unset|main"
+    greeting, data, secret, directory = job["execution"][0]["result"].split("|")
+    assert (greeting, data, secret) == ("hello", "from files", "unset")
+    # The step's own temp dir: tork-<task id>-main-<random>.
+    assert directory.startswith(f"tork-{job['execution'][0]['id']}-main-"), directory
 
     refused = run(shell_engine, f"name: wrong\ntasks:\n  - name: image\n    image: {TEST_IMAGE}\n    run: echo hi\n")
     assert refused["state"] == "FAILED"

@@ -6,8 +6,10 @@ import os
 import signal
 from pathlib import Path
 
-# Ray titles a worker process `ray::<function>` while it runs that function (`ray::IDLE` between tasks).
-TASK_TITLE = b"ray::run_task"
+# Ray titles a worker process `ray::<function>` while it runs that function (`ray::IDLE` between tasks), and an
+# actor's process `ray::<class>` for its life: a Tork task runs in a `run_task` (worker.executor = task) or on
+# its queue's QueueExecutor (worker.executor = node, the default), which runs every task of that queue there.
+TASK_TITLES = (b"ray::run_task", b"ray::QueueExecutor")
 
 
 def _raylet_pid() -> int:
@@ -39,13 +41,13 @@ def task_worker_pids() -> list[int]:
             parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
         except OSError:  # gone meanwhile
             continue
-        if title.startswith(TASK_TITLE) and parent == raylet:
+        if title.startswith(TASK_TITLES) and parent == raylet:
             pids.append(int(proc.name))
     return pids
 
 
 def kill_task_workers() -> list[int]:
-    """SIGKILLs every worker process running a Tork task now; returns their pids."""
+    """SIGKILLs every worker process running a Tork task now (and every executor, busy or not); their pids."""
     pids = task_worker_pids()
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
