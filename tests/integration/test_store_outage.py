@@ -32,6 +32,7 @@ from tests.integration.outage_engine import OutageEngine, ServerStopped, SqliteL
 from tests.polling import poll_until
 from tests.private_postgres import private_postgres
 from tests.webhook_receiver import Receiver, receiver
+from tork_ray.runtime.base import LABEL_JOB
 from tork_ray.store.outage import StoreRetrySettings
 
 JOBS = 4
@@ -162,7 +163,9 @@ def _locked(engine: OutageEngine, lock: SqliteLocked, docker: Any) -> None:
     running = _two_running(http, docker, namespace, ids)
     lock.begin()
     locked = time.monotonic()
-    read = http.get(f"/jobs/{ids[0]}")  # WAL: readers go on under another process's write lock
+    # WAL: readers go on under another process's write lock. The job of a running task (which of the jobs run
+    # first is not certain: an executor may take the queue's next tasks before its slots free).
+    read = http.get(f"/jobs/{running[0].labels[LABEL_JOB]}")
     assert read.status_code == 200 and read.json()["state"] == "RUNNING", read.text
     # A submission meanwhile waits for the lock (the coordinator retries its write), then is answered once.
     late: dict[str, httpx.Response] = {}

@@ -49,12 +49,14 @@ class FakeActor:
         self.cancel = _Method(lambda: None)
         self.death: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.until_stopped = _Method(lambda: self.death)
+        self.token = ""
 
     @classmethod
     def options_(cls, **options: Any) -> Any:
         class Maker:
-            def remote(self, *_args: Any) -> FakeActor:
+            def remote(self, *args: Any) -> FakeActor:
                 actor = cls(options)
+                actor.token = args[4]  # what it sends with its reports
                 cls.made.append(actor)
                 return actor
 
@@ -108,6 +110,13 @@ def in_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Non
     return run
 
 
+def report(executors_pool: ExecutorPool, started: list[str], outcomes: list[Any], seconds: float | None = None) -> None:
+    """A report, as the executor the first of the tasks was sent to makes it (its token with it)."""
+    first = (started or [outcome[0] for outcome in outcomes])[0]
+    (actor,) = [actor for actor in FakeActor.made if first in actor.sent]
+    executors_pool.report(started, outcomes, seconds, actor.token)
+
+
 async def launch(executors_pool: ExecutorPool, *task_ids: str) -> list[asyncio.Future[Any]]:
     """Launches in one loop turn, then lets the turn end (the sends go out at its end)."""
     futures = [executors_pool.launch(Request(task_id), "queue:default") for task_id in task_ids]  # type: ignore[arg-type]
@@ -138,7 +147,7 @@ async def test_a_report_answers_the_launches_and_frees_their_room(nodes: list[di
     nodes += [node("a", default=1), node("b", default=1)]
     executors_pool = pool()
     (first,) = await launch(executors_pool, "r1")
-    executors_pool.report([], [("r1", {"result": "done"})])
+    report(executors_pool, [], [("r1", {"result": "done"})])
     assert first.result() == {"result": "done"}
     executors_pool.done(first, None)
     await launch(executors_pool, "r2", "r3")
@@ -154,13 +163,13 @@ async def test_a_queue_of_short_tasks_may_queue_more_in_its_executors_than_one_o
     executors_pool = pool()
     assert executors_pool.in_flight_per_slot("default") == executors.FIRST_IN_FLIGHT_PER_SLOT
     short = await launch(executors_pool, "s1", "s2")
-    executors_pool.report([], [("s1", {"result": ""}), ("s2", {"result": ""})], 0.002)
+    report(executors_pool, [], [("s1", {"result": ""}), ("s2", {"result": ""})], 0.002)
     assert executors_pool.in_flight_per_slot("default") == executors.MAX_IN_FLIGHT_PER_SLOT
     for future in short:
         executors_pool.done(future, None)
     for index in range(20):  # the queue's tasks now run 10 s each: in a few reports, none waits in an executor
         (future,) = await launch(executors_pool, f"l{index}")
-        executors_pool.report([], [(f"l{index}", {"result": ""})], 10.0)
+        report(executors_pool, [], [(f"l{index}", {"result": ""})], 10.0)
         executors_pool.done(future, None)
     assert executors_pool.in_flight_per_slot("default") == 1
     assert executors_pool.in_flight_per_slot("other") == executors.FIRST_IN_FLIGHT_PER_SLOT  # per queue
@@ -171,7 +180,7 @@ async def test_a_dead_executors_started_tasks_are_lost_the_others_not_started(no
     nodes += [node("a", default=3)]
     executors_pool = pool()
     running, heard, queued = await launch(executors_pool, "r1", "r2", "r3")
-    executors_pool.report(["r1"], [])  # r1's start came with a report, r2's with its own start report
+    report(executors_pool, ["r1"], [])  # r1's start came with a report, r2's with its own start report
     executors_pool.started(["r2"])
     (actor,) = FakeActor.made
     actor.death.set_exception(ActorDiedError())
@@ -257,7 +266,7 @@ async def test_an_executor_idle_for_long_is_stopped_and_made_again_by_the_next_t
     assert [key[0][0] for key in executors_pool.stop_idle(idle_seconds=10)] == [spare.node]
     clock[0] += 100
     assert executors_pool.stop_idle(idle_seconds=10) == []
-    executors_pool.report([], [("r1", {"result": ""})])
+    report(executors_pool, [], [("r1", {"result": ""})])
     executors_pool.done(busy, None)
     clock[0] += 9  # idle since its task ended, not since it was made
     assert executors_pool.stop_idle(idle_seconds=10) == []
@@ -325,3 +334,17 @@ async def test_an_executor_unavailable_for_a_while_is_not_taken_for_dead(
     for _ in range(5):
         await asyncio.sleep(0)
     assert isinstance(running.exception(), NotStarted) and len(calls) == 2
+
+
+@in_loop
+async def test_a_report_settles_only_what_was_sent_to_the_executor_making_it(nodes: list[dict[str, Any]]) -> None:
+    """After a coordinator restart, an executor of its previous process may report for a moment about a task the
+    new process sent again under the same id: an old attempt's outcome, which must not settle the new one."""
+    nodes += [node("a", default=1)]
+    executors_pool = pool()
+    (again,) = await launch(executors_pool, "r1")
+    executors_pool.report(["r1"], [("r1", {"error": "the old attempt's container was removed"})], 1.0, "old-token")
+    await asyncio.sleep(0)
+    assert not again.done()
+    report(executors_pool, [], [("r1", {"result": "new"})])
+    assert again.result() == {"result": "new"}

@@ -423,12 +423,14 @@ class Coordinator:
             self._executors.started([task_id])
         await self.engine.report_started(task_id, node_id, started_at)
 
-    async def report(self, started: list[str], outcomes: list[Outcome], run_seconds: float | None = None) -> None:
+    async def report(
+        self, started: list[str], outcomes: list[Outcome], run_seconds: float | None = None, executor: str = ""
+    ) -> None:
         """An executor's report (worker.executor = node): the tasks it started and the outcomes of those that
         ended since its last report, and their mean run time. Each outcome is then handled as a Ray task's
         result is (Dispatcher)."""
         if self._executors is not None:
-            self._executors.report(started, outcomes, run_seconds)
+            self._executors.report(started, outcomes, run_seconds, executor)
 
     async def task_progress(self, task_id: str, value: float) -> None:
         await self.ready()

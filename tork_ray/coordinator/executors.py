@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,7 @@ class _Executor:
     outbox: list[RunRequest] = field(default_factory=list)  # sent at the end of the loop turn
     dead: bool = False
     idle_since: float | None = None  # since when it has had no task in flight (None: it has some)
+    token: str = ""  # sent with its reports (report())
 
 
 @dataclass
@@ -160,10 +162,17 @@ class ExecutorPool:
             if pending is not None:
                 pending.started = True
 
-    def report(self, started: list[str], outcomes: list[Outcome], run_seconds: float | None = None) -> None:
+    def report(
+        self, started: list[str], outcomes: list[Outcome], run_seconds: float | None = None, executor: str = ""
+    ) -> None:
         """An executor's report: the starts and the outcomes since its last one, and the mean run time of
-        those outcomes' tasks (None if none ran)."""
-        self.started(started)
+        those outcomes' tasks (None if none ran). `executor` is its token: only what this pool sent to that very
+        executor is settled by it. An executor of the coordinator's previous process may still report for a
+        moment after a restart, about a task the new process has sent again under the same id: that outcome is
+        an old attempt's, and must not settle the new one."""
+        mine = [task_id for task_id in started if self._sent_to(task_id, executor)]
+        self.started(mine)
+        outcomes = [(task_id, outcome) for task_id, outcome in outcomes if self._sent_to(task_id, executor)]
         pending = self._pending.get(outcomes[0][0]) if outcomes else None
         if pending is not None and run_seconds is not None:
             resource = pending.key[1]
@@ -171,6 +180,10 @@ class ExecutorPool:
             self._run_seconds[resource] = run_seconds if mean is None else mean + RUN_TIME_WEIGHT * (run_seconds - mean)
         for task_id, outcome in outcomes:
             self._settle(task_id, outcome)
+
+    def _sent_to(self, task_id: str, token: str) -> bool:
+        pending = self._pending.get(task_id)
+        return pending is not None and pending.executor.token == token
 
     def done(self, future: Any, _error: RayError | None) -> None:
         """The dispatcher is done with the launch `future`: answered, cancelled, or lost."""
@@ -304,9 +317,9 @@ class ExecutorPool:
             max_restarts=0,  # replaced instead (see _died())
             max_task_retries=0,
             max_concurrency=MAX_CALLS,
-        ).remote(self._coordinator_name, self._namespace, self._runtime, slots)
+        ).remote(self._coordinator_name, self._namespace, self._runtime, slots, token := uuid.uuid4().hex)
         made_at = time.monotonic()
-        executor = _Executor(handle, slots, handle.__ray_ready__.remote(), made_at, idle_since=made_at)
+        executor = _Executor(handle, slots, handle.__ray_ready__.remote(), made_at, idle_since=made_at, token=token)
         watcher = asyncio.get_running_loop().create_task(self._watch((node_id, resource), executor))
         self._watchers.add(watcher)
         watcher.add_done_callback(self._watchers.discard)

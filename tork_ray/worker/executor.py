@@ -128,13 +128,17 @@ class Reports:
 class QueueExecutor:
     """Runs up to `slots` tasks at once, each on a thread of its own; the rest wait in the threads' queue."""
 
-    def __init__(self, coordinator_name: str, namespace: str, runtime: RuntimeSettings, slots: int) -> None:
+    def __init__(
+        self, coordinator_name: str, namespace: str, runtime: RuntimeSettings, slots: int, token: str = ""
+    ) -> None:
         self._coordinator = ray.get_actor(coordinator_name, namespace=namespace)
         self._runtime = runtime
         self._node_id = node_identity()["nodeId"]
         self._threads = ThreadPoolExecutor(max_workers=max(1, slots), thread_name_prefix="tork-task")
         self._runs: dict[str, _Run] = {}
-        self._reports = Reports(self._coordinator.report.remote, max(1, slots))
+        # Each report carries the token its coordinator gave it (coordinator/executors.py ExecutorPool.report).
+        report: Callable[..., Awaitable[object]] = self._coordinator.report.remote
+        self._reports = Reports(lambda started, outcomes, mean: report(started, outcomes, mean, token), max(1, slots))
         self._stopped: asyncio.Event | None = None
 
     async def submit(self, requests: list[RunRequest]) -> None:
