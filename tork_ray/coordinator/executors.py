@@ -232,7 +232,9 @@ class ExecutorPool:
 
     def _died(self, key: tuple[str, str], executor: _Executor, error: RayError, never_started: bool = False) -> None:
         """Every task the executor had not reported ends: lost if it had started, sent again if not."""
-        if not _node_alive(key[0]):
+        ended = [p for p in self._pending.values() if p.executor is executor and not p.future.done()]
+        # The node table is read only when some task's error depends on it: not for an executor stopped idle.
+        if ended and not _node_alive(key[0]):
             # The actor's death says so only in its text: the tasks' error names the node's death, as a Ray
             # task's would (dispatch.LOST_REASONS).
             error = NodeDiedError(f"node {key[0]} died with the executor of {key[1]}: {error}")
@@ -245,9 +247,8 @@ class ExecutorPool:
                 ray.kill(executor.handle, no_restart=True)
             del self._executors[key]
             self._nodes_read_at = 0.0
-        for pending in list(self._pending.values()):
-            if pending.executor is executor and not pending.future.done():
-                pending.future.set_exception(error if pending.started else NotStarted(error, never_started))
+        for pending in ended:
+            pending.future.set_exception(error if pending.started else NotStarted(error, never_started))
 
     def check_placement(self) -> list[tuple[str, str]]:
         """The (node id, resource) of the executors still waiting to be placed past PLACEMENT_WARNING_SECONDS,
