@@ -9,12 +9,13 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import TEST_IMAGE
 from tests.polling import poll_until
-from tork_ray.runtime.base import LABEL_SCOPE, LABEL_TASK
+from tork_ray.runtime.base import LABEL_ATTEMPT, LABEL_SCOPE, LABEL_TASK, RunRequest, Step
 from tork_ray.worker.reaper import watch
 
 WORKER = textwrap.dedent(
@@ -28,6 +29,7 @@ WORKER = textwrap.dedent(
     reaper().track("task", action)
     reaper().track("done", {"kind": "pgid", "pgid": 999999})
     reaper().untrack("done")
+    action["reaper_pid"] = reaper()._process.pid
     print(json.dumps(action), flush=True)
     time.sleep(300)
     """
@@ -88,3 +90,28 @@ def test_a_killed_worker_leaves_no_container(docker_client: Any, tmp_path: Path)
             leftover.remove(force=True)
         for leftover in docker_client.volumes.list(filters={"name": volume.name}):
             leftover.remove(force=True)
+
+
+def test_a_killed_workers_reaper_spares_a_later_run_of_the_same_task(docker_client: Any) -> None:
+    # A coordinator restart redelivers a running task under its own id: the new run's container may start while
+    # the dead worker's reaper is still at work (it looks twice, SECOND_PASS_SECONDS apart). Only the dead run's
+    # attempt is removed.
+    task = RunRequest(uuid.uuid4().hex, "job", Step("main"), scope=f"reaper-{uuid.uuid4().hex[:8]}")
+    lost, redelivered = (replace(task, attempt=uuid.uuid4().hex) for _ in range(2))
+    assert lost.run_labels()[LABEL_ATTEMPT] != redelivered.run_labels()[LABEL_ATTEMPT]
+    old = docker_client.containers.run(TEST_IMAGE, ["sleep", "300"], labels=lost.labels(), detach=True)
+    new = docker_client.containers.run(TEST_IMAGE, ["sleep", "300"], labels=redelivered.labels(), detach=True)
+    try:
+        worker, action = start_worker({"kind": "docker", "labels": lost.run_labels()})
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        label = {"label": f"{LABEL_ATTEMPT}={lost.attempt}"}
+        containers = docker_client.containers.list
+        poll_until(lambda: not containers(all=True, filters=label, ignore_removed=True), 30, "the lost run's container")
+        poll_until(lambda: gone(action["reaper_pid"]), 30, "the reaper's second pass done")
+        new.reload()
+        assert new.status == "running"
+    finally:
+        for container in (old, new):
+            for leftover in docker_client.containers.list(all=True, filters={"id": container.id}, ignore_removed=True):
+                leftover.remove(force=True)

@@ -14,6 +14,8 @@ LABEL_MANAGED = "tork_ray.managed"
 LABEL_TASK = "tork_ray.task-id"
 LABEL_JOB = "tork_ray.job-id"
 LABEL_SCOPE = "tork_ray.scope"
+# One run of a task: a redelivery (after a coordinator restart) or a task sent again runs under the same task id.
+LABEL_ATTEMPT = "tork_ray.attempt"
 
 TIMEOUT_ERROR = "context deadline exceeded (task timed out)"
 DEFAULT_PROBE_TIMEOUT = 60.0
@@ -89,6 +91,10 @@ class RunRequest:
     # Seconds into the run before the worker reports RUNNING (worker.start_report_delay, chosen per task by the
     # coordinator); a run that ends sooner brings its start with its result. 0: reported at once.
     start_report_delay: float = 0.0
+    # This run's own id, set by the worker when it starts the run (worker/task.py). What a dead worker's
+    # watchdog or a failed run's sweep removes carries it: a task id alone would also take the containers of a
+    # later run of the same task (a redelivery), started while the dead worker's watchdog was still at work.
+    attempt: str = ""
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -96,7 +102,14 @@ class RunRequest:
 
     def labels(self) -> dict[str, str]:
         """What every container, volume and network of this task carries, for clean-up by label."""
-        return {LABEL_MANAGED: "true", LABEL_SCOPE: self.scope, LABEL_TASK: self.task_id, LABEL_JOB: self.job_id}
+        return {LABEL_MANAGED: "true", LABEL_JOB: self.job_id, **self.run_labels()}
+
+    def run_labels(self) -> dict[str, str]:
+        """The labels that pick out this very run's containers, volumes and network, and no other run's."""
+        labels = {LABEL_SCOPE: self.scope, LABEL_TASK: self.task_id}
+        if self.attempt:
+            labels[LABEL_ATTEMPT] = self.attempt
+        return labels
 
 
 class Tracker(Protocol):

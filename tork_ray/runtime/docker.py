@@ -18,7 +18,6 @@ from docker.models.containers import Container
 from tork_ray.errors import RuntimeFailure
 from tork_ray.runtime.base import (
     LABEL_SCOPE,
-    LABEL_TASK,
     CancelProbe,
     LogSink,
     NoTracker,
@@ -117,7 +116,7 @@ class DockerRuntime:
             self.images.ensure(step.image, step.registry, deadline, log, request.labels())
         task = _TaskRun(self, request, log, deadline)
         # Should this worker process die mid-task, the reaper removes by these labels what we leave.
-        action = {"kind": "docker", "labels": _task_labels(request), "workspace": str(task.workspace)}
+        action = {"kind": "docker", "labels": request.run_labels(), "workspace": str(task.workspace)}
         self.tracker.track(request.task_id, action)
         failed = True
         try:
@@ -291,10 +290,6 @@ def check_request(request: RunRequest, settings: RuntimeSettings) -> None:
     check_mounts(request.mounts, settings)
     if request.gpus:
         parse_gpus(request.gpus)
-
-
-def _task_labels(request: RunRequest) -> dict[str, str]:
-    return {LABEL_SCOPE: request.scope, LABEL_TASK: request.task_id}
 
 
 def _path(path: str) -> str:

@@ -11,7 +11,7 @@ from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container, _create_container_args
 
 from tork_ray.errors import RuntimeFailure
-from tork_ray.runtime.base import LABEL_SCOPE, LABEL_TASK, RunRequest
+from tork_ray.runtime.base import LABEL_TASK, RunRequest
 from tork_ray.runtime.docker_spec import BUILTIN_NETWORKS, network_args, volume_args
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class TaskResources:
         for name in self.volumes.values():
             quietly(lambda n=name: self.client.volumes.get(n).remove(force=True))
         if sweep:
-            quietly(remove_labelled, self.client, {LABEL_SCOPE: self.request.scope, LABEL_TASK: self.request.task_id})
+            quietly(remove_labelled, self.client, self.request.run_labels())
 
 
 def remove_container(container: Container) -> None:

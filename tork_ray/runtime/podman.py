@@ -105,7 +105,7 @@ class PodmanRuntime:
         for step in {step.image: step for step in request.steps}.values():
             self.image_configs[step.image] = self.ensure_image(step.image, step.registry, deadline)
         workspace = Path(tempfile.mkdtemp(prefix=f"tork-{request.task_id}-"))
-        action = {"kind": "podman", "labels": _task_labels(request), "workspace": str(workspace)}
+        action = {"kind": "podman", "labels": request.run_labels(), "workspace": str(workspace)}
         self.tracker.track(request.task_id, action)
         swept = False
         try:
@@ -121,7 +121,7 @@ class PodmanRuntime:
             return result
         finally:
             if not swept:
-                shielded(lambda: _quiet_remove(_task_labels(request)))
+                shielded(lambda: _quiet_remove(request.run_labels()))
             shutil.rmtree(workspace, ignore_errors=True)
             self.tracker.untrack(request.task_id)
 
@@ -332,10 +332,6 @@ def _init_has_shell(container: str) -> bool:
     error = done.stderr.decode(errors="replace")
     # Podman's own words for an entrypoint the OCI runtime cannot find, whichever runtime (runc, crun) said it.
     return NOT_FOUND not in error and not (SHELL in error and "no such file" in error.lower())
-
-
-def _task_labels(request: RunRequest) -> dict[str, str]:
-    return {LABEL_SCOPE: request.scope, LABEL_TASK: request.task_id}
 
 
 def remove_labelled(labels: dict[str, str], keep: set[str] | None = None) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import uuid
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -93,7 +95,7 @@ def _run(
 ) -> dict[str, str]:
     try:
         # Applied here, not by the coordinator: the limits and the host env are this node's.
-        request = with_node_defaults(request, settings, os.environ)
+        request = replace(with_node_defaults(request, settings, os.environ), attempt=uuid.uuid4().hex)
         result = _runtime(settings).run(
             request,
             shipper.write,
