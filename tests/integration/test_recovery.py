@@ -89,9 +89,10 @@ def test_after_a_restart_queued_tasks_run_and_a_task_can_refuse_redelivery(
     ]
 
 
-def _composite(live_engine: LiveEngine, job_id: str, name: str) -> dict[str, Any]:
+def _composite(live_engine: LiveEngine, job_id: str, name: str) -> dict[str, Any] | None:
+    """The job's task `name`, or None while the job has not made it yet (just after the submit)."""
     job = live_engine.http.get(f"/jobs/{job_id}").json()
-    return next(task for task in job["execution"] if task["name"] == name)
+    return next((task for task in job["execution"] if task["name"] == name), None)
 
 
 def test_a_killed_coordinator_keeps_the_counts_of_a_running_parallel_and_each(
@@ -111,7 +112,7 @@ def test_a_killed_coordinator_keeps_the_counts_of_a_running_parallel_and_each(
 
     def counted(job_id: str, name: str, kind: str, count: int) -> bool:
         parent = _composite(live_engine, job_id, name)
-        if parent["state"] != "RUNNING" or parent[kind].get("completions") != count:
+        if parent is None or parent["state"] != "RUNNING" or parent.get(kind, {}).get("completions") != count:
             return False
         shown = live_engine.http.get(f"/tasks/{parent['id']}").json()  # GET /tasks/{id} shows it the same
         return shown[kind]["completions"] == count and len(running_containers(docker_client, job_id)) == 1
@@ -129,8 +130,9 @@ def test_a_killed_coordinator_keeps_the_counts_of_a_running_parallel_and_each(
     fan, one_by_one = live_engine.wait_for(fan_id), live_engine.wait_for(each_id)
     failed = [(t["name"], t["state"], t.get("error")) for job in (fan, one_by_one) for t in job["execution"]]
     assert fan["state"] == one_by_one["state"] == "COMPLETED", [task for task in failed if task[1] != "COMPLETED"]
-    assert _composite(live_engine, fan_id, "p")["parallel"]["completions"] == 3
-    assert _composite(live_engine, each_id, "e")["each"]["completions"] == 4
+    fan_parent, each_parent = _composite(live_engine, fan_id, "p"), _composite(live_engine, each_id, "e")
+    assert fan_parent is not None and fan_parent["parallel"]["completions"] == 3
+    assert each_parent is not None and each_parent["each"]["completions"] == 4
     items = [t for t in one_by_one["execution"] if t["name"].startswith("item ")]
     assert sorted(t["name"] for t in items) == [f"item {i}" for i in range(4)]
     assert {t["state"] for t in items} == {"COMPLETED"}
