@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -59,6 +61,27 @@ def test_watch_keeps_only_what_is_still_in_flight(tmp_path: Path) -> None:
     stream.write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
     with stream.open("rb") as handle:
         assert watch(handle) == {"b": {"kind": "pgid", "pgid": 2}}
+
+
+def test_watch_reads_a_pipe_whose_messages_come_split_and_in_bursts() -> None:
+    # The watchdog reads what came every pause, not each message as it comes: a line may arrive in two reads.
+    read_end, write_end = os.pipe()
+    messages = [json.dumps({"add": str(i), "action": {"kind": "pgid", "pgid": i}}) + "\n" for i in range(200)]
+    messages += [json.dumps({"del": str(i)}) + "\n" for i in range(0, 200, 2)]
+    data = "".join(messages).encode()
+
+    def write() -> None:
+        with os.fdopen(write_end, "wb", buffering=0) as pipe:
+            for start in range(0, len(data), 777):  # cuts lines anywhere
+                pipe.write(data[start : start + 777])
+                time.sleep(0.001)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    with os.fdopen(read_end, "rb") as stream:
+        pending = watch(stream, pause=0.01)
+    writer.join()
+    assert sorted(pending, key=int) == [str(i) for i in range(1, 200, 2)]
 
 
 def test_a_killed_worker_takes_its_process_group_along() -> None:

@@ -133,6 +133,7 @@ class QueueExecutor:
     ) -> None:
         self._coordinator = ray.get_actor(coordinator_name, namespace=namespace)
         self._runtime = runtime
+        self._settings: RuntimeSettings | TorkError | None = None  # _node_settings()
         self._node_id = node_identity()["nodeId"]
         self._threads = ThreadPoolExecutor(max_workers=max(1, slots), thread_name_prefix="tork-task")
         self._runs: dict[str, _Run] = {}
@@ -168,14 +169,23 @@ class QueueExecutor:
     def _execute(self, request: RunRequest, run: _Run) -> dict[str, str]:
         began = time.monotonic()
         self._reports.starting(request.task_id)
-        try:
-            settings = node_settings(self._runtime)
-        except TorkError as exc:  # this node's own TORK_* variables are wrong: every task here fails, saying why
-            return with_start({"error": exc.message}, self._node_id, started_now())
+        settings = self._node_settings()
+        if isinstance(settings, TorkError):  # this node's own TORK_* variables are wrong: every task fails, saying why
+            return with_start({"error": settings.message}, self._node_id, started_now())
         try:
             return execute(request, self._coordinator, settings, self._node_id, run.cancelled.is_set)
         finally:
             run.ran = time.monotonic() - began
+
+    def _node_settings(self) -> RuntimeSettings | TorkError:
+        """This node's runtime settings, or why they are wrong: read from its environment once (reading it took
+        0.1 ms a task), which does not change under a running process."""
+        if self._settings is None:
+            try:
+                self._settings = node_settings(self._runtime)
+            except TorkError as exc:
+                self._settings = exc
+        return self._settings
 
     def _ended(self, task_id: str, future: Future[dict[str, str]]) -> None:
         """On the event loop: the task's outcome joins the next report."""

@@ -5,10 +5,12 @@ temp directory."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -24,6 +26,11 @@ log = logging.getLogger(__name__)
 
 # A create call the daemon was still serving when the worker died lands a moment later: look twice.
 SECOND_PASS_SECONDS = 2.0
+# How the watchdog reads the worker's messages (watch()): what came, every READ_PAUSE_SECONDS while they come. The
+# worker's pipe holds PIPE_BYTES meanwhile (a task's four messages are ~0.8 kB: 1 MiB is 1,300 tasks).
+READ_PAUSE_SECONDS = 0.05
+READ_BYTES = 1 << 16
+PIPE_BYTES = 1 << 20
 
 
 class Reaper:
@@ -68,6 +75,8 @@ class Reaper:
                     start_new_session=True,  # a signal to the worker's process group must not take it along
                 )
             assert self._process.stdin is not None
+            with contextlib.suppress(OSError):  # not Linux, or above the system's limit: the default size
+                fcntl.fcntl(self._process.stdin.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
             for key, action in self._pending.items():
                 self._process.stdin.write((json.dumps({"add": key, "action": dict(action)}) + "\n").encode())
         assert self._process.stdin is not None
@@ -100,19 +109,43 @@ def clean_up(action: Mapping[str, Any]) -> None:
         remove_podman(dict(action["labels"]))
 
 
-def watch(stream: IO[bytes]) -> dict[str, Mapping[str, Any]]:
-    """Follows the worker's messages until end-of-file; returns what was still in flight then."""
+def watch(stream: IO[bytes], pause: float = READ_PAUSE_SECONDS) -> dict[str, Mapping[str, Any]]:
+    """Follows the worker's messages until end-of-file; returns what was still in flight then.
+
+    While messages come, it reads what has come every `pause` seconds rather than wait in a read: a reader
+    waiting on the pipe is woken by every write, which made each message a switch to this process and back (four
+    a task: ~0.14 ms of the worker's time each on 2 busy cores). A message is safe once written, whenever it is
+    read: the pipe keeps it after the worker's death. When nothing came for a pause, it waits on the pipe again,
+    so an idle worker's watchdog costs nothing."""
+    fd = stream.fileno()
+    os.set_blocking(fd, False)
     pending: dict[str, Mapping[str, Any]] = {}
-    for raw in stream:
+    rest = b""
+    while True:
         try:
-            message = json.loads(raw)
-        except ValueError:
+            chunk = os.read(fd, READ_BYTES)
+        except BlockingIOError:
+            select.select([fd], [], [])  # nothing since the last pause: wait for the next message
             continue
-        if "add" in message:
-            pending[message["add"]] = message["action"]
-        elif "del" in message:
-            pending.pop(message["del"], None)
+        if not chunk:
+            break
+        *lines, rest = (rest + chunk).split(b"\n")
+        for raw in lines:
+            _apply(raw, pending)
+        time.sleep(pause)
+    _apply(rest, pending)
     return pending
+
+
+def _apply(raw: bytes, pending: dict[str, Mapping[str, Any]]) -> None:
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return
+    if "add" in message:
+        pending[message["add"]] = message["action"]
+    elif "del" in message:
+        pending.pop(message["del"], None)
 
 
 def main() -> None:

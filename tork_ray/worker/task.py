@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import socket
 import uuid
@@ -95,7 +96,7 @@ def _run(
 ) -> dict[str, str]:
     try:
         # Applied here, not by the coordinator: the limits and the host env are this node's.
-        request = replace(with_node_defaults(request, settings, os.environ), attempt=uuid.uuid4().hex)
+        request = replace(with_node_defaults(request, settings, os.environ), attempt=_new_attempt())
         result = _runtime(settings).run(
             request,
             shipper.write,
@@ -107,6 +108,16 @@ def _run(
         return {"error": exc.message}
     except Exception as exc:  # a broken daemon or SDK: the task fails with the reason, the worker lives
         return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+# A run's attempt id (RunRequest.attempt): this process's random prefix and a count, unique across the cluster
+# without a system call per task (uuid4 reads /dev/urandom each time).
+_PROCESS_ATTEMPTS = f"{uuid.uuid4().hex[:16]}-"
+_attempt_numbers = itertools.count()
+
+
+def _new_attempt() -> str:
+    return f"{_PROCESS_ATTEMPTS}{next(_attempt_numbers)}"
 
 
 def _await_delivery(last_part: Any) -> None:
