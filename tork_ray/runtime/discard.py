@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import queue
 import shutil
 import threading
@@ -21,12 +22,13 @@ class Discarder:
     then the worker's reaper still knows it, so a worker that dies first leaves nothing behind either)."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[tuple[Path, Callable[[], None]]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Path, Callable[[], None], tuple[str, ...]]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def discard(self, path: Path, then: Callable[[], None]) -> None:
-        self._queue.put((path, then))
+    def discard(self, path: Path, then: Callable[[], None], likely: tuple[str, ...] = ()) -> None:
+        """`likely`: the names the directory most often holds alone (see remove_now)."""
+        self._queue.put((path, then, likely))
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="tork-discard", daemon=True)
@@ -34,8 +36,7 @@ class Discarder:
 
     def _loop(self) -> None:
         while True:
-            path, then = self._queue.get()
-            remove_now(path, then)
+            remove_now(*self._queue.get())
             with contextlib.suppress(queue.Empty):
                 while True:
                     remove_now(*self._queue.get_nowait())
@@ -44,9 +45,19 @@ class Discarder:
             time.sleep(BATCH_PAUSE_SECONDS)
 
 
-def remove_now(path: Path, then: Callable[[], None]) -> None:
+def remove_now(path: Path, then: Callable[[], None], likely: tuple[str, ...] = ()) -> None:
+    """Removes `path` and all below it. When it holds only the `likely` names (a shell step's directory holds
+    its script alone unless the script wrote output), they are unlinked and the directory removed: two system
+    calls, where rmtree's safe walk makes about eight. Unlinking a name never follows it, so whatever the task
+    put there is safe to name; anything else there makes rmdir fail, and rmtree removes the rest."""
     try:
-        shutil.rmtree(path, ignore_errors=True)
+        for name in likely:
+            with contextlib.suppress(OSError):
+                os.unlink(path / name)
+        try:
+            os.rmdir(path)
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)
     finally:
         then()
 

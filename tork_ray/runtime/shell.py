@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import os
 import select
 import signal
@@ -136,7 +137,7 @@ class ShellRuntime:
             return self._run_in(request, step, directory, log, progress, deadline)
         finally:
             # Every process of the step is dead by now (its group was killed): nothing uses the directory.
-            discarder().discard(directory, partial(self.tracker.untrack, workspace_key))
+            discarder().discard(directory, partial(self.tracker.untrack, workspace_key), likely=(ENTRYPOINT_FILE,))
 
     def _run_in(
         self,
@@ -147,7 +148,7 @@ class ShellRuntime:
         progress: ProgressSink | None,
         deadline: Deadline,
     ) -> str:
-        prepare(directory, step, files_dir=directory, shared=False)
+        prepare(directory, step, files_dir=directory, shared=False, made=True)
         output: ScriptOutput | None = None
         process: subprocess.Popen[bytes] | None = None
         key = f"{request.task_id}:{directory.name}"
@@ -183,7 +184,7 @@ class ShellRuntime:
                     step_argv(self.settings, directory),
                     cwd=directory,
                     env=step_env(step, directory),
-                    stdin=subprocess.DEVNULL,
+                    stdin=_devnull(),
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group, so a kill reaches every child
@@ -193,6 +194,13 @@ class ShellRuntime:
                 )
         except (OSError, subprocess.SubprocessError) as exc:
             raise RuntimeFailure(f"error executing command: {exc}") from None
+
+
+@functools.cache
+def _devnull() -> int:
+    """/dev/null, opened once per process for every step's stdin (subprocess.DEVNULL opens and closes it each
+    time); close-on-exec here, while the child's dup of it to its stdin is not."""
+    return os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
