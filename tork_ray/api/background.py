@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -16,11 +17,26 @@ from fastapi import FastAPI
 # once in a full test run, a GET after a 4-5 s wait). The server keeping it longer than any such client makes
 # the client the one that closes it.
 KEEP_ALIVE_SECONDS = 75
+# Below Linux's ephemeral ports (32768-60999: bind to port 0 and outgoing connections) and above Ray's worker
+# ports (10002-19999 by default): a port free here stays free until someone asks for it by its number.
+PICK_RANGE = (20000, 32767)
+PICK_TRIES = 100
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
+    """A TCP port nothing listens on right now, for a server started a moment later. Picked in PICK_RANGE, not by
+    the OS: a port the OS hands out (bind to 0) is one it may hand out again before the server binds it, to a
+    Ray process's listener or an outgoing connection (a test's engine failed to start so: address already in
+    use)."""
+    for _ in range(PICK_TRIES):
+        port = random.randint(*PICK_RANGE)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # the range is full: the OS's choice, with its small risk
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
