@@ -132,7 +132,8 @@ def watch(stream: IO[bytes], pause: float = READ_PAUSE_SECONDS) -> dict[str, Map
         *lines, rest = (rest + chunk).split(b"\n")
         for raw in lines:
             _apply(raw, pending)
-        time.sleep(pause)
+        if len(chunk) < READ_BYTES:  # all that had come is read (a full read may have left more: read on)
+            time.sleep(pause)
     _apply(rest, pending)
     return pending
 
