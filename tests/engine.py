@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,3 +51,14 @@ class LiveEngine:
             return poll_until(reached, timeout, f"job {job_id} to reach {sorted(wanted)}", every=0.1)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; the job last seen: {last}") from None
+
+
+def stop_coordinator(handle: Any) -> None:
+    """Stops a test's own coordinator as an engine stops (shutdown: its tasks interrupted, its executors stopped
+    once started), then kills it. Killed outright, an executor it was just making can keep its queue's slots
+    for the rest of the session (coordinator/executors.py stop_all), and the next engine's tasks never run."""
+    import ray
+
+    with contextlib.suppress(Exception):  # a coordinator already dead, or stuck: killed all the same
+        ray.get(handle.shutdown.remote(), timeout=30)
+    ray.kill(handle, no_restart=True)

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import httpx
 import ray
 
+from tests.engine import stop_coordinator
 from tests.private_postgres import PrivatePostgres
 from tork_ray.api.app import create_app
 from tork_ray.api.background import serve_in_thread
@@ -76,7 +77,7 @@ def outage_engine(
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=180) as http:
             yield OutageEngine(http, namespace, handle, settings)
     finally:
-        ray.kill(handle, no_restart=True)
+        stop_coordinator(handle)
         store.close()
 
 

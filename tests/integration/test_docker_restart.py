@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import ray
 
 from tests.conftest import TEST_IMAGE
-from tests.engine import LiveEngine
+from tests.engine import LiveEngine, stop_coordinator
 from tests.integration.gates import GATED, open_gates
 from tests.integration.jobs_http import scope_containers, submit
 from tests.polling import poll_until
@@ -106,7 +105,7 @@ def _engine(
         with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
             yield _Engine(namespace, http)
     finally:
-        ray.kill(handle, no_restart=True)
+        stop_coordinator(handle)
         store.close()
 
 

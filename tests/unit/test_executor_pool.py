@@ -348,3 +348,41 @@ async def test_a_report_settles_only_what_was_sent_to_the_executor_making_it(nod
     assert not again.done()
     report(executors_pool, [], [("r1", {"result": "new"})])
     assert again.result() == {"result": "new"}
+
+
+@in_loop
+async def test_an_executor_still_starting_is_never_stopped_idle_and_is_stopped_once_started_at_shutdown(
+    nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ray ignores a kill that reaches an actor's process while it starts, and that process keeps the queue's
+    slots for good: an executor is killed only once it has started (or after stop_all's wait)."""
+    killed: list[Any] = []
+    monkeypatch.setattr(executors.ray, "kill", lambda handle, **_kw: killed.append(handle))
+    nodes += [node("a", default=1), node("b", default=1)]
+    FakeActor.start_at_once = False
+    executors_pool = pool()
+    await launch(executors_pool, "r1")
+    on_a, on_b = sorted(FakeActor.made, key=lambda actor: actor.node)
+    assert executors_pool.stop_idle(idle_seconds=0) == [] and killed == []  # idle, but not started
+    stopping = asyncio.ensure_future(executors_pool.stop_all(wait_seconds=30))
+    await asyncio.sleep(0.01)
+    assert killed == []  # it waits for them to start
+    on_a.ready_ref.set_result(None)
+    on_b.ready_ref.set_result(None)
+    await asyncio.wait_for(stopping, 5)
+    assert sorted(id(actor) for actor in killed) == sorted(id(actor) for actor in (on_a, on_b))
+
+
+@in_loop
+async def test_stop_all_kills_an_executor_that_never_starts_after_its_wait(
+    nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    killed: list[Any] = []
+    monkeypatch.setattr(executors.ray, "kill", lambda handle, **_kw: killed.append(handle))
+    nodes += [node("a", default=1)]
+    FakeActor.start_at_once = False
+    executors_pool = pool()
+    await launch(executors_pool, "r1")
+    (never,) = FakeActor.made  # its slots are held elsewhere: it is never placed
+    await executors_pool.stop_all(wait_seconds=0.05)
+    assert killed == [never]

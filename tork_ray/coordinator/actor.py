@@ -451,6 +451,8 @@ class Coordinator:
         deadline = asyncio.get_running_loop().time() + grace_seconds
         while dispatcher.running_ids() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)
+        if self._executors is not None:
+            await self._executors.stop_all()  # their queues' slots given back to the node, none lost
         self.webhooks.stop()
         self._io.shutdown(wait=True)  # log parts already sent are stored before the store closes
         self.store.close()

@@ -66,6 +66,7 @@ FIRST_IN_FLIGHT_PER_SLOT = 2  # before any task of the queue has run
 IDLE_SECONDS = 10.0
 RUN_TIME_WEIGHT = 0.3  # of each report's mean, in the queue's mean run time (a moving average)
 UNAVAILABLE_RETRY_SECONDS = 0.5  # between two asks of an executor Ray says is unavailable
+STOP_WAIT_SECONDS = 5.0  # how long stop_all waits for executors still starting
 
 
 @dataclass
@@ -282,6 +283,8 @@ class ExecutorPool:
         now = time.monotonic()
         stopped = []
         for key, executor in list(self._executors.items()):
+            if not executor.placed:
+                continue  # see stop_all: a kill while its process starts is lost, and its slots with it
             if executor.idle_since is not None and now - executor.idle_since >= idle_seconds:
                 # Nothing of it is pending: its watch sees the death and finds no task to end.
                 del self._executors[key]
@@ -289,6 +292,22 @@ class ExecutorPool:
                     ray.kill(executor.handle, no_restart=True)
                 stopped.append(key)
         return stopped
+
+    async def stop_all(self, wait_seconds: float = STOP_WAIT_SECONDS) -> None:
+        """Stops every executor, each once it has started (for at most `wait_seconds` in all). Ray (2.60) ignores
+        a kill that reaches an actor's process while that process is still starting ("Mismatched ActorID:
+        ignoring KillActor"), and the process then holds the queue's slots on its node for good: seen in a full
+        test run, where an engine stopped just as it made an executor, and the next engine's tasks on that
+        queue never ran. A coordinator killed outright (SIGKILL, a crash) cannot wait so: that window remains."""
+        executors, self._executors = list(self._executors.values()), {}
+        starting = [executor.ready for executor in executors if not executor.placed and not executor.dead]
+        if starting:
+            with contextlib.suppress(Exception):  # not started in time, or never: killed all the same
+                await asyncio.wait_for(asyncio.gather(*starting, return_exceptions=True), wait_seconds)
+        for executor in executors:
+            executor.dead = True
+            with contextlib.suppress(RayError):
+                ray.kill(executor.handle, no_restart=True)
 
     def _refresh(self, force: bool, wanted: str) -> None:
         self._resources.add(wanted)
