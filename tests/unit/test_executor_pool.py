@@ -96,6 +96,13 @@ def nodes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 placed: set[Any] = set()  # the ready refs of the executors Ray has placed
 
 
+def recorded_kills(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The executors `ray.kill` is called on, in order."""
+    killed: list[Any] = []
+    monkeypatch.setattr(executors.ray, "kill", lambda handle, **_kw: killed.append(handle))
+    return killed
+
+
 def pool() -> ExecutorPool:
     return ExecutorPool("coordinator", "ns", RuntimeSettings(type="shell"))
 
@@ -251,8 +258,7 @@ async def test_an_executor_idle_for_long_is_stopped_and_made_again_by_the_next_t
     nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its queue's slots go back to the node (another engine, the autoscaler) while it has nothing to run."""
-    killed: list[Any] = []
-    monkeypatch.setattr(executors.ray, "kill", lambda handle, **_kw: killed.append(handle))
+    killed = recorded_kills(monkeypatch)
     clock = [1000.0]
     monkeypatch.setattr(executors.time, "monotonic", lambda: clock[0])
     nodes += [node("a", default=1), node("b", default=1)]
@@ -356,8 +362,7 @@ async def test_an_executor_still_starting_is_never_stopped_idle_and_is_stopped_o
 ) -> None:
     """Ray ignores a kill that reaches an actor's process while it starts, and that process keeps the queue's
     slots for good: an executor is killed only once it has started (or after stop_all's wait)."""
-    killed: list[Any] = []
-    monkeypatch.setattr(executors.ray, "kill", lambda handle, **_kw: killed.append(handle))
+    killed = recorded_kills(monkeypatch)
     nodes += [node("a", default=1), node("b", default=1)]
     FakeActor.start_at_once = False
     executors_pool = pool()
@@ -377,8 +382,7 @@ async def test_an_executor_still_starting_is_never_stopped_idle_and_is_stopped_o
 async def test_stop_all_kills_an_executor_that_never_starts_after_its_wait(
     nodes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    killed: list[Any] = []
-    monkeypatch.setattr(executors.ray, "kill", lambda handle, **_kw: killed.append(handle))
+    killed = recorded_kills(monkeypatch)
     nodes += [node("a", default=1)]
     FakeActor.start_at_once = False
     executors_pool = pool()
