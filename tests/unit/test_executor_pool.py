@@ -390,3 +390,18 @@ async def test_stop_all_kills_an_executor_that_never_starts_after_its_wait(
     (never,) = FakeActor.made  # its slots are held elsewhere: it is never placed
     await executors_pool.stop_all(wait_seconds=0.05)
     assert killed == [never]
+
+
+@in_loop
+async def test_a_task_still_running_at_stop_is_left_for_the_next_start(nodes: list[dict[str, Any]]) -> None:
+    """Stopping the engine kills its executors; their running tasks are not failed as lost (their retry rules
+    would decide at a mere stop): the store keeps them RUNNING and the next start redelivers them."""
+    nodes += [node("a", default=1)]
+    executors_pool = pool()
+    (running,) = await launch(executors_pool, "r1")
+    report(executors_pool, ["r1"], [])  # its start heard of: were its executor to die, it would be lost
+    await executors_pool.stop_all(wait_seconds=1)
+    (actor,) = FakeActor.made
+    actor.death.set_exception(ActorDiedError())
+    await asyncio.sleep(0.01)
+    assert not running.done()

@@ -110,6 +110,7 @@ class ExecutorPool:
         self._sending = False
         self._watchers: set[asyncio.Task[None]] = set()
         self._run_seconds: dict[str, float] = {}  # resource -> the mean run time of its tasks (moving)
+        self._stopping = False  # stop_all() was called
 
     def in_flight_per_slot(self, queue: str) -> int:
         """How many of `queue`'s tasks may be in flight per slot (see QUEUE_SECONDS)."""
@@ -233,6 +234,8 @@ class ExecutorPool:
 
     def _died(self, key: tuple[str, str], executor: _Executor, error: RayError, never_started: bool = False) -> None:
         """Every task the executor had not reported ends: lost if it had started, sent again if not."""
+        if self._stopping:
+            return  # stop_all: the engine is stopping, and its tasks are for its next start
         ended = [p for p in self._pending.values() if p.executor is executor and not p.future.done()]
         # The node table is read only when some task's error depends on it: not for an executor stopped idle.
         if ended and not _node_alive(key[0]):
@@ -299,6 +302,9 @@ class ExecutorPool:
         ignoring KillActor"), and the process then holds the queue's slots on its node for good: seen in a full
         test run, where an engine stopped just as it made an executor, and the next engine's tasks on that
         queue never ran. A coordinator killed outright (SIGKILL, a crash) cannot wait so: that window remains."""
+        # The tasks they still run are left as the store has them (RUNNING): the next start redelivers them, as
+        # after a crash. Failed as lost here, their retry rules would decide at a mere stop of the engine.
+        self._stopping = True
         executors, self._executors = list(self._executors.values()), {}
         starting = [executor.ready for executor in executors if not executor.placed and not executor.dead]
         if starting:
