@@ -103,6 +103,31 @@ def test_sequential_parallel_and_each_tasks_complete_with_results_and_logs(engin
     assert "hello from the executor" in task_log(engine, first["id"])
 
 
+def executor_reports(http: httpx.Client) -> dict[str, int]:
+    text = http.get("/metrics/prometheus").text
+    return {
+        via: int(line.rsplit(" ", 1)[1])
+        for via in ("channel", "ray")
+        for line in text.splitlines()
+        if line.startswith(f'tork_executor_reports_total{{via="{via}"}}')
+    }
+
+
+def test_an_executor_on_the_coordinators_node_reports_on_its_direct_channel(engine: httpx.Client) -> None:
+    """Once the executor is up, every outcome comes on its channel (coordinator/channels.py), none by a Ray
+    call: a sequential job reports each task alone, so its five tasks are five reports on the channel."""
+    tasks = [{"name": f"t{i}", "run": f"echo -n {i} > $TORK_OUTPUT"} for i in range(5)]
+    warm = submit(engine, {"name": "warm", "tasks": tasks[:1]})  # the executor made, its channel opened
+    assert wait_for_job(engine, warm, timeout=120)["state"] == "COMPLETED"
+    before = executor_reports(engine)
+    job = wait_for_job(engine, submit(engine, {"name": "channel", "tasks": tasks}), timeout=120)
+    assert job["state"] == "COMPLETED", job
+    assert [task["result"] for task in job["execution"]] == ["0", "1", "2", "3", "4"]
+    after = executor_reports(engine)
+    assert after["channel"] - before["channel"] >= 5, (before, after)
+    assert after["ray"] == before["ray"], (before, after)
+
+
 def test_a_queue_runs_no_more_tasks_at_once_than_its_slots(engine: httpx.Client, tmp_path: Path) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()

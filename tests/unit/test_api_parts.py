@@ -97,7 +97,7 @@ def test_prometheus_text() -> None:
     counters.task_changed("PENDING", "SKIPPED", None, None)
     counters.job_changed("RUNNING", "FAILED")
     node = NodeInfo("n1", 'we"ird', "host", 1, "UP", {"default": 2}, 1, "0.1.0", cpu_percent=12.5)
-    snapshot = MetricsSnapshot(2, 1, [node], [QueueInfo("default", 3, 2, 1)], counters.snapshot())
+    snapshot = MetricsSnapshot(2, 1, [node], [QueueInfo("default", 3, 2, 1)], counters.snapshot(), {"channel": 4})
     text = render(snapshot, {"jobs": {"FAILED": 1}, "tasks": {"COMPLETED": 1, "SKIPPED": 1}}, 12.5)
     lines = set(text.splitlines())
     assert "tork_jobs_running 2" in lines and "tork_nodes_online 1" in lines
@@ -107,6 +107,8 @@ def test_prometheus_text() -> None:
     assert 'tork_task_duration_seconds_bucket{le="2.5"} 0' in lines
     assert 'tork_task_duration_seconds_bucket{le="5"} 1' in lines
     assert "tork_task_duration_seconds_count 1" in lines and "tork_task_duration_seconds_sum 3" in lines
+    assert 'tork_executor_reports_total{via="channel"} 4' in lines
+    assert 'tork_executor_reports_total{via="ray"} 0' in lines
     assert text.endswith("\n")
 
 

@@ -93,6 +93,13 @@ def render(snapshot: MetricsSnapshot, state_counts: Mapping[str, Mapping[str, in
         "state",
         sorted(counters.tasks_finished.items()),
     )
+    w.labelled(
+        "tork_executor_reports_total",
+        "counter",
+        "Executors' reports of task outcomes since the coordinator started, by how they came (channel, ray).",
+        "via",
+        sorted({"channel": 0, "ray": 0, **snapshot.executor_reports}.items()),
+    )
     w.family("tork_task_duration_seconds", "histogram", "Run time of tasks that ended (start to end).")
     for bound, count in zip(DURATION_BUCKETS, counters.duration_buckets, strict=True):
         w.sample("tork_task_duration_seconds_bucket", count, {"le": _number(bound)})

@@ -86,6 +86,7 @@ class Coordinator:
                 settings.ray.namespace,
                 settings.runtime,
                 settings.worker.linger_seconds(),
+                own_node=ray.get_runtime_context().get_node_id(),
             )
             if settings.worker.executor == "node"
             else None
@@ -372,7 +373,8 @@ class Coordinator:
         await self.ready()
         jobs, tasks = await asyncio.to_thread(self.store.running_counts)
         queues = self.engine.dispatcher.queues()
-        return MetricsSnapshot(jobs, tasks, await self.nodes(), queues, self.store.counters.snapshot())
+        reports = dict(self._executors.reports) if self._executors is not None else {}
+        return MetricsSnapshot(jobs, tasks, await self.nodes(), queues, self.store.counters.snapshot(), reports)
 
     async def create_user(self, username: str, name: str, password_hash: str) -> User:
         """Stores a user whose password was hashed by the API (slow on purpose: not on this event loop)."""

@@ -4,6 +4,9 @@ the fewest tasks in flight.
 
 Messages are per batch: the tasks released in one turn of the coordinator's loop go to each executor in one
 `submit` call, sent at the end of the turn, and the executors report outcomes in batches (`Coordinator.report`).
+An executor on the coordinator's own node gets a direct channel once it has started (coordinator/channels.py):
+the same messages then go over a Unix socket, ~20 times cheaper than an actor call each way, and Ray's calls
+remain for the rest (its start, its death, its stop, and every executor on another node).
 A launch answers with an asyncio future of the task's outcome, which the dispatcher awaits as it awaits a Ray
 task's ref: an outcome, None when the task was cancelled, or an error when the executor died.
 
@@ -37,9 +40,11 @@ import ray
 from ray.exceptions import ActorUnavailableError, NodeDiedError, RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from tork_ray.coordinator.channels import Channel, ChannelServer
 from tork_ray.coordinator.dispatch import NotStarted, queue_resource
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import RuntimeSettings
+from tork_ray.worker.channel import ChannelClosed
 from tork_ray.worker.executor import Outcome, QueueExecutorActor
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,9 @@ IDLE_SECONDS = 10.0
 RUN_TIME_WEIGHT = 0.3  # of each report's mean, in the queue's mean run time (a moving average)
 UNAVAILABLE_RETRY_SECONDS = 0.5  # between two asks of an executor Ray says is unavailable
 STOP_WAIT_SECONDS = 5.0  # how long stop_all waits for executors still starting
+# An executor on the coordinator's node gets a direct channel once started (worker/channel.py). A dead one's
+# channel is read to its end, for at most this, before its tasks are ended: what it reported before it died counts.
+CHANNEL_DRAIN_SECONDS = 2.0
 
 
 @dataclass
@@ -81,6 +89,8 @@ class _Executor:
     dead: bool = False
     idle_since: float | None = None  # since when it has had no task in flight (None: it has some)
     token: str = ""  # sent with its reports (report())
+    channel: Channel | None = None  # its direct channel (worker/channel.py), once open; else Ray's calls
+    opening: bool = False  # its channel is being opened: what is sent to it waits in the outbox meanwhile
 
 
 @dataclass
@@ -93,8 +103,14 @@ class _Pending:
 
 class ExecutorPool:
     def __init__(
-        self, coordinator_name: str, namespace: str, runtime: RuntimeSettings, linger_seconds: float = IDLE_SECONDS
+        self,
+        coordinator_name: str,
+        namespace: str,
+        runtime: RuntimeSettings,
+        linger_seconds: float = IDLE_SECONDS,
+        own_node: str | None = None,
     ) -> None:
+        """`own_node`: the id of the coordinator's node, whose executors get a direct channel (None: none do)."""
         self._linger_seconds = linger_seconds
         self._coordinator_name = coordinator_name
         self._namespace = namespace
@@ -111,6 +127,9 @@ class ExecutorPool:
         self._watchers: set[asyncio.Task[None]] = set()
         self._run_seconds: dict[str, float] = {}  # resource -> the mean run time of its tasks (moving)
         self._stopping = False  # stop_all() was called
+        self._own_node = own_node
+        self.reports: Counter[str] = Counter()  # the executors' reports by how they came (report())
+        self._channels: ChannelServer | None = None  # started with the first executor on this node
 
     def in_flight_per_slot(self, queue: str) -> int:
         """How many of `queue`'s tasks may be in flight per slot (see QUEUE_SECONDS)."""
@@ -155,7 +174,10 @@ class ExecutorPool:
             executor.outbox = unsent
             self._settle(task_id, None)
             return
-        executor.handle.cancel.remote(task_id)
+        if executor.channel is not None:
+            executor.channel.send(("cancel", task_id))
+        else:
+            executor.handle.cancel.remote(task_id)
 
     def started(self, task_ids: list[str]) -> None:
         """The tasks' starts were heard of: should their executor die, they are lost, not sent again."""
@@ -165,13 +187,19 @@ class ExecutorPool:
                 pending.started = True
 
     def report(
-        self, started: list[str], outcomes: list[Outcome], run_seconds: float | None = None, executor: str = ""
+        self,
+        started: list[str],
+        outcomes: list[Outcome],
+        run_seconds: float | None = None,
+        executor: str = "",
+        via: str = "ray",
     ) -> None:
         """An executor's report: the starts and the outcomes since its last one, and the mean run time of
         those outcomes' tasks (None if none ran). `executor` is its token: only what this pool sent to that very
         executor is settled by it. An executor of the coordinator's previous process may still report for a
         moment after a restart, about a task the new process has sent again under the same id: that outcome is
-        an old attempt's, and must not settle the new one."""
+        an old attempt's, and must not settle the new one. `via`: how it came ("ray", "channel"), counted."""
+        self.reports[via] += 1
         mine = [task_id for task_id in started if self._sent_to(task_id, executor)]
         self.started(mine)
         outcomes = [(task_id, outcome) for task_id, outcome in outcomes if self._sent_to(task_id, executor)]
@@ -205,9 +233,12 @@ class ExecutorPool:
         """End of the loop turn: each executor's tasks of this turn, in one call."""
         self._sending = False
         for executor in list(self._executors.values()):
-            if executor.outbox and not executor.dead:
+            if executor.outbox and not executor.dead and not executor.opening:
                 requests, executor.outbox = executor.outbox, []
-                executor.handle.submit.remote(requests)
+                if executor.channel is not None:
+                    executor.channel.send(("submit", requests))
+                else:
+                    executor.handle.submit.remote(requests)
 
     async def _watch(self, key: tuple[str, str], executor: _Executor) -> None:
         try:
@@ -217,6 +248,8 @@ class ExecutorPool:
                 self._died(key, executor, exc, never_started=True)
                 return
             executor.placed = True
+            if key[0] == self._own_node:
+                await self._open_channel(key, executor)
             while True:
                 try:
                     await executor.handle.until_stopped.remote()
@@ -225,12 +258,61 @@ class ExecutorPool:
                     # not a death, whose tasks would run twice. Asked again until it answers or is dead.
                     await asyncio.sleep(UNAVAILABLE_RETRY_SECONDS)
         except RayError as exc:
+            if executor.channel is not None:  # what it sent before it died is read first
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(executor.channel.closed.wait(), CHANNEL_DRAIN_SECONDS)
             self._died(key, executor, exc)
         except asyncio.CancelledError:
             raise
         except Exception:  # never expected: the executor is treated as dead rather than trusted blindly
             log.exception("watching the executor of %s on node %s failed", key[1], key[0])
             self._died(key, executor, RayError(f"the executor of {key[1]} on node {key[0]} could not be watched"))
+
+    async def _open_channel(self, key: tuple[str, str], executor: _Executor) -> None:
+        """Gives the executor its direct channel. What is sent to it waits meanwhile, so that nothing sent on the
+        channel overtakes what Ray's calls still carry to it (Ray runs one caller's calls to an actor in order, and
+        open_channel answers after those sent before it). Failing that, Ray's calls carry on."""
+        if self._channels is None:
+            self._channels = await ChannelServer.started()
+            if self._channels is None:
+                self._own_node = None  # not tried again
+                return
+
+        async def serve(channel: Channel) -> None:
+            executor.channel = channel
+            await self._serve_channel(key, executor, channel)
+
+        executor.opening = True
+        try:
+            if not await self._channels.open(executor.handle, executor.token, serve):
+                log.warning("the channel to the executor of %s on node %s did not open: Ray calls carry on", *key[::-1])
+        finally:
+            executor.opening = False
+            if executor.outbox and not self._sending:
+                self._sending = True
+                asyncio.get_running_loop().call_soon(self._send)
+
+    async def _serve_channel(self, key: tuple[str, str], executor: _Executor, channel: Channel) -> None:
+        """Reads the executor's reports until its channel closes. A channel that closes while its executor lives
+        (never seen: both ends are on this node) stops the executor, whose death then ends its tasks as usual:
+        what was sent on the channel meanwhile may be lost, and only a death says which tasks to run again."""
+        try:
+            while True:
+                message = await channel.receive()
+                if message[0] == "report":
+                    _, started, outcomes, mean = message
+                    self.report(started, outcomes, mean, executor.token, via="channel")
+                    channel.send(("ack",))
+        except ChannelClosed:
+            pass
+        except Exception:
+            log.exception("the channel of the executor of %s on node %s failed", key[1], key[0])
+        finally:
+            executor.channel = None
+            if not executor.dead and not self._stopping and self._executors.get(key) is executor:
+                log.warning("the channel of the executor of %s on node %s closed while it lived: stopped", *key[::-1])
+                with contextlib.suppress(RayError):
+                    ray.kill(executor.handle, no_restart=True)
 
     def _died(self, key: tuple[str, str], executor: _Executor, error: RayError, never_started: bool = False) -> None:
         """Every task the executor had not reported ends: lost if it had started, sent again if not."""
@@ -314,6 +396,8 @@ class ExecutorPool:
             executor.dead = True
             with contextlib.suppress(RayError):
                 ray.kill(executor.handle, no_restart=True)
+        if self._channels is not None:
+            self._channels.close()
 
     def _refresh(self, force: bool, wanted: str) -> None:
         self._resources.add(wanted)

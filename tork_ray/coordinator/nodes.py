@@ -165,3 +165,6 @@ class MetricsSnapshot:
     nodes: list[NodeInfo]
     queues: list[Any]  # QueueInfo
     counters: Any  # store.stats.CounterSnapshot
+    # The executors' reports since the coordinator started, by how they came: "channel" (the direct channel of
+    # an executor on the coordinator's node, coordinator/channels.py) or "ray" (an actor call).
+    executor_reports: dict[str, int] = field(default_factory=dict)

@@ -1,12 +1,13 @@
 """A long-lived executor per node and queue (`worker.executor = "node"`): one actor process that holds all of a
 queue's slots on its node (its `queue:<name>` resources) and runs the queue's tasks there on threads, instead
-of one Ray task per Tork task (`"task"`, the default).
+of one Ray task per Tork task (`"task"`).
 
 What it saves is Ray's per-task work: no worker lease, no task placement, no function and arguments resolved
 in a fresh task context. And the messages are per batch, not per task: the coordinator sends the tasks it
 releases in one loop turn in one `submit` call, and the executor sends the outcomes that end while its last
 report is on its way in one `report` call (coordinator/executors.py). A busy engine's messages thus carry
-several tasks each, and an idle one's a single task, at once.
+several tasks each, and an idle one's a single task, at once. An executor on the coordinator's own node sends
+and receives those messages on a direct channel (worker/channel.py) once it is open, instead of Ray's calls.
 
 An executor accepts up to `prefetch` tasks beyond its slots, queued here in the order they came, so a slot that
 frees starts the next task without waiting for the coordinator. The start of each task rides along with the
@@ -37,6 +38,7 @@ from ray.exceptions import RayError
 from tork_ray.errors import TorkError
 from tork_ray.runtime.base import RunRequest
 from tork_ray.settings import RuntimeSettings
+from tork_ray.worker.channel import ChannelClosed, frame, hello, read_message
 from tork_ray.worker.start_report import started_now, with_start
 from tork_ray.worker.task import execute, node_identity, node_settings
 
@@ -118,7 +120,7 @@ class Reports:
         try:
             # The tasks' mean run time: how deep the coordinator lets this queue's executors queue (executors.py).
             await self._send(started, outcomes, sum(ran) / len(ran) if ran else None)
-        except RayError as exc:  # the coordinator is gone: its next process runs these tasks again
+        except (RayError, ChannelClosed) as exc:  # the coordinator is gone: its next process runs these tasks again
             log.warning("could not report %d outcome(s) to the coordinator: %s", len(outcomes), exc)
         finally:
             self._reporting = False
@@ -137,13 +139,60 @@ class QueueExecutor:
         self._node_id = node_identity()["nodeId"]
         self._threads = ThreadPoolExecutor(max_workers=max(1, slots), thread_name_prefix="tork-task")
         self._runs: dict[str, _Run] = {}
-        # Each report carries the token its coordinator gave it (coordinator/executors.py ExecutorPool.report).
-        report: Callable[..., Awaitable[object]] = self._coordinator.report.remote
-        self._reports = Reports(lambda started, outcomes, mean: report(started, outcomes, mean, token), max(1, slots))
+        self._token = token
+        self._reports = Reports(self._report, max(1, slots))
         self._stopped: asyncio.Event | None = None
+        self._channel: asyncio.StreamWriter | None = None  # open_channel()
+        self._acks: deque[asyncio.Future[None]] = deque()  # the reports sent on the channel, not yet answered
+        self._channel_reader: asyncio.Task[None] | None = None  # held: the loop keeps only weak references
+
+    async def open_channel(self, path: str) -> bool:
+        """Connects to the coordinator's channel at `path` (worker/channel.py; on its node) and proves who it is;
+        from then on the coordinator sends the tasks and this executor its reports there. False if it cannot."""
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+        except OSError as exc:
+            log.warning("the coordinator's channel at %s could not be opened, Ray's calls carry on: %s", path, exc)
+            return False
+        writer.write(hello(self._token))
+        self._channel = writer
+        self._channel_reader = asyncio.get_running_loop().create_task(self._read_channel(reader, writer))
+        return True
+
+    async def _read_channel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                message = await read_message(reader)
+                if message[0] == "submit":
+                    self._accept(message[1])
+                elif message[0] == "cancel":
+                    self._cancel(message[1])
+                elif message[0] == "ack" and self._acks:
+                    self._acks.popleft().set_result(None)
+        except ChannelClosed:
+            pass  # the coordinator closed it: it is stopping, or stops this executor
+        finally:
+            self._channel = None
+            writer.close()
+            while self._acks:
+                self._acks.popleft().set_exception(ChannelClosed("the coordinator closed the channel"))
+
+    async def _report(self, started: list[str], outcomes: list[Outcome], mean: float | None) -> None:
+        """One report: on the channel when it is open (answered by an "ack"), else by a Ray call; each carries the
+        token its coordinator gave this executor (coordinator/executors.py ExecutorPool.report)."""
+        if self._channel is None:
+            await self._coordinator.report.remote(started, outcomes, mean, self._token)
+            return
+        answered = asyncio.get_running_loop().create_future()
+        self._acks.append(answered)
+        self._channel.write(frame(("report", started, outcomes, mean)))
+        await answered
 
     async def submit(self, requests: list[RunRequest]) -> None:
         """Queues `requests`, in order; each one's outcome comes back in a report to the coordinator."""
+        self._accept(requests)
+
+    def _accept(self, requests: list[RunRequest]) -> None:
         loop = asyncio.get_running_loop()
         for request in requests:
             if request.task_id in self._runs:
@@ -156,6 +205,9 @@ class QueueExecutor:
     async def cancel(self, task_id: str) -> None:
         """Stops the task: one still queued never starts, a running one stops at the runtime's next wait (the
         runtime removes what it started first). Its outcome is then reported as None."""
+        self._cancel(task_id)
+
+    def _cancel(self, task_id: str) -> None:
         run = self._runs.get(task_id)
         if run is not None and run.future is not None and not run.future.cancel():
             run.cancelled.set()
