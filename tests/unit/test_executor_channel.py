@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import pickle
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ray.exceptions import ActorDiedError
 
 from tests.unit.test_executor_pool import FakeActor, Request, hex_id, in_loop, launch, node, nodes, recorded_kills
-from tork_ray.coordinator.channels import Channel, ChannelServer
+from tork_ray.coordinator.channels import PREFIX, Channel, ChannelServer, remove_stale_directories
 from tork_ray.coordinator.executors import ExecutorPool
 from tork_ray.settings import RuntimeSettings
 from tork_ray.worker import channel as channel_module
@@ -205,3 +208,18 @@ async def test_a_frame_larger_than_the_limit_closes_the_channel() -> None:
     with pytest.raises(ChannelClosed):
         await read_message(reader)
     assert pickle.loads(frame("x")[HEADER.size :]) == "x"
+
+
+def test_the_socket_directories_of_gone_coordinators_are_removed_the_others_kept(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid no longer runs
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        names = [f"{PREFIX}{gone.pid}-a", f"{PREFIX}{live.pid}-b", f"{PREFIX}{os.getpid()}-c", "tork-chan-x-d", "other"]
+        for name in names:
+            (tmp_path / name).mkdir()
+        remove_stale_directories(str(tmp_path))
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
+    finally:
+        live.kill()
+        live.wait()

@@ -17,6 +17,7 @@ from tork_ray.worker.channel import ChannelClosed, frame, read_hello, read_messa
 log = logging.getLogger(__name__)
 
 Serve = Callable[["Channel"], Awaitable[None]]
+PREFIX = "tork-chan-"  # the socket's directory: PREFIX, the coordinator's pid, a random part
 OPEN_SECONDS = 5.0  # for an executor to connect and prove its token; past it, Ray's calls carry its messages
 
 
@@ -44,7 +45,8 @@ class ChannelServer:
     """Accepts the executors' connections on a socket in a directory of its own (0700, mkdtemp's)."""
 
     def __init__(self) -> None:
-        self._directory = tempfile.mkdtemp(prefix="tork-chan-")
+        remove_stale_directories(tempfile.gettempdir())
+        self._directory = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
         self.path = os.path.join(self._directory, "c.sock")
         self._server: asyncio.AbstractServer | None = None
         self._expected: dict[str, Serve] = {}  # token -> what serves the executor that proves it
@@ -108,3 +110,20 @@ class ChannelServer:
             channel.closed.set()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+def remove_stale_directories(root: str) -> None:
+    """Removes the socket directories of coordinators that are gone (killed outright, they left theirs): those
+    of this user whose pid no longer runs. A pid run again by another process keeps its directory, unharmed."""
+    for entry in os.scandir(root):
+        pid = entry.name[len(PREFIX) :].split("-", 1)[0]
+        if not entry.name.startswith(PREFIX) or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid() or not entry.is_dir(follow_symlinks=False):
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:  # alive and someone else's, or gone meanwhile
+            continue
