@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
-from tork_ray.coordinator.events import CancelJob, Event, Pending, StartJob, TaskCompleted, TaskFailed
-from tork_ray.coordinator.factory import inherited_secrets, new_job, new_task
+from tork_ray.coordinator.events import CancelJob, EachChunk, Event, Pending, StartJob, TaskCompleted, TaskFailed
+from tork_ray.coordinator.factory import inherited_secrets, new_job, new_task, task_context
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.evaluate import each_item_context
 from tork_ray.domain.models import ITEM_KEY, Job, Task
@@ -20,6 +20,10 @@ from tork_ray.spec.models import JobInput
 
 # Stored children of an each read from the table at a time, as its window frees up.
 PAGE = 256
+# An each of more items than this (and than its window) is started a chunk of children at a time, each chunk a
+# transaction and a turn of the coordinator's loop of its own (each_chunk): checking and storing 100,000 children
+# in one held the loop, every other job's events and /health, for ~12 s.
+EACH_CHUNK = 1_000
 
 
 class Composites:
@@ -36,6 +40,8 @@ class Composites:
         # The eaches started in the open batch, whose stored children are not in the table yet: a child that
         # comes home in the same batch (skipped by its `if`) releases the next from here, not from the table.
         self._unstored: dict[str, _StoredChildren] = {}
+        # The eaches whose start goes a chunk at a time (each_chunk): their list and context, until launched.
+        self._starting: dict[str, tuple[list[Any], dict[str, Any]]] = {}
         # Per each: its next CREATED children read from the table (a page at a time), to release in list order.
         # Read ahead, not one by one: the children released in an open batch are still CREATED in the table.
         self._pages: dict[str, _Page] = {}
@@ -83,11 +89,18 @@ class Composites:
             return
         concurrency = int(each.get("concurrency") or 0)
         each.update(size=len(items), completions=0, index=concurrency or len(items))
+        live = self._live(concurrency)
+        chunked = len(items) > max(live, EACH_CHUNK)
+        if chunked:
+            each["_stored"] = live  # the first child not stored yet (each_chunk): recovery carries on from it
         self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "each": each}, completions=0)
         if not items:  # Decisions Q1: an empty list completes at once instead of hanging the job
             self._complete(job, task)
             return
-        live = self._live(concurrency)
+        if chunked:
+            self._starting[task.id] = (items, context)
+            self.post(EachChunk(job, task, 0, storing=False))
+            return
         stored = _StoredChildren(job, task, context, each, items, live, self.limits)
         # Every child is evaluated now, as Tork does, so that one that cannot be fails the each at its start;
         # the stored ones are evaluated again as they are written, a chunk at a time, rather than kept.
@@ -101,6 +114,63 @@ class Composites:
             self.writer.create_stored(stored.rest)
             self.writer.after_commit(partial(self._stored, task.id))
         self._launch_children(job, task, children)
+
+    def each_chunk(self, job: Job, task: Task, start: int, storing: bool) -> None:
+        """One chunk of a long each's start (EACH_CHUNK): its children from `start` checked, or stored; then the
+        next chunk posted, which the work queue handles in a transaction of its own in a later turn of the loop.
+        Once all are checked they are stored, from the first past the window; once all are stored the window's
+        are made PENDING and launched, as for a short each. Recovery carries on from `each.stored`."""
+        live_job, live_task = self.writer.job(job.id), self.writer.task(task.id)
+        if (
+            live_job is None
+            or live_job.state not in JOB_ACTIVE
+            or live_task is None
+            or live_task.state is not TaskState.RUNNING
+        ):
+            self._starting.pop(task.id, None)  # cancelled or failed meanwhile: the rest is never made
+            return
+        job, task, each = live_job, live_task, dict(live_task.spec["each"])
+        try:
+            items, context = self._each_list_of(job, task)
+        except ExpressionError as exc:  # evaluated again after a restart, and now it fails
+            self._fail(task, exc.message)
+            return
+        if len(items) != int(each["size"]):  # evaluated again after a restart, to another list
+            self._starting.pop(task.id, None)
+            self._fail(task, f"each.list evaluated to {len(items)} items after a restart, {each['size']} at the start")
+            return
+        live = self.window_of(task)
+        stored = _StoredChildren(job, task, context, each, items, live, self.limits)
+        end = min(start + EACH_CHUNK, len(items))
+        if not storing:
+            failed = _first_failed(map(stored.child, range(start, end)))
+            if failed is not None:  # nothing is stored, nothing launched
+                self._starting.pop(task.id, None)
+                self._fail(task, failed.error or "error evaluating a child task")
+            else:  # the next chunk to check, or the first to store
+                self.post(EachChunk(job, task, end, False) if end < len(items) else EachChunk(job, task, live, True))
+            return
+        self.writer.create_stored(lambda: map(stored.child, range(start, end)))
+        self.writer.update_task(task, spec={**task.spec, "each": {**each, "_stored": end}})
+        if end < len(items):
+            self.post(EachChunk(job, task, end, storing=True))
+            return
+        self._starting.pop(task.id, None)
+        self._launch_children(job, task, [stored.child(index, TaskState.PENDING) for index in range(live)])
+
+    def _each_list_of(self, job: Job, task: Task) -> tuple[list[Any], dict[str, Any]]:
+        """A starting each's list and context: as its start evaluated them, or evaluated again in a coordinator
+        that did not start it (a restart)."""
+        known = self._starting.get(task.id)
+        if known is None:
+            context = task_context(job, task)
+            items = _each_list(str(task.spec["each"]["list"]), context, self.limits)
+            known = self._starting[task.id] = (items, context)
+        return known
+
+    def window_of(self, each: Task) -> int:
+        """How many of the each's children are live at once (_live)."""
+        return self._live(int(each.spec["each"].get("concurrency") or 0))
 
     def _live(self, concurrency: int) -> int:
         """How many of an each's children are live at once: its concurrency, capped by the window."""

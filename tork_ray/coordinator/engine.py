@@ -15,6 +15,7 @@ from tork_ray.coordinator.composite import Composites
 from tork_ray.coordinator.dispatch import Dispatcher
 from tork_ray.coordinator.events import (
     CancelJob,
+    EachChunk,
     Event,
     JobFinished,
     Pending,
@@ -26,7 +27,7 @@ from tork_ray.coordinator.factory import new_job, new_task, task_context
 from tork_ray.coordinator.grouping import EventGroup
 from tork_ray.coordinator.request import build_request, retry_delay
 from tork_ray.coordinator.starts import StartDelays, worker_time
-from tork_ray.coordinator.workqueue import WorkQueue
+from tork_ray.coordinator.workqueue import CHUNK_EVENTS, WorkQueue
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.models import Job, Task, User, utcnow
 from tork_ray.domain.states import JOB_ACTIVE, JOB_TERMINAL, TASK_ACTIVE, JobState, TaskState
@@ -82,11 +83,18 @@ class Engine(WorkQueue):
             case CancelJob(job):
                 if job.state in JOB_ACTIVE:
                     self._cancel(job)
+            case EachChunk(job, task, start, storing):
+                self.composites.each_chunk(job, task, start, storing)
 
     def _resumable(self, event: Event) -> bool:
         # A stored PENDING task: recovery posts Pending for every PENDING task of an unfinished job, so a
         # crash before the next chunk loses nothing; and _pending checks the task and job again when it runs.
-        return isinstance(event, Pending) and event.task.state is TaskState.PENDING
+        # An each's next chunk: recovery carries on from the `each.stored` committed with the last one.
+        return isinstance(event, EachChunk) or (isinstance(event, Pending) and event.task.state is TaskState.PENDING)
+
+    def _weight(self, event: Event) -> int:
+        # A chunk of an each's start (EACH_CHUNK children) is as much work as a whole transaction of other events.
+        return CHUNK_EVENTS if isinstance(event, EachChunk) else 1
 
     def _rolled_back(self) -> None:
         self.composites.forget_windows()  # rebuilt from the live set on next use

@@ -51,18 +51,30 @@ class CancelJob:
     job: Job
 
 
-Event = StartJob | Pending | TaskCompleted | TaskFailed | JobFinished | CancelJob
+@dataclass(frozen=True)
+class EachChunk:
+    """The next step of a long each's start (Composites.each_chunk): its children from `start` on checked (all of
+    them first, so that one that cannot be evaluated fails the each before anything is stored), or, `storing`,
+    stored CREATED; after the last chunk, its first children launched."""
+
+    job: Job
+    task: Task
+    start: int
+    storing: bool
+
+
+Event = StartJob | Pending | TaskCompleted | TaskFailed | JobFinished | CancelJob | EachChunk
 
 
 def job_id_of(event: Event) -> str:
     """The job an event concerns: the one a failed event fails."""
-    if isinstance(event, StartJob | Pending | JobFinished | CancelJob):
+    if isinstance(event, StartJob | Pending | JobFinished | CancelJob | EachChunk):
         return event.job.id
     return event.task.job_id
 
 
 def describe(event: Event) -> str:
     name = type(event).__name__
-    if isinstance(event, Pending | TaskCompleted | TaskFailed):
+    if isinstance(event, Pending | TaskCompleted | TaskFailed | EachChunk):
         return f"{name} of task {event.task.id}"
     return f"{name} of job {event.job.id}"

@@ -93,8 +93,9 @@ class WorkQueue:
                     return list(work)
                 # A look that walked far and failed is not repeated at every event (it would be quadratic).
                 next_look = handled + LOOK_EVERY
-            self._handle(work.popleft())
-            handled += 1
+            event = work.popleft()
+            self._handle(event)
+            handled += self._weight(event)
             work.extendleft(reversed(self._posted))
             self._posted.clear()
         return []
@@ -113,6 +114,10 @@ class WorkQueue:
         """True if `event` may wait for a later transaction: what has been committed before it is a state
         recovery carries on from by itself, should the coordinator die in between."""
         return False
+
+    def _weight(self, event: Event) -> int:
+        """How many events' worth of work handling `event` is, against CHUNK_EVENTS."""
+        return 1
 
     def _handle(self, event: Event) -> None:
         raise NotImplementedError

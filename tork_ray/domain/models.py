@@ -84,7 +84,8 @@ class Task(_Model):
         for kind in COUNTED:  # the count is shown once the composite started (its block then has the key)
             block = body.get(kind)
             if isinstance(block, dict) and "completions" in block:
-                body[kind] = {**block, "completions": self.completions}
+                shown = {key: value for key, value in block.items() if not key.startswith("_")}  # the engine's own
+                body[kind] = {**shown, "completions": self.completions}
         body.update(self.model_dump(by_alias=True, exclude_none=True, exclude={"spec", "completions"}, mode="json"))
         for empty in ("progress", "redelivered"):
             if not body.get(empty):
