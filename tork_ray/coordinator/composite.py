@@ -12,7 +12,7 @@ from tork_ray.coordinator.factory import inherited_secrets, new_job, new_task, t
 from tork_ray.coordinator.writer import StateWriter
 from tork_ray.domain.evaluate import each_item_context
 from tork_ray.domain.models import ITEM_KEY, Job, Task
-from tork_ray.domain.states import JOB_ACTIVE, JobState, TaskState
+from tork_ray.domain.states import JOB_ACTIVE, TASK_ACTIVE, JobState, TaskState
 from tork_ray.errors import ExpressionError
 from tork_ray.expr import evaluate, evaluate_expression
 from tork_ray.settings import EACH_WINDOW, LimitsSettings
@@ -24,6 +24,7 @@ PAGE = 256
 # transaction and a turn of the coordinator's loop of its own (each_chunk): checking and storing 100,000 children
 # in one held the loop, every other job's events and /health, for ~12 s.
 EACH_CHUNK = 1_000
+CHECK, STORE, RELEASE = "check", "store", "release"  # the phases of a chunked start (each_chunk)
 
 
 class Composites:
@@ -92,14 +93,14 @@ class Composites:
         live = self._live(concurrency)
         chunked = len(items) > max(live, EACH_CHUNK)
         if chunked:
-            each["_stored"] = live  # the first child not stored yet (each_chunk): recovery carries on from it
+            each["_stored"] = 0  # the first child not stored yet (each_chunk): recovery carries on from it
         self.writer.move_task(task, TaskState.RUNNING, spec={**task.spec, "each": each}, completions=0)
         if not items:  # Decisions Q1: an empty list completes at once instead of hanging the job
             self._complete(job, task)
             return
         if chunked:
             self._starting[task.id] = (items, context)
-            self.post(EachChunk(job, task, 0, storing=False))
+            self.post(EachChunk(job, task, 0, CHECK))
             return
         stored = _StoredChildren(job, task, context, each, items, live, self.limits)
         # Every child is evaluated now, as Tork does, so that one that cannot be fails the each at its start;
@@ -115,11 +116,12 @@ class Composites:
             self.writer.after_commit(partial(self._stored, task.id))
         self._launch_children(job, task, children)
 
-    def each_chunk(self, job: Job, task: Task, start: int, storing: bool) -> None:
-        """One chunk of a long each's start (EACH_CHUNK): its children from `start` checked, or stored; then the
-        next chunk posted, which the work queue handles in a transaction of its own in a later turn of the loop.
-        Once all are checked they are stored, from the first past the window; once all are stored the window's
-        are made PENDING and launched, as for a short each. Recovery carries on from `each.stored`."""
+    def each_chunk(self, job: Job, task: Task, start: int, phase: str) -> None:
+        """One chunk of a long each's start (EACH_CHUNK), then the next one posted, which the work queue handles
+        in a transaction of its own in a later turn of the loop: its children from `start` checked (CHECK: all of
+        them first, so that one that cannot be evaluated fails the each before anything is stored), then stored
+        CREATED (STORE), then released PENDING from the table until its window is full (RELEASE), as its children
+        coming home release more. Recovery carries on from `each._stored`, committed with each stored chunk."""
         live_job, live_task = self.writer.job(job.id), self.writer.task(task.id)
         if (
             live_job is None
@@ -129,7 +131,11 @@ class Composites:
         ):
             self._starting.pop(task.id, None)  # cancelled or failed meanwhile: the rest is never made
             return
-        job, task, each = live_job, live_task, dict(live_task.spec["each"])
+        job, task = live_job, live_task
+        if phase == RELEASE:
+            self._release_chunk(job, task)
+            return
+        each = dict(task.spec["each"])
         try:
             items, context = self._each_list_of(job, task)
         except ExpressionError as exc:  # evaluated again after a restart, and now it fails
@@ -139,24 +145,42 @@ class Composites:
             self._starting.pop(task.id, None)
             self._fail(task, f"each.list evaluated to {len(items)} items after a restart, {each['size']} at the start")
             return
-        live = self.window_of(task)
-        stored = _StoredChildren(job, task, context, each, items, live, self.limits)
+        stored = _StoredChildren(job, task, context, each, items, 0, self.limits)
         end = min(start + EACH_CHUNK, len(items))
-        if not storing:
+        if phase == CHECK:
             failed = _first_failed(map(stored.child, range(start, end)))
             if failed is not None:  # nothing is stored, nothing launched
                 self._starting.pop(task.id, None)
                 self._fail(task, failed.error or "error evaluating a child task")
             else:  # the next chunk to check, or the first to store
-                self.post(EachChunk(job, task, end, False) if end < len(items) else EachChunk(job, task, live, True))
+                self.post(EachChunk(job, task, end, CHECK) if end < len(items) else EachChunk(job, task, 0, STORE))
             return
         self.writer.create_stored(lambda: map(stored.child, range(start, end)))
         self.writer.update_task(task, spec={**task.spec, "each": {**each, "_stored": end}})
-        if end < len(items):
-            self.post(EachChunk(job, task, end, storing=True))
-            return
-        self._starting.pop(task.id, None)
-        self._launch_children(job, task, [stored.child(index, TaskState.PENDING) for index in range(live)])
+        self.post(EachChunk(job, task, end, STORE) if end < len(items) else EachChunk(job, task, 0, RELEASE))
+
+    def resume_each(self, job: Job, task: Task) -> None:
+        """Recovery: an each started a chunk at a time carries on from the mark committed with its last stored
+        chunk: checked again from the start if nothing was stored (the checks are not stored), stored on from the
+        mark, or, all stored, its window topped up (the release may have stopped half way)."""
+        each = task.spec.get("each") or {}
+        if "_stored" not in each:
+            return  # not started a chunk at a time: its live children are resumed one by one
+        stored, size = int(each["_stored"]), int(each["size"])
+        phase = CHECK if stored == 0 else STORE if stored < size else RELEASE
+        self.post(EachChunk(job, task, stored if phase == STORE else 0, phase))
+
+    def _release_chunk(self, job: Job, task: Task) -> None:
+        """Releases up to EACH_CHUNK stored children, as many as the window has room for; posts the next chunk if
+        it is still not full. After a restart it tops the window up: no more than the window are ever live."""
+        self._starting.pop(task.id, None)  # the list is not needed any more
+        live = sum(1 for child in self.writer.children(task.id) if child.state in TASK_ACTIVE)
+        room = self.window_of(task) - live
+        released = 0
+        while released < min(room, EACH_CHUNK) and self._release_next(job, task):
+            released += 1
+        if released == EACH_CHUNK and room > EACH_CHUNK:
+            self.post(EachChunk(job, task, 0, RELEASE))
 
     def _each_list_of(self, job: Job, task: Task) -> tuple[list[Any], dict[str, Any]]:
         """A starting each's list and context: as its start evaluated them, or evaluated again in a coordinator
@@ -257,23 +281,24 @@ class Composites:
         if kind == "each" and total > self._live(int(block.get("concurrency") or 0)):
             self._release_next(job, parent)
 
-    def _release_next(self, job: Job, parent: Task) -> None:
+    def _release_next(self, job: Job, parent: Task) -> bool:
         """Moves the next CREATED child (in list order) to PENDING: the window stays full. It is read from the
         table (a page at a time, by the index on parent, state and item index), or made now if its each started
-        in this batch."""
+        in this batch. False if there was none."""
         unstored = self._unstored.get(parent.id)
         if unstored is not None:
             child = unstored.release()
             if child is None:
-                return
+                return False
             self.writer.create_tasks([child])
         else:
             stored = self._next_stored(parent)
             child = self.writer.take(stored) if stored is not None else None
             if child is None or child.state is not TaskState.CREATED:
-                return
+                return False
             self.writer.move_task(child, TaskState.PENDING)
         self.post(Pending(job, child))
+        return True
 
     def _next_stored(self, parent: Task) -> Task | None:
         page = self._pages.get(parent.id)

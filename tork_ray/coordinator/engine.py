@@ -83,8 +83,8 @@ class Engine(WorkQueue):
             case CancelJob(job):
                 if job.state in JOB_ACTIVE:
                     self._cancel(job)
-            case EachChunk(job, task, start, storing):
-                self.composites.each_chunk(job, task, start, storing)
+            case EachChunk(job, task, start, phase):
+                self.composites.each_chunk(job, task, start, phase)
 
     def _resumable(self, event: Event) -> bool:
         # A stored PENDING task: recovery posts Pending for every PENDING task of an unfinished job, so a

@@ -53,14 +53,13 @@ class CancelJob:
 
 @dataclass(frozen=True)
 class EachChunk:
-    """The next step of a long each's start (Composites.each_chunk): its children from `start` on checked (all of
-    them first, so that one that cannot be evaluated fails the each before anything is stored), or, `storing`,
-    stored CREATED; after the last chunk, its first children launched."""
+    """The next step of a long each's start (Composites.each_chunk): its children from `start` on checked, stored
+    or released, by `phase` ("check", "store", "release")."""
 
     job: Job
     task: Task
     start: int
-    storing: bool
+    phase: str
 
 
 Event = StartJob | Pending | TaskCompleted | TaskFailed | JobFinished | CancelJob | EachChunk

@@ -10,7 +10,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from tork_ray.coordinator.dispatch import QUEUE_RESOURCE_PREFIX
 from tork_ray.coordinator.engine import Engine
-from tork_ray.coordinator.events import EachChunk, Pending, StartJob
+from tork_ray.coordinator.events import Pending, StartJob
 from tork_ray.domain.states import JOB_TERMINAL, JobState, TaskState
 from tork_ray.settings import RuntimeSettings
 from tork_ray.worker.housekeeping import remove_orphan_containers
@@ -85,14 +85,10 @@ def _resume(engine: Engine, job_id: str) -> None:
         if task.state is TaskState.PENDING:
             engine.post(Pending(job, task))
         elif task.is_composite:
-            # RUNNING until its children come home; they are resumed one by one. An each whose start went a chunk
-            # at a time and did not end carries on: checked again from the start if nothing was stored yet
-            # (the checks are not stored), else stored on from where the last chunk ended.
-            each = task.spec.get("each") or {}
-            if task.state is TaskState.RUNNING and "_stored" in each and int(each["_stored"]) < int(each["size"]):
-                stored = int(each["_stored"])
-                began = stored > engine.composites.window_of(task)
-                engine.post(EachChunk(job, task, stored, storing=True) if began else EachChunk(job, task, 0, False))
+            # RUNNING until its children come home; they are resumed one by one (an each started a chunk at a
+            # time carries its start on first).
+            if task.state is TaskState.RUNNING:
+                engine.composites.resume_each(job, task)
         elif task.state is TaskState.SCHEDULED:
             engine.requeue(job, task)
         elif task.state is TaskState.RUNNING:
