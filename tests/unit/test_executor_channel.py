@@ -9,6 +9,7 @@ import contextlib
 import os
 import pickle
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,24 @@ def peer_of(actor: FakeActor, open_at_once: bool = True) -> Peer:
         peer.gate.set()
     actor.open_channel = peer  # type: ignore[attr-defined]
     return peer
+
+
+@pytest.fixture(autouse=True)
+def servers_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The channel servers the tests start are closed (their socket directories removed) at the end."""
+    started: list[ChannelServer] = []
+    start = ChannelServer.started.__func__  # type: ignore[attr-defined]
+
+    async def recorded(cls: type[ChannelServer]) -> ChannelServer | None:
+        server = await start(cls)
+        if server is not None:
+            started.append(server)
+        return server
+
+    monkeypatch.setattr(ChannelServer, "started", classmethod(recorded))
+    yield
+    for server in started:
+        server.close()
 
 
 def channel_pool() -> ExecutorPool:
