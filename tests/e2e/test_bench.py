@@ -36,7 +36,9 @@ def test_quick_bench_runs_every_scenario(tmp_path: Path) -> None:
     assert set(summary["rows_by_scenario"]) == set(SCENARIOS)
     assert all(count > 0 for count in summary["rows_by_scenario"].values()), summary["rows_by_scenario"]
     for row in summary["rows"]:
-        assert row["value"] >= 0 and row["baseline_value"] > 0, row
+        # A time "added" over a baseline is a difference of two measurements: a small run's noise can make it
+        # negative (the engine's sequential shell tasks now come within a millisecond of raw subprocesses).
+        assert (row["value"] >= 0 or "added" in row["metric"]) and row["baseline_value"] > 0, row
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     assert "ratio" in done.stdout  # the table's header
 
