@@ -91,6 +91,18 @@ def channel_pool() -> ExecutorPool:
     return ExecutorPool("coordinator", "ns", RuntimeSettings(type="shell"), own_node=hex_id("a"))
 
 
+async def with_open_channel(pool: ExecutorPool, first: str) -> tuple[FakeActor, Peer]:
+    """Launches `first` (the executor made, not placed yet), then places it: its channel opens."""
+    FakeActor.start_at_once = False
+    await launch(pool, first)
+    (actor,) = FakeActor.made
+    peer = peer_of(actor)
+    actor.ready_ref.set_result(None)
+    await until(lambda: peer.writer is not None)
+    await asyncio.sleep(0.01)  # the pool has seen the executor prove its token
+    return actor, peer
+
+
 async def until(check: Any, seconds: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + seconds
     while not check():
@@ -134,13 +146,7 @@ async def test_what_a_dead_executor_reported_before_it_died_counts(nodes: list[d
     """Its death can be heard of before its last report is read: the channel is read to its end first."""
     nodes += [node("a", default=2)]
     pool = channel_pool()
-    FakeActor.start_at_once = False
-    await launch(pool, "warm")
-    (actor,) = FakeActor.made
-    peer = peer_of(actor)
-    actor.ready_ref.set_result(None)
-    await until(lambda: peer.writer is not None)
-    await asyncio.sleep(0.01)
+    actor, peer = await with_open_channel(pool, "warm")
     done, lost = await launch(pool, "done", "lost")
     await until(lambda: len(peer.received) == 1)
     peer.report(["warm", "done", "lost"], [("done", {"result": "ok"})])
@@ -158,14 +164,8 @@ async def test_a_channel_that_closes_while_its_executor_lives_stops_the_executor
 ) -> None:
     nodes += [node("a", default=1)]
     killed = recorded_kills(monkeypatch)
-    FakeActor.start_at_once = False
     pool = channel_pool()
-    await launch(pool, "r1")
-    (actor,) = FakeActor.made
-    peer = peer_of(actor)
-    actor.ready_ref.set_result(None)
-    await until(lambda: peer.writer is not None)
-    await asyncio.sleep(0.01)
+    actor, peer = await with_open_channel(pool, "r1")
     assert peer.writer is not None
     peer.writer.close()
     await until(lambda: killed == [actor])  # its death (watched through Ray) then ends its tasks as usual

@@ -148,15 +148,16 @@ class Composites:
             return
         stored = _StoredChildren(job, task, context, each, items, 0, self.limits)
         end = min(start + EACH_CHUNK, len(items))
-        if phase == CHECK:
-            failed = _first_failed(map(stored.child, range(start, end)))
-            if failed is not None:  # nothing is stored, nothing launched
-                self._starting.pop(task.id, None)
-                self._fail(task, failed.error or "error evaluating a child task")
-            else:  # the next chunk to check, or the first to store
-                self.post(EachChunk(job, task, end, CHECK) if end < len(items) else EachChunk(job, task, 0, STORE))
+        children = [stored.child(index) for index in range(start, end)]
+        failed = _first_failed(children)  # when storing, only after a restart evaluated them otherwise
+        if failed is not None:  # nothing is stored (or launched) from here on
+            self._starting.pop(task.id, None)
+            self._fail(task, failed.error or "error evaluating a child task")
             return
-        self.writer.create_stored(lambda: map(stored.child, range(start, end)))
+        if phase == CHECK:  # the next chunk to check, or the first to store
+            self.post(EachChunk(job, task, end, CHECK) if end < len(items) else EachChunk(job, task, 0, STORE))
+            return
+        self.writer.create_stored(lambda: children)
         self.writer.update_task(task, spec={**task.spec, "each": {**each, "_stored": end}})
         self.post(EachChunk(job, task, end, STORE) if end < len(items) else EachChunk(job, task, 0, RELEASE))
 
