@@ -38,7 +38,7 @@ from tork_ray.spec.parse import parse_job
 from tork_ray.store.store import Store
 
 __all__ = ["url"]  # the fixture, used by name
-CHUNK = 8  # ITEMS (30) past the WINDOW (4): checked in 4 chunks, then stored in 4
+CHUNK = 8  # ITEMS (30): checked in 4 chunks, stored in 4, then released up to the WINDOW (4)
 
 
 @pytest.fixture(autouse=True)
@@ -48,14 +48,14 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def stored_mark(store: Store, parent_id: str) -> int:
-    """The parent's `each.stored` as committed: the first child not stored yet."""
+    """The parent's `each._stored` as committed: the first child not stored yet."""
     parent = store.get_task(parent_id)
     assert parent is not None
     return int(parent.spec["each"]["_stored"])
 
 
 async def turns_until(store: Store, job_id: str, parent_id: str, done: Any, limit: int = 200) -> list[int]:
-    """Turns the loop until `done()`; the `each.stored` marks committed on the way, one per turn."""
+    """Turns the loop until `done()`; the `each._stored` marks committed on the way, one per turn."""
     marks = []
     for _ in range(limit):
         if done():
