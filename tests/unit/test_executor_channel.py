@@ -70,7 +70,7 @@ def peer_of(actor: FakeActor, open_at_once: bool = True) -> Peer:
 
 
 @pytest.fixture(autouse=True)
-def servers_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ChannelServer]]:
     """The channel servers the tests start are closed (their socket directories removed) at the end."""
     started: list[ChannelServer] = []
     start = ChannelServer.started.__func__  # type: ignore[attr-defined]
@@ -82,7 +82,7 @@ def servers_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return server
 
     monkeypatch.setattr(ChannelServer, "started", classmethod(recorded))
-    yield
+    yield started
     for server in started:
         server.close()
 
@@ -169,6 +169,29 @@ async def test_a_channel_that_closes_while_its_executor_lives_stops_the_executor
     assert peer.writer is not None
     peer.writer.close()
     await until(lambda: killed == [actor])  # its death (watched through Ray) then ends its tasks as usual
+
+
+@in_loop
+async def test_executors_placed_at_once_share_one_server(
+    nodes: list[dict[str, Any]], servers: list[ChannelServer]
+) -> None:
+    """Two queues' executors on the coordinator's node, placed in the same turn: one server, both channels on it."""
+    nodes += [node("a", default=1, other=1)]
+    FakeActor.start_at_once = False
+    pool = channel_pool()
+    await launch(pool, "r1")
+    pool.launch(Request("r2"), "queue:other")  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    peers = [peer_of(actor) for actor in FakeActor.made]
+    for actor in FakeActor.made:
+        actor.ready_ref.set_result(None)
+    await until(lambda: all(peer.writer is not None for peer in peers))
+    assert len(servers) == 1 and len(FakeActor.made) == 2  # both connected to the one server
+    await asyncio.sleep(0.01)
+    await launch(pool, "r3")
+    pool.launch(Request("r4"), "queue:other")  # type: ignore[arg-type]
+    await until(lambda: all(peer.received for peer in peers))  # each on its own channel
+    assert sorted(peer.received[0][1][0].task_id for peer in peers) == ["r3", "r4"]
 
 
 @in_loop

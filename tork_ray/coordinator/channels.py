@@ -23,7 +23,7 @@ OPEN_SECONDS = 5.0  # for an executor to connect and prove its token; past it, R
 
 class Channel:
     """One executor's channel, as the coordinator holds it: send() writes a message (buffered by the transport:
-    the coordinator's loop never waits on an executor); messages() reads what the executor sends."""
+    the coordinator's loop never waits on an executor); receive() reads what the executor sends."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader

@@ -129,7 +129,7 @@ class ExecutorPool:
         self._stopping = False  # stop_all() was called
         self._own_node = own_node
         self.reports: Counter[str] = Counter()  # the executors' reports by how they came (report())
-        self._channels: ChannelServer | None = None  # started with the first executor on this node
+        self._channels: asyncio.Future[ChannelServer | None] | None = None  # started by the first on this node
 
     def in_flight_per_slot(self, queue: str) -> int:
         """How many of `queue`'s tasks may be in flight per slot (see QUEUE_SECONDS)."""
@@ -272,11 +272,12 @@ class ExecutorPool:
         """Gives the executor its direct channel. What is sent to it waits meanwhile, so that nothing sent on the
         channel overtakes what Ray's calls still carry to it (Ray runs one caller's calls to an actor in order, and
         open_channel answers after those sent before it). Failing that, Ray's calls carry on."""
-        if self._channels is None:
-            self._channels = await ChannelServer.started()
-            if self._channels is None:
-                self._own_node = None  # not tried again
-                return
+        if self._channels is None:  # one server for all: executors placed at once wait for the same start
+            self._channels = asyncio.ensure_future(ChannelServer.started())
+        server = await self._channels
+        if server is None:
+            self._own_node = None  # not tried again
+            return
 
         async def serve(channel: Channel) -> None:
             executor.channel = channel
@@ -284,7 +285,7 @@ class ExecutorPool:
 
         executor.opening = True
         try:
-            if not await self._channels.open(executor.handle, executor.token, serve):
+            if not await server.open(executor.handle, executor.token, serve):
                 log.warning("the channel to the executor of %s on node %s did not open: Ray calls carry on", *key[::-1])
         finally:
             executor.opening = False
@@ -396,8 +397,8 @@ class ExecutorPool:
             executor.dead = True
             with contextlib.suppress(RayError):
                 ray.kill(executor.handle, no_restart=True)
-        if self._channels is not None:
-            self._channels.close()
+        if self._channels is not None and self._channels.done() and self._channels.result() is not None:
+            self._channels.result().close()  # type: ignore[union-attr]
 
     def _refresh(self, force: bool, wanted: str) -> None:
         self._resources.add(wanted)
